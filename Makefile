@@ -1,0 +1,37 @@
+# orbital — perpetual end-to-end tests for event pipelines.
+# `make run` starts the service on the embedded default; `make test` is what CI runs.
+
+GO       ?= go
+PKGS     ?= ./...
+BENCHTIME ?= 1s
+
+.PHONY: run test vet fmt-check lint unit bench cover
+
+## run: the main job — the e2e service on the embedded default (no Kafka, no config)
+run:
+	$(GO) run ./cmd/e2e serve
+
+## test: vet, gofmt check, staticcheck and the race-enabled test suite
+test: vet fmt-check lint unit
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+lint:
+	$(GO) tool staticcheck $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## bench: every benchmark once, with allocation figures
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## cover: race-enabled tests with a coverage profile and summary
+cover:
+	$(GO) test -race -count=1 -coverprofile=coverage.out $(PKGS)
+	$(GO) tool cover -func=coverage.out | tail -1

@@ -1,0 +1,499 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/stats/v4"
+)
+
+// Errors returned by RouteLogger; test for them with errors.Is.
+var (
+	// ErrNotSent: the key is not pending. It was never Sent, or it was
+	// Deleted, or its TTL evicted it. Wait, WaitN and WaitNone return it at
+	// once, or as soon as the key stops being pending while they block.
+	ErrNotSent = errors.New("webhook: key is not pending (never sent, deleted or expired)")
+	// ErrAlreadySent: Sent was called for a key that is still pending.
+	ErrAlreadySent = errors.New("webhook: key is already pending")
+	// ErrUnexpectedDelivery: WaitNone saw a delivery it was told should not
+	// come.
+	ErrUnexpectedDelivery = errors.New("webhook: unexpected delivery")
+)
+
+const numShards = 64
+
+// RouteLogger matches deliveries to the tests waiting for them, by a key
+// taken from each delivery (see JSONField and Header). It is a Logger, so a
+// Webhook feeds it, and it is safe for concurrent use.
+//
+// A test calls Sent(key) before sending its event, Wait(ctx, key) to block
+// until the delivery comes back, and Delete(key) when done. Deliveries are
+// never lost between Sent and Wait; a delivery that arrives before Sent is
+// kept for a grace period (WithGrace, WithMaxUnmatched,
+// WithMaxUnmatchedBytes) and matched by Sent. Every delivery for a pending
+// key is kept, duplicates included (up to WithMaxPerKey), so tests can
+// assert exactly-once delivery with Received or WaitNone. A key nobody
+// Deletes is evicted after a TTL (WithTTL). No method holds a lock while it
+// blocks.
+type RouteLogger struct {
+	key       func(Request) string
+	cfg       routeConfig
+	ttl       int64 // nanoseconds
+	sweepGap  int64 // nanoseconds between two sweeps of one shard
+	seed      maphash.Seed
+	pending   atomic.Int64
+	unmatched unmatchedStore
+	shards    [numShards]shard
+}
+
+type shard struct {
+	mu        sync.Mutex
+	m         map[string]*entry
+	nextSweep int64 // no sweep before this time (unix ns)
+	minExpiry int64 // lower bound of the expiries in m
+	_         [32]byte
+}
+
+// entry is one pending key. Its fields are guarded by its shard's mutex,
+// also after it left the map (gone).
+type entry struct {
+	reqs    []Request // kept deliveries, first one first
+	waiters *waiter   // blocked callers, lazily created
+	expires int64     // unix ns
+	total   uint32    // deliveries seen, including those not kept
+	waited  bool      // Wait or WaitN returned reqs[0]
+	gone    bool      // deleted or evicted
+}
+
+// waiter is one blocked caller registered on an entry. ch has capacity 1;
+// a notification that finds it full is redundant.
+type waiter struct {
+	ch   chan struct{}
+	next *waiter
+}
+
+func (e *entry) notify() {
+	for w := e.waiters; w != nil; w = w.next {
+		select {
+		case w.ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (e *entry) addWaiter(ch chan struct{}) *waiter {
+	w := &waiter{ch: ch, next: e.waiters}
+	e.waiters = w
+	return w
+}
+
+func (e *entry) removeWaiter(w *waiter) {
+	for p := &e.waiters; *p != nil; p = &(*p).next {
+		if *p == w {
+			*p = w.next
+			return
+		}
+	}
+}
+
+// NewRouteLogger returns a RouteLogger that matches deliveries by key(r).
+// A delivery whose key is empty matches nothing (it is counted as
+// unmatched and dropped).
+func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger {
+	l := &RouteLogger{key: key, cfg: defaultRouteConfig(), seed: maphash.MakeSeed()}
+	for _, o := range opts {
+		o(&l.cfg)
+	}
+	l.ttl = int64(l.cfg.ttl)
+	l.sweepGap = max(l.ttl/16, int64(time.Millisecond))
+	for i := range l.shards {
+		l.shards[i].m = make(map[string]*entry)
+		l.shards[i].minExpiry = math.MaxInt64
+	}
+	l.unmatched.init(l.cfg)
+	return l
+}
+
+func (l *RouteLogger) shard(key string) *shard {
+	return &l.shards[maphash.String(l.seed, key)%numShards]
+}
+
+func (l *RouteLogger) now() int64 { return l.cfg.now().UnixNano() }
+
+func (l *RouteLogger) incr(name string, tags ...stats.Tag) {
+	if l.cfg.stats != nil {
+		l.cfg.stats.Incr(name, tags...)
+	}
+}
+
+func (l *RouteLogger) add(name string, n int, tags ...stats.Tag) {
+	if l.cfg.stats != nil && n > 0 {
+		l.cfg.stats.Add(name, n, tags...)
+	}
+}
+
+func (l *RouteLogger) gauge(n int64) {
+	if l.cfg.stats != nil {
+		l.cfg.stats.Set("webhook.pending_keys", n)
+	}
+}
+
+// lookupLocked returns the live entry for key, evicting it if expired.
+func (l *RouteLogger) lookupLocked(s *shard, key string, now int64) *entry {
+	e := s.m[key]
+	if e != nil && e.expires <= now {
+		l.removeLocked(s, key, e)
+		return nil
+	}
+	return e
+}
+
+func (l *RouteLogger) removeLocked(s *shard, key string, e *entry) {
+	delete(s.m, key)
+	e.gone = true
+	e.notify()
+	l.pending.Add(-1)
+}
+
+// sweepLocked evicts expired entries when one may be due, at most once per
+// sweepGap, so the cost is bounded and amortised over the shard's calls.
+// Len forces it (force) so its count is exact.
+func (l *RouteLogger) sweepLocked(s *shard, now int64, force bool) bool {
+	if now < s.minExpiry || (now < s.nextSweep && !force) {
+		return false
+	}
+	lowest := int64(math.MaxInt64)
+	for k, e := range s.m {
+		if e.expires <= now {
+			l.removeLocked(s, k, e)
+		} else if e.expires < lowest {
+			lowest = e.expires
+		}
+	}
+	s.minExpiry = lowest
+	s.nextSweep = now + l.sweepGap
+	return true
+}
+
+// Sent declares a key the caller is about to wait for. It returns an error
+// wrapping ErrAlreadySent if the key is still pending, and an error for the
+// empty key. Deliveries for key received up to the grace period before Sent
+// are matched now.
+func (l *RouteLogger) Sent(key string) error {
+	if key == "" {
+		return errors.New("webhook: Sent: empty key")
+	}
+	now := l.now()
+	s := l.shard(key)
+	s.mu.Lock()
+	swept := l.sweepLocked(s, now, false)
+	if l.lookupLocked(s, key, now) != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("webhook: Sent %q: %w", key, ErrAlreadySent)
+	}
+	e := &entry{expires: now + l.ttl}
+	var early []Request
+	var total int
+	if l.unmatched.count.Load() > 0 {
+		early, total = l.unmatched.take(key, now, l.cfg.maxPerKey)
+		e.reqs = early
+		e.total = uint32(total)
+	}
+	s.m[key] = e
+	if e.expires < s.minExpiry {
+		s.minExpiry = e.expires
+	}
+	n := l.pending.Add(1)
+	s.mu.Unlock()
+	if total > 0 {
+		l.incr("webhook.matched_total")
+		l.add("webhook.duplicate_total", total-1)
+	}
+	if l.cfg.stats != nil || swept {
+		l.gauge(n)
+	}
+	return nil
+}
+
+// Record files a delivery under its key. It never blocks on waiters.
+func (l *RouteLogger) Record(r Request) {
+	key := l.key(r)
+	if key == "" {
+		l.incr("webhook.unmatched_total")
+		return
+	}
+	now := l.now()
+	s := l.shard(key)
+	s.mu.Lock()
+	l.sweepLocked(s, now, false)
+	if e := l.lookupLocked(s, key, now); e != nil {
+		e.total++
+		if len(e.reqs) < l.cfg.maxPerKey {
+			e.reqs = append(e.reqs, r)
+		}
+		first := e.total == 1
+		e.notify()
+		s.mu.Unlock()
+		if first {
+			l.incr("webhook.matched_total")
+		} else {
+			l.incr("webhook.duplicate_total")
+		}
+		return
+	}
+	// Held under the shard lock so that a concurrent Sent of the same key
+	// either sees it here or was already pending above.
+	expired, overflow := l.unmatched.add(key, r, now)
+	s.mu.Unlock()
+	l.incr("webhook.unmatched_total")
+	l.add("webhook.unmatched_evicted_total", expired, stats.T("reason", "expired"))
+	l.add("webhook.unmatched_evicted_total", overflow, stats.T("reason", "overflow"))
+}
+
+// Wait blocks until key has a delivery and returns the first one, or until
+// ctx ends (an error wrapping ctx.Err()). It returns an error wrapping
+// ErrNotSent at once if key is not pending, or as soon as it stops being
+// pending (Delete, TTL) without a delivery.
+func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
+	s := l.shard(key)
+	s.mu.Lock()
+	e := l.lookupLocked(s, key, l.now())
+	if e == nil {
+		s.mu.Unlock()
+		return Request{}, fmt.Errorf("webhook: Wait %q: %w", key, ErrNotSent)
+	}
+	if len(e.reqs) > 0 {
+		e.waited = true
+		r := e.reqs[0]
+		s.mu.Unlock()
+		return r, nil
+	}
+	w := e.addWaiter(make(chan struct{}, 1))
+	s.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			e.removeWaiter(w)
+			s.mu.Unlock()
+			return Request{}, fmt.Errorf("webhook: Wait %q: %w", key, ctx.Err())
+		case <-w.ch:
+		}
+		s.mu.Lock()
+		if len(e.reqs) > 0 {
+			e.removeWaiter(w)
+			e.waited = true
+			r := e.reqs[0]
+			s.mu.Unlock()
+			return r, nil
+		}
+		if e.gone {
+			e.removeWaiter(w)
+			s.mu.Unlock()
+			return Request{}, fmt.Errorf("webhook: Wait %q: %w", key, ErrNotSent)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// WaitN blocks until n distinct keys among keys have a delivery and returns
+// the first delivery of each, in the order WaitN observed them. It counts
+// keys, not deliveries: a duplicate for one key never stands in for another
+// key, so after WaitN(ctx, len(keys), keys...) every key has arrived at
+// least once (check Received per key for exactly-once). Repeated keys count
+// once; n larger than the number of distinct keys is an error; n <= 0
+// returns nothing at once.
+//
+// It returns an error wrapping ErrNotSent at once if any key is not
+// pending, or as soon as one stops being pending without a delivery. When
+// ctx ends it returns the deliveries found so far with an error wrapping
+// ctx.Err().
+func (l *RouteLogger) WaitN(ctx context.Context, n int, keys ...string) ([]Request, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	uniq := make([]string, 0, len(keys))
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			uniq = append(uniq, k)
+		}
+	}
+	if n > len(uniq) {
+		return nil, fmt.Errorf("webhook: WaitN: n=%d but only %d distinct keys", n, len(uniq))
+	}
+
+	type slot struct {
+		s    *shard
+		e    *entry
+		w    *waiter
+		done bool
+	}
+	slots := make([]slot, len(uniq))
+	ch := make(chan struct{}, 1)
+	release := func() {
+		for i := range slots {
+			if sl := &slots[i]; sl.w != nil {
+				sl.s.mu.Lock()
+				sl.e.removeWaiter(sl.w)
+				sl.s.mu.Unlock()
+			}
+		}
+	}
+	now := l.now()
+	for i, k := range uniq {
+		s := l.shard(k)
+		s.mu.Lock()
+		e := l.lookupLocked(s, k, now)
+		if e == nil {
+			s.mu.Unlock()
+			release()
+			return nil, fmt.Errorf("webhook: WaitN %q: %w", k, ErrNotSent)
+		}
+		slots[i] = slot{s: s, e: e, w: e.addWaiter(ch)}
+		s.mu.Unlock()
+	}
+	defer release()
+
+	out := make([]Request, 0, n)
+	for {
+		for i := range slots {
+			sl := &slots[i]
+			if sl.done {
+				continue
+			}
+			sl.s.mu.Lock()
+			if len(sl.e.reqs) > 0 {
+				sl.done = true
+				sl.e.waited = true
+				out = append(out, sl.e.reqs[0])
+			} else if sl.e.gone {
+				sl.s.mu.Unlock()
+				return out, fmt.Errorf("webhook: WaitN %q: %w", uniq[i], ErrNotSent)
+			}
+			sl.s.mu.Unlock()
+			if len(out) == n {
+				return out, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("webhook: WaitN: %d of %d keys arrived: %w", len(out), n, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
+// WaitNone returns nil if key receives no delivery beyond the first one
+// that Wait or WaitN already returned (no delivery at all if neither
+// returned one) within d. Deliveries received before the call count: a
+// duplicate that arrived between Wait and WaitNone is reported at once.
+// So after Wait returned the first delivery, WaitNone(ctx, key, d) asserts
+// that no second delivery arrives; without a Wait it asserts that nothing
+// arrives at all.
+//
+// It returns an error wrapping ErrUnexpectedDelivery as soon as such a
+// delivery is seen, ErrNotSent if key is not pending (or stops being
+// pending), and an error wrapping ctx.Err() if ctx ends before d.
+func (l *RouteLogger) WaitNone(ctx context.Context, key string, d time.Duration) error {
+	s := l.shard(key)
+	s.mu.Lock()
+	e := l.lookupLocked(s, key, l.now())
+	if e == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("webhook: WaitNone %q: %w", key, ErrNotSent)
+	}
+	check := func() error { // with s.mu held
+		allowed := uint32(0)
+		if e.waited {
+			allowed = 1
+		}
+		if e.total > allowed {
+			return fmt.Errorf("webhook: WaitNone %q: %d deliveries, %d expected: %w", key, e.total, allowed, ErrUnexpectedDelivery)
+		}
+		if e.gone {
+			return fmt.Errorf("webhook: WaitNone %q: %w", key, ErrNotSent)
+		}
+		return nil
+	}
+	if err := check(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	w := e.addWaiter(make(chan struct{}, 1))
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		e.removeWaiter(w)
+		s.mu.Unlock()
+	}()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("webhook: WaitNone %q: %w", key, ctx.Err())
+		case <-timer.C:
+			return nil
+		case <-w.ch:
+		}
+		s.mu.Lock()
+		err := check()
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Received returns a copy of every delivery kept so far for key, in
+// arrival order, duplicates included (up to WithMaxPerKey). It returns nil
+// if key is not pending.
+func (l *RouteLogger) Received(key string) []Request {
+	s := l.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := l.lookupLocked(s, key, l.now())
+	if e == nil || len(e.reqs) == 0 {
+		return nil
+	}
+	return append([]Request(nil), e.reqs...)
+}
+
+// Delete forgets key: it is no longer pending, and callers blocked on it
+// return ErrNotSent. Later deliveries for it are unmatched. Deleting a key
+// that is not pending does nothing.
+func (l *RouteLogger) Delete(key string) {
+	s := l.shard(key)
+	s.mu.Lock()
+	e := s.m[key]
+	if e != nil {
+		l.removeLocked(s, key, e)
+	}
+	s.mu.Unlock()
+	if e != nil && l.cfg.stats != nil {
+		l.gauge(l.pending.Load())
+	}
+}
+
+// Len returns the number of keys currently pending (Sent, not Deleted, not
+// expired).
+func (l *RouteLogger) Len() int {
+	now := l.now()
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		l.sweepLocked(s, now, true)
+		s.mu.Unlock()
+	}
+	n := l.pending.Load()
+	l.gauge(n)
+	return int(n)
+}

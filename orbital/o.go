@@ -1,0 +1,350 @@
+package orbital
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/stats/v4"
+)
+
+// O is the handle a [TestFunc] gets, the testing.T of an end-to-end test.
+//
+// O is safe for concurrent use by the goroutines the test starts (Log,
+// Error, Fail, Measure...). As with testing.T, FailNow, Fatal, Fatalf,
+// SkipNow, Skip and Skipf end the calling goroutine with runtime.Goexit, so
+// call them from the test's own goroutine. Calls made after the run was
+// reported (for example from a goroutine the test left behind) are ignored
+// and never panic.
+type O struct {
+	svc       *Service
+	cs        *caseState
+	name      string
+	traceID   string
+	parent    *O
+	root      *O // the top-level run; itself for a top-level run
+	ctx       context.Context
+	cancel    context.CancelFunc
+	parentCtx context.Context
+	logger    *slog.Logger
+	engine    *stats.Engine
+	start     time.Time
+
+	bodyDone chan struct{} // closed when the test goroutine has exited
+
+	mu        sync.Mutex
+	failed    bool
+	skipped   bool
+	finished  bool // FailNow/SkipNow or a normal return ended the body
+	reported  bool // the result was taken; later calls are ignored
+	errMsg    string
+	out       []byte // indented body lines
+	cleanups  []func()
+	helpers   map[string]struct{}
+	measures  map[string]time.Duration
+	collected []Result // root only: results of subtests, for RunOnce
+	collect   bool     // root only: collect subtest results
+}
+
+// Name returns the case name, "name/sub" for a subtest.
+func (o *O) Name() string { return o.name }
+
+// TraceID returns the run's trace id, a UUID that also tags every log line
+// of the run. Tests use it as the messageId of the event they send.
+func (o *O) TraceID() string { return o.traceID }
+
+// Log formats its arguments as fmt.Sprintln does and records them in the
+// run's output, with the caller's file:line.
+func (o *O) Log(args ...any) { o.log(fmt.Sprintln(args...), false) }
+
+// Logf formats its arguments as fmt.Sprintf does and records them in the
+// run's output, with the caller's file:line.
+func (o *O) Logf(format string, args ...any) { o.log(fmt.Sprintf(format, args...), false) }
+
+// Error is Log followed by Fail.
+func (o *O) Error(args ...any) {
+	o.log(fmt.Sprintln(args...), true)
+	o.Fail()
+}
+
+// Errorf is Logf followed by Fail.
+func (o *O) Errorf(format string, args ...any) {
+	o.log(fmt.Sprintf(format, args...), true)
+	o.Fail()
+}
+
+// Fatal is Log followed by FailNow.
+func (o *O) Fatal(args ...any) {
+	o.log(fmt.Sprintln(args...), true)
+	o.FailNow()
+}
+
+// Fatalf is Logf followed by FailNow.
+func (o *O) Fatalf(format string, args ...any) {
+	o.log(fmt.Sprintf(format, args...), true)
+	o.FailNow()
+}
+
+// Fail marks the run as failed and lets it continue.
+func (o *O) Fail() { o.failWith("failed") }
+
+// failWith marks the run failed, remembering msg as its error when it is the
+// first failure.
+func (o *O) failWith(msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reported {
+		return
+	}
+	o.failed = true
+	if o.errMsg == "" {
+		o.errMsg = msg
+	}
+}
+
+// Failed reports whether the run has failed (a failed subtest fails its
+// parent).
+func (o *O) Failed() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.failed
+}
+
+// FailNow marks the run as failed and stops it by calling runtime.Goexit;
+// cleanups still run. Call it from the test's goroutine.
+func (o *O) FailNow() {
+	o.Fail()
+	o.mu.Lock()
+	o.finished = true
+	o.mu.Unlock()
+	runtime.Goexit()
+}
+
+// Skip is Log followed by SkipNow.
+func (o *O) Skip(args ...any) {
+	o.log(fmt.Sprintln(args...), false)
+	o.SkipNow()
+}
+
+// Skipf is Logf followed by SkipNow.
+func (o *O) Skipf(format string, args ...any) {
+	o.log(fmt.Sprintf(format, args...), false)
+	o.SkipNow()
+}
+
+// SkipNow marks the run as skipped and stops it by calling runtime.Goexit;
+// cleanups still run. A run that failed before it skipped stays failed.
+func (o *O) SkipNow() {
+	o.mu.Lock()
+	if !o.reported {
+		o.skipped = true
+	}
+	o.finished = true
+	o.mu.Unlock()
+	runtime.Goexit()
+}
+
+// Skipped reports whether the run was skipped.
+func (o *O) Skipped() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.skipped
+}
+
+// Helper marks the calling function as a helper: log lines then name the
+// file:line of its caller instead.
+func (o *O) Helper() {
+	var pc [1]uintptr
+	if runtime.Callers(2, pc[:]) == 0 {
+		return
+	}
+	frame, _ := runtime.CallersFrames(pc[:]).Next()
+	name := frame.Function
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.helpers == nil {
+		o.helpers = make(map[string]struct{})
+	}
+	o.helpers[name] = struct{}{}
+}
+
+// Cleanup registers f to run when the test and its subtests are done.
+// Cleanups run last-in-first-out, after the run's context is cancelled, even
+// when the test failed, skipped or panicked; a panicking cleanup fails the run
+// and the remaining cleanups still run.
+func (o *O) Cleanup(f func()) {
+	if f == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reported {
+		return
+	}
+	o.cleanups = append(o.cleanups, f)
+}
+
+// Stats returns the service's stats engine tagged with case=<name> and the
+// case's Tags, for metrics of the test's own.
+func (o *O) Stats() *stats.Engine { return o.engine }
+
+// Measure records a named duration of this run: it is observed on the run's
+// engine as the histogram name+"_seconds" (so "delivery.latency" becomes
+// orbital_delivery_latency_seconds{case=...} on an engine with prefix
+// orbital) and kept in the run's Result.Measures (last value per name).
+func (o *O) Measure(name string, d time.Duration) {
+	o.mu.Lock()
+	if o.reported {
+		o.mu.Unlock()
+		return
+	}
+	if o.measures == nil {
+		o.measures = make(map[string]time.Duration)
+	}
+	o.measures[name] = d
+	o.mu.Unlock()
+	o.engine.Observe(name+"_seconds", d)
+}
+
+// Run runs f as a subtest named name in its own goroutine and blocks until it
+// is done. The subtest has its own Result, trace id and metrics (case
+// "parent/name"), shares the parent's deadline, and fails its parent when it
+// fails. Run reports whether the subtest did not fail.
+func (o *O) Run(name string, f TestFunc) bool {
+	if f == nil {
+		o.Errorf("orbital: subtest %q has a nil TestFunc", name)
+		return false
+	}
+	o.mu.Lock()
+	done := o.reported
+	o.mu.Unlock()
+	if done {
+		return false
+	}
+	child := o.svc.newO(o.cs, o.name+"/"+subtestName(name), o, o.ctx)
+	res := o.svc.execute(child, f)
+	if res.Outcome == Fail {
+		msg := "subtest " + res.Case + " failed"
+		if res.Error != "" {
+			msg += ": " + res.Error
+		}
+		o.failWith(msg)
+	}
+	o.mu.Lock()
+	if !o.reported {
+		o.out = appendIndented(o.out, res.Output)
+	}
+	o.mu.Unlock()
+	return res.Outcome != Fail
+}
+
+// log records msg in the run's output and on the run's logger. Its caller
+// is one of the exported logging methods, called by the test.
+func (o *O) log(msg string, isErr bool) {
+	msg = strings.TrimSuffix(msg, "\n")
+	o.mu.Lock()
+	if o.reported {
+		o.mu.Unlock()
+		o.logger.Debug("log call after the run was reported; dropped", "msg", msg)
+		return
+	}
+	o.mu.Unlock()
+	src := o.caller()
+	o.mu.Lock()
+	o.out = o.appendLine(o.out, src, msg)
+	if isErr && o.errMsg == "" {
+		o.errMsg = msg
+	}
+	o.mu.Unlock()
+	level := slog.LevelDebug
+	if isErr {
+		level = slog.LevelWarn
+	}
+	o.logger.Log(o.ctx, level, msg, "source", src)
+}
+
+// caller returns "file.go:line" of the first frame outside this package's
+// logging methods and the helpers marked with Helper.
+func (o *O) caller() string {
+	var pcs [32]uintptr
+	// Skip runtime.Callers, caller, log and the exported method.
+	n := runtime.Callers(4, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	var first runtime.Frame
+	for i := 0; ; i++ {
+		f, more := frames.Next()
+		if i == 0 {
+			first = f
+		}
+		if !o.isHelper(f.Function) {
+			return filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
+		}
+		if !more {
+			break
+		}
+	}
+	return filepath.Base(first.File) + ":" + strconv.Itoa(first.Line)
+}
+
+// isHelper reports whether fn was marked with Helper on o or an ancestor.
+func (o *O) isHelper(fn string) bool {
+	for p := o; p != nil; p = p.parent {
+		p.mu.Lock()
+		_, ok := p.helpers[fn]
+		p.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// appendLine appends one tagged, indented log line (continuation lines of a
+// multi-line message are indented further).
+func (o *O) appendLine(b []byte, src, msg string) []byte {
+	b = append(b, "    ["...)
+	b = append(b, o.traceID...)
+	b = append(b, "] "...)
+	b = append(b, src...)
+	b = append(b, ": "...)
+	for i, line := range strings.Split(msg, "\n") {
+		if i > 0 {
+			b = append(b, "\n        "...)
+		}
+		b = append(b, line...)
+	}
+	return append(b, '\n')
+}
+
+// appendRaw appends a message of the service's own (timeout, panic), tagged
+// like a log line but without a source.
+func (o *O) appendRaw(b []byte, msg string) []byte {
+	b = append(b, "    ["...)
+	b = append(b, o.traceID...)
+	b = append(b, "] "...)
+	for i, line := range strings.Split(strings.TrimSuffix(msg, "\n"), "\n") {
+		if i > 0 {
+			b = append(b, "\n        "...)
+		}
+		b = append(b, line...)
+	}
+	return append(b, '\n')
+}
+
+// appendIndented appends block with every line indented by four spaces.
+func appendIndented(b []byte, block string) []byte {
+	for _, line := range strings.SplitAfter(block, "\n") {
+		if line == "" {
+			continue
+		}
+		b = append(b, "    "...)
+		b = append(b, line...)
+	}
+	return b
+}

@@ -1,0 +1,94 @@
+package orbital
+
+import (
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/stats/v4"
+)
+
+// Option configures a [Service] in [New].
+type Option func(*Service)
+
+// WithStats sets the engine every run metric is emitted on (see
+// docs/metrics.md for the names). Default: an engine that discards
+// everything — never the global stats.DefaultEngine.
+func WithStats(e *stats.Engine) Option {
+	return func(s *Service) {
+		if e != nil {
+			s.engine = e
+		}
+	}
+}
+
+// WithTimeout sets the per-run timeout of cases whose Timeout is 0.
+// Default: 10m.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Service) {
+		if d > 0 {
+			s.timeout = d
+		}
+	}
+}
+
+// WithLogger sets the structured logger. Each run logs through a child
+// carrying the attributes case and trace_id. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Service) {
+		if l != nil {
+			s.logger = l
+		}
+	}
+}
+
+// WithOutput sets where the go test style output of every run is written,
+// one Write per finished run. Default: os.Stderr.
+func WithOutput(w io.Writer) Option {
+	return func(s *Service) {
+		if w != nil {
+			s.out = w
+		}
+	}
+}
+
+// WithReporter adds a reporter that receives every result. It may be given
+// several times; reporters are called in the order given.
+func WithReporter(r Reporter) Option {
+	return func(s *Service) {
+		if r != nil {
+			s.reporters = append(s.reporters, r)
+		}
+	}
+}
+
+// WithDrainGrace sets how long [Service.Run] waits for in-flight runs after
+// its context is done before cancelling their contexts. Cancelled runs are
+// still reported. Default: 30s; 0 cancels in-flight runs at once.
+func WithDrainGrace(d time.Duration) Option {
+	return func(s *Service) {
+		s.drainGrace = max(d, 0)
+	}
+}
+
+// WithStartSpread sets the upper bound of the random offset of each case's
+// first run after [Service.Run] starts (or after Register, for a case
+// registered while Run is going): a case first runs after a random delay in
+// [0, min(Period, d)). Default: 5s; 0 (or less) starts every case at once.
+func WithStartSpread(d time.Duration) Option {
+	return func(s *Service) {
+		s.startSpread = max(d, 0)
+	}
+}
+
+// WithAssignment makes the scheduler ask owns at every tick of a case whether
+// this replica runs it; when owns returns false the tick is passed over
+// silently (it is neither an overlap skip nor a metric). Cluster mode uses it
+// so each case runs once per period cluster-wide. owns is called from the
+// scheduling goroutine, so it must be fast and safe for concurrent use.
+// Default (nil): run every case.
+func WithAssignment(owns func(caseName string) bool) Option {
+	return func(s *Service) {
+		s.owns = owns
+	}
+}

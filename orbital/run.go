@@ -1,0 +1,302 @@
+package orbital
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/segmentio/stats/v4"
+)
+
+// abandonGrace is how long a run may take past its deadline (or past the
+// cancellation of its parent context) before it is reported as failed and
+// its goroutine abandoned.
+func abandonGrace(timeout time.Duration) time.Duration {
+	return min(max(timeout/10, 50*time.Millisecond), 2*time.Second)
+}
+
+// newO prepares a run of cs named name. parent is nil for a top-level run,
+// whose context gets the case timeout; a subtest shares its parent's
+// deadline.
+func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.Context) *O {
+	o := &O{
+		svc:       s,
+		cs:        cs,
+		name:      name,
+		traceID:   uuid.NewString(),
+		parent:    parent,
+		parentCtx: parentCtx,
+		bodyDone:  make(chan struct{}),
+	}
+	if parent == nil {
+		o.root = o
+		o.engine = cs.engine
+		o.ctx, o.cancel = context.WithTimeout(parentCtx, cs.timeout)
+	} else {
+		o.root = parent.root
+		tags := make([]stats.Tag, 0, 1+len(cs.tc.Tags))
+		tags = append(tags, stats.T("case", name))
+		tags = append(tags, cs.tc.Tags...)
+		o.engine = s.engine.WithTags(tags...)
+		o.ctx, o.cancel = context.WithCancel(parentCtx)
+	}
+	o.logger = s.logger.With(slog.String("case", name), slog.String("trace_id", o.traceID))
+	return o
+}
+
+// execute runs f on o to the end (or until it is abandoned), then reports
+// the result: metrics, the run-end log line, go test style output for a
+// top-level run, the reporters and, for RunOnce, the collected results.
+func (s *Service) execute(o *O, f TestFunc) Result {
+	o.start = time.Now()
+	var inFlight int64 = 1
+	if o.parent == nil {
+		inFlight = o.cs.inFlight.Add(1)
+	}
+	o.engine.Set("runs_in_flight", inFlight)
+
+	go o.body(f)
+	abandoned := o.wait()
+	res := o.finish(abandoned)
+
+	inFlight = 0
+	if o.parent == nil {
+		inFlight = o.cs.inFlight.Add(-1)
+	}
+	s.emit(o, res, inFlight)
+	return res
+}
+
+// body runs the test function in the test goroutine, like testing's
+// tRunner: it recovers a panic, cancels the run's context and runs the
+// cleanups, whether f returned, panicked or called runtime.Goexit.
+func (o *O) body(f TestFunc) {
+	defer close(o.bodyDone)
+	defer func() {
+		r := recover()
+		if r != nil {
+			o.panicked("panic", r, debug.Stack())
+		} else {
+			o.mu.Lock()
+			finished := o.finished
+			o.mu.Unlock()
+			if !finished {
+				o.failLine("test called runtime.Goexit without FailNow or SkipNow")
+			}
+		}
+		o.cancel()
+		o.runCleanups()
+	}()
+	f(o.ctx, o)
+	o.mu.Lock()
+	o.finished = true
+	o.mu.Unlock()
+}
+
+// panicked records a recovered panic with its stack as a failure.
+func (o *O) panicked(what string, r any, stack []byte) {
+	msg := fmt.Sprintf("%s: %v", what, r)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reported {
+		return
+	}
+	o.failed = true
+	if o.errMsg == "" {
+		o.errMsg = msg
+	}
+	o.out = o.appendRaw(o.out, msg+"\n\n"+string(stack))
+	o.logger.Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
+}
+
+// failLine records a failure message of the service's own.
+func (o *O) failLine(msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.reported {
+		return
+	}
+	o.failed = true
+	if o.errMsg == "" {
+		o.errMsg = msg
+	}
+	o.out = o.appendRaw(o.out, msg)
+}
+
+// runCleanups runs the registered cleanups last-in-first-out. A cleanup
+// that panics or calls runtime.Goexit (FailNow) does not stop the others.
+func (o *O) runCleanups() {
+	for {
+		o.mu.Lock()
+		n := len(o.cleanups)
+		if n == 0 {
+			o.mu.Unlock()
+			return
+		}
+		f := o.cleanups[n-1]
+		o.cleanups = o.cleanups[:n-1]
+		o.mu.Unlock()
+		o.callCleanup(f)
+	}
+}
+
+func (o *O) callCleanup(f func()) {
+	normal := false
+	defer func() {
+		if normal {
+			return
+		}
+		if r := recover(); r != nil {
+			o.panicked("cleanup panicked", r, debug.Stack())
+		}
+		// A panic (now recovered) or runtime.Goexit: run the remaining
+		// cleanups before the goroutine unwinds further.
+		o.runCleanups()
+	}()
+	f()
+	normal = true
+}
+
+// wait blocks until the test goroutine is done, or reports that it must be
+// abandoned: it is still going a grace period after the run's deadline or
+// after the parent context was cancelled.
+func (o *O) wait() (abandoned bool) {
+	grace := abandonGrace(o.root.cs.timeout)
+	deadline, _ := o.ctx.Deadline()
+	t := time.NewTimer(time.Until(deadline) + grace)
+	defer t.Stop()
+	parentDone := o.parentCtx.Done()
+	for {
+		select {
+		case <-o.bodyDone:
+			return false
+		case <-t.C:
+			return true
+		case <-parentDone:
+			parentDone = nil
+			if time.Until(deadline) > 0 {
+				t.Reset(grace)
+			}
+		}
+	}
+}
+
+// finish takes the run's result. From here on calls on o are ignored.
+func (o *O) finish(abandoned bool) Result {
+	now := time.Now()
+	deadline, _ := o.ctx.Deadline()
+	timedOut := o.ctx.Err() == context.DeadlineExceeded || (abandoned && !now.Before(deadline))
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case abandoned && timedOut:
+		o.failed = true
+		msg := fmt.Sprintf("test timed out after %s and did not return; abandoned", o.root.cs.timeout)
+		o.out = o.appendRaw(o.out, msg)
+		if o.errMsg == "" {
+			o.errMsg = msg
+		}
+	case abandoned:
+		o.failed = true
+		msg := fmt.Sprintf("run cancelled (%v) and did not return; abandoned", context.Cause(o.parentCtx))
+		o.out = o.appendRaw(o.out, msg)
+		if o.errMsg == "" {
+			o.errMsg = msg
+		}
+	case timedOut:
+		o.failed = true
+		msg := fmt.Sprintf("test timed out after %s", o.root.cs.timeout)
+		o.out = o.appendRaw(o.out, msg)
+		if o.errMsg == "" {
+			o.errMsg = msg
+		}
+	}
+	o.reported = true
+
+	outcome := Pass
+	switch {
+	case o.failed:
+		outcome = Fail
+	case o.skipped:
+		outcome = Skip
+	}
+	dur := now.Sub(o.start)
+	verb := "PASS"
+	switch outcome {
+	case Fail:
+		verb = "FAIL"
+	case Skip:
+		verb = "SKIP"
+	}
+	header := fmt.Sprintf("--- %s: %s (%.2fs)\n", verb, o.name, dur.Seconds())
+	res := Result{
+		Case:     o.name,
+		TraceID:  o.traceID,
+		Start:    o.start,
+		Duration: dur,
+		Outcome:  outcome,
+		TimedOut: timedOut,
+		Output:   header + string(o.out),
+	}
+	if outcome == Fail {
+		res.Error = o.errMsg
+	}
+	if len(o.measures) > 0 {
+		res.Measures = make(map[string]time.Duration, len(o.measures))
+		for k, v := range o.measures {
+			res.Measures[k] = v
+		}
+	}
+	return res
+}
+
+// emit turns a finished run into metrics, a log line, output and reports.
+func (s *Service) emit(o *O, res Result, inFlight int64) {
+	outcome := stats.T("outcome", string(res.Outcome))
+	o.engine.Incr("runs_total", outcome)
+	o.engine.Observe("run.duration_seconds", res.Duration, outcome)
+	if res.TimedOut {
+		o.engine.Incr("run.timeouts_total")
+	}
+	o.engine.Set("runs_in_flight", inFlight)
+	o.engine.Set("case.last_run_timestamp_seconds", time.Now().Unix())
+	if o.parent == nil {
+		o.engine.Set("case.period_seconds", o.cs.tc.Period)
+	}
+
+	level := slog.LevelInfo
+	if res.Outcome == Fail {
+		level = slog.LevelError
+	}
+	if o.logger.Enabled(context.Background(), level) {
+		attrs := []slog.Attr{
+			slog.String("outcome", string(res.Outcome)),
+			slog.Duration("duration", res.Duration),
+		}
+		if res.TimedOut {
+			attrs = append(attrs, slog.Bool("timed_out", true))
+		}
+		if res.Error != "" {
+			attrs = append(attrs, slog.String("error", res.Error))
+		}
+		o.logger.LogAttrs(context.Background(), level, "run finished", attrs...)
+	}
+
+	if o.parent == nil {
+		s.outMu.Lock()
+		_, _ = io.WriteString(s.out, res.Output)
+		s.outMu.Unlock()
+	} else if o.root.collect {
+		o.root.mu.Lock()
+		o.root.collected = append(o.root.collected, res)
+		o.root.mu.Unlock()
+	}
+	for _, r := range s.reporters {
+		r.Report(res)
+	}
+}

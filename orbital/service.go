@@ -1,0 +1,328 @@
+package orbital
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/stats/v4"
+)
+
+// Default settings of a Service.
+const (
+	DefaultTimeout     = 10 * time.Minute
+	DefaultDrainGrace  = 30 * time.Second
+	DefaultStartSpread = 5 * time.Second
+)
+
+// errDrained is the cancellation cause of runs still going when the drain
+// grace of Run expired.
+var errDrained = errors.New("service stopped and the drain grace expired")
+
+// Service holds registered test cases and runs them: forever on their
+// periods with Run, or once with RunOnce. It is safe for concurrent use.
+type Service struct {
+	engine      *stats.Engine
+	timeout     time.Duration
+	drainGrace  time.Duration
+	startSpread time.Duration
+	logger      *slog.Logger
+	out         io.Writer
+	reporters   []Reporter
+	owns        func(caseName string) bool
+
+	outMu sync.Mutex // serialises writes to out
+
+	mu      sync.Mutex
+	cases   map[string]*caseState
+	running bool
+	queue   caseHeap      // scheduled cases while Run is going
+	wake    chan struct{} // tells the scheduler the queue changed
+}
+
+// caseState is a registered case with its run bookkeeping.
+type caseState struct {
+	tc       TestCase
+	timeout  time.Duration
+	engine   *stats.Engine // the service engine tagged with case and Tags
+	busy     atomic.Bool   // a scheduled run is going
+	inFlight atomic.Int64
+
+	// Scheduling, guarded by Service.mu.
+	next  time.Time
+	index int
+}
+
+// New returns a Service configured by opts.
+func New(opts ...Option) *Service {
+	s := &Service{
+		engine:      stats.NewEngine("orbital", stats.Discard),
+		timeout:     DefaultTimeout,
+		drainGrace:  DefaultDrainGrace,
+		startSpread: DefaultStartSpread,
+		logger:      slog.Default(),
+		out:         os.Stderr,
+		cases:       make(map[string]*caseState),
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+// Register adds a test case. It returns an error wrapping ErrInvalidCase
+// when the name is empty, invalid or already registered, the Period is not
+// positive, the Timeout is negative or the Func is nil. A case registered
+// while Run is going is scheduled too.
+func (s *Service) Register(tc TestCase) error {
+	if err := tc.validate(); err != nil {
+		return err
+	}
+	tc.Tags = slices.Clone(tc.Tags)
+	cs := &caseState{tc: tc, timeout: tc.Timeout, index: -1}
+	if cs.timeout == 0 {
+		cs.timeout = s.timeout
+	}
+	tags := make([]stats.Tag, 0, 1+len(tc.Tags))
+	tags = append(tags, stats.T("case", tc.Name))
+	tags = append(tags, tc.Tags...)
+	cs.engine = s.engine.WithTags(tags...)
+
+	s.mu.Lock()
+	if _, dup := s.cases[tc.Name]; dup {
+		s.mu.Unlock()
+		return fmt.Errorf("orbital: register %q: name already registered: %w", tc.Name, ErrInvalidCase)
+	}
+	s.cases[tc.Name] = cs
+	if s.running {
+		s.schedule(cs, time.Now())
+	}
+	s.mu.Unlock()
+
+	cs.engine.Set("case.period_seconds", tc.Period)
+	return nil
+}
+
+// Cases returns the registered cases sorted by name.
+func (s *Service) Cases() []TestCase {
+	s.mu.Lock()
+	out := make([]TestCase, 0, len(s.cases))
+	for _, cs := range s.cases {
+		tc := cs.tc
+		tc.Tags = slices.Clone(tc.Tags)
+		out = append(out, tc)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b TestCase) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// RunOnce runs every case whose name match accepts (all cases when match is
+// nil) once, concurrently, and returns their results sorted by case name,
+// each top-level result followed by the results of its subtests. Results
+// also go to the reporters, the metrics and the output. ctx bounds every
+// run; a run still going a grace period after ctx is done is reported as
+// failed.
+func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []Result {
+	s.mu.Lock()
+	var picked []*caseState
+	for name, cs := range s.cases {
+		if match == nil || match(name) {
+			picked = append(picked, cs)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(picked, func(a, b *caseState) int { return strings.Compare(a.tc.Name, b.tc.Name) })
+
+	per := make([][]Result, len(picked))
+	var wg sync.WaitGroup
+	for i, cs := range picked {
+		wg.Go(func() {
+			o := s.newO(cs, cs.tc.Name, nil, ctx)
+			o.collect = true
+			res := s.execute(o, cs.tc.Func)
+			o.mu.Lock()
+			per[i] = append([]Result{res}, o.collected...)
+			o.mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var out []Result
+	for _, rs := range per {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+// Run runs every registered case on its period until ctx is done. A case's
+// first run starts after a random offset of at most min(Period, start
+// spread); a tick that comes while the case's previous run is still going is
+// skipped, counted and logged. When ctx is done Run stops scheduling, waits
+// for in-flight runs up to the drain grace, then cancels the ones left and
+// waits for them to be reported. It returns nil after a clean drain, an
+// error if the drain grace expired, and an error at once if Run is already
+// going on this Service.
+func (s *Service) Run(ctx context.Context) error {
+	now := time.Now()
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("orbital: Run is already going on this Service")
+	}
+	s.running = true
+	s.wake = make(chan struct{}, 1)
+	s.queue = s.queue[:0]
+	for _, cs := range s.cases {
+		s.schedule(cs, now)
+	}
+	wake := s.wake
+	s.mu.Unlock()
+
+	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRuns(nil)
+	var runs sync.WaitGroup
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var due []*caseState
+loop:
+	for {
+		due = s.popDue(due[:0], time.Now())
+		for _, cs := range due {
+			s.tick(runCtx, cs, &runs)
+		}
+		s.mu.Lock()
+		wait := time.Hour
+		if len(s.queue) > 0 {
+			wait = time.Until(s.queue[0].next)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-timer.C:
+		case <-wake:
+		}
+	}
+
+	s.mu.Lock()
+	s.running = false
+	for _, cs := range s.queue {
+		cs.index = -1
+	}
+	s.queue = nil
+	s.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() {
+		runs.Wait()
+		close(drained)
+	}()
+	grace := time.NewTimer(s.drainGrace)
+	defer grace.Stop()
+	select {
+	case <-drained:
+		return nil
+	case <-grace.C:
+	}
+	n := 0
+	s.mu.Lock()
+	for _, cs := range s.cases {
+		if cs.busy.Load() {
+			n++
+		}
+	}
+	s.mu.Unlock()
+	s.logger.Warn("drain grace expired; cancelling in-flight runs", "runs", n, "grace", s.drainGrace)
+	cancelRuns(errDrained)
+	<-drained
+	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
+}
+
+// schedule queues cs for its first run. Call with s.mu held.
+func (s *Service) schedule(cs *caseState, now time.Time) {
+	cs.next = now
+	if spread := min(cs.tc.Period, s.startSpread); spread > 0 {
+		cs.next = now.Add(rand.N(spread))
+	}
+	heap.Push(&s.queue, cs)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// popDue appends the cases due at now to due and moves each to its next
+// tick, keeping its phase; ticks missed while the scheduler lagged by more
+// than a period are dropped.
+func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+		cs := s.queue[0]
+		due = append(due, cs)
+		p := cs.tc.Period
+		cs.next = cs.next.Add(p)
+		if !cs.next.After(now) {
+			cs.next = cs.next.Add((now.Sub(cs.next)/p + 1) * p)
+		}
+		heap.Fix(&s.queue, 0)
+	}
+	return due
+}
+
+// tick starts a scheduled run of cs unless this replica does not own it or
+// its previous run is still going.
+func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
+	if s.owns != nil && !s.owns(cs.tc.Name) {
+		return
+	}
+	if !cs.busy.CompareAndSwap(false, true) {
+		cs.engine.Incr("run.overlap_skipped_total")
+		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
+		return
+	}
+	runs.Add(1)
+	go func() {
+		defer runs.Done()
+		defer cs.busy.Store(false)
+		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
+	}()
+}
+
+// caseHeap orders scheduled cases by their next run.
+type caseHeap []*caseState
+
+func (h caseHeap) Len() int           { return len(h) }
+func (h caseHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h caseHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *caseHeap) Push(x any) {
+	cs := x.(*caseState)
+	cs.index = len(*h)
+	*h = append(*h, cs)
+}
+func (h *caseHeap) Pop() any {
+	old := *h
+	n := len(old)
+	cs := old[n-1]
+	old[n-1] = nil
+	cs.index = -1
+	*h = old[:n-1]
+	return cs
+}

@@ -1,0 +1,147 @@
+// Package embedkafka runs an in-process Kafka-protocol broker for the
+// embedded default, the example pipeline and tests, so that nothing needs a
+// real Kafka installed. It wraps github.com/twmb/franz-go/pkg/kfake, a fake
+// cluster that speaks the real wire protocol: github.com/segmentio/kafka-go
+// writers, readers and consumer groups work against it unchanged.
+//
+// The broker keeps everything in memory unless Config.DataDir is set; with a
+// fixed Config.Addr and a DataDir, a test can close a broker and start a new
+// one on the same address that still holds the topics, records and committed
+// offsets of the first.
+//
+// Notes for kafka-go clients (all measured against this broker):
+//   - Consumer groups work. The broker refuses session timeouts below 6s,
+//     which is above kafka-go's Reader minimum; kafka-go's defaults (10s) are
+//     fine. Set Reader.StartOffset to kafka.FirstOffset when a group must see
+//     records written before it first joined.
+//   - Lower Reader.JoinGroupBackoff (default 5s) and Reader.MaxWait (default
+//     10s) to a few hundred milliseconds in tests so that reconnects after a
+//     broker restart and empty fetches return quickly.
+//   - The broker advertises the address it listens on, so the host in Addr
+//     must be one clients can dial (use 127.0.0.1, not 0.0.0.0).
+package embedkafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Config configures Start. The zero value starts a broker on a free loopback
+// port with no topics.
+type Config struct {
+	// Addr is the host:port to listen on. Default: "127.0.0.1:0" (a free
+	// port). A fixed address lets a test close a broker and start a new one
+	// on the same address; clients reconnect to it without reconfiguration.
+	Addr string
+
+	// Topics are created at start with Partitions partitions each. Clients
+	// may create more with CreateTopics.
+	Topics []string
+
+	// Partitions is the partition count for Topics and for topics created
+	// with a partition count of -1. Default: 3.
+	Partitions int
+
+	// DataDir, when set, persists the broker's state (topics, records,
+	// committed offsets) in that directory and reloads it at start, so a
+	// restarted broker continues where the last one stopped. Default: ""
+	// (memory only; a restarted broker is empty).
+	DataDir string
+
+	// Logger receives the broker's warnings and errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// Broker is a running in-process Kafka-protocol broker. It is safe for
+// concurrent use.
+type Broker struct {
+	cluster *kfake.Cluster
+	addrs   []string
+	once    sync.Once
+}
+
+// Start starts a broker listening on cfg.Addr and returns once it accepts
+// connections. Call Close to stop it.
+func Start(cfg Config) (*Broker, error) {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("embedkafka: bad address %q: %w", addr, err)
+	}
+	partitions := cfg.Partitions
+	if partitions <= 0 {
+		partitions = 3
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.DefaultNumPartitions(partitions),
+		kfake.ClusterID("embedkafka"),
+		kfake.WithLogger(slogLogger{logger}),
+		// kfake always asks to listen on 127.0.0.1:<port>; listen on the
+		// configured address instead so any host:port works.
+		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
+			return net.Listen(network, addr)
+		}),
+	}
+	if len(cfg.Topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(int32(partitions), cfg.Topics...))
+	}
+	if cfg.DataDir != "" {
+		opts = append(opts, kfake.DataDir(cfg.DataDir))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("embedkafka: start broker on %s: %w", addr, err)
+	}
+	b := &Broker{cluster: c, addrs: c.ListenAddrs()}
+	logger.Debug("embedded kafka broker started", "addr", b.addrs)
+	return b, nil
+}
+
+// Brokers returns the broker's host:port list, as kafka-go's Writer.Addr
+// (kafka.TCP(b.Brokers()...)) and ReaderConfig.Brokers expect.
+func (b *Broker) Brokers() []string {
+	return append([]string(nil), b.addrs...)
+}
+
+// Addr returns the address the broker listens on (its only entry of Brokers).
+func (b *Broker) Addr() string { return b.addrs[0] }
+
+// Close stops the broker and closes its listener. It is idempotent and safe
+// to call from several goroutines.
+func (b *Broker) Close() {
+	b.once.Do(b.cluster.Close)
+}
+
+// slogLogger adapts a *slog.Logger to kfake.Logger. kfake's info and debug
+// output (every request) is logged at slog's debug level.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Logf(level kfake.LogLevel, msg string, args ...any) {
+	var lvl slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		lvl = slog.LevelError
+	case kfake.LogLevelWarn:
+		lvl = slog.LevelWarn
+	default:
+		lvl = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if !s.l.Enabled(ctx, lvl) {
+		return
+	}
+	s.l.Log(ctx, lvl, "kfake: "+fmt.Sprintf(msg, args...))
+}

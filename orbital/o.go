@@ -313,13 +313,7 @@ func (o *O) appendLine(b []byte, src, msg string) []byte {
 	b = append(b, "] "...)
 	b = append(b, src...)
 	b = append(b, ": "...)
-	for i, line := range strings.Split(msg, "\n") {
-		if i > 0 {
-			b = append(b, "\n        "...)
-		}
-		b = append(b, line...)
-	}
-	return append(b, '\n')
+	return appendMessage(b, msg)
 }
 
 // appendRaw appends a message of the service's own (timeout, panic), tagged
@@ -328,9 +322,18 @@ func (o *O) appendRaw(b []byte, msg string) []byte {
 	b = append(b, "    ["...)
 	b = append(b, o.traceID...)
 	b = append(b, "] "...)
-	for i, line := range strings.Split(strings.TrimSuffix(msg, "\n"), "\n") {
+	return appendMessage(b, strings.TrimSuffix(msg, "\n"))
+}
+
+// appendMessage appends msg and a newline, indenting the continuation lines
+// of a multi-line message as go test does.
+func appendMessage(b []byte, msg string) []byte {
+	for i, line := range strings.Split(msg, "\n") {
 		if i > 0 {
-			b = append(b, "\n        "...)
+			b = append(b, '\n')
+			if line != "" {
+				b = append(b, "        "...)
+			}
 		}
 		b = append(b, line...)
 	}

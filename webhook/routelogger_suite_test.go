@@ -26,6 +26,10 @@ func TestRouteLoggerSuiteOverHTTP(t *testing.T) {
 		rl := webhook.NewRouteLogger(webhook.JSONField(waitertest.KeyField))
 		srv := httptest.NewServer(webhook.New(webhook.Config{Logger: rl, Secret: secret}))
 		t.Cleanup(srv.Close)
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		client := &http.Client{Transport: tr}
+		t.Cleanup(tr.CloseIdleConnections)
 		return waitertest.Setup{Waiter: rl, Deliver: func(r webhook.Request) {
 			var zb bytes.Buffer
 			zw := gzip.NewWriter(&zb)
@@ -38,7 +42,7 @@ func TestRouteLoggerSuiteOverHTTP(t *testing.T) {
 			}
 			req.Header.Set("Content-Encoding", "gzip")
 			req.Header.Set("X-Signature", "sha256="+webhook.Sign(secret, zb.Bytes()))
-			resp, err := srv.Client().Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Errorf("deliver: %v", err)
 				return

@@ -466,7 +466,7 @@ func waitNErrors(t *testing.T, s Setup) {
 }
 
 func concurrentRoundTrips(t *testing.T, s Setup) {
-	const workers, each = 16, 50
+	const workers, each = 8, 25
 	var lost atomic.Int64
 	var wg, deliveries sync.WaitGroup
 	defer deliveries.Wait()

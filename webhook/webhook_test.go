@@ -1,0 +1,210 @@
+package webhook_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/segmentio/stats/v4"
+	"github.com/segmentio/stats/v4/statstest"
+
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// recorder is a Logger that keeps what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []webhook.Request
+}
+
+func (r *recorder) Record(req webhook.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, req)
+}
+
+func (r *recorder) all() []webhook.Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]webhook.Request(nil), r.reqs...)
+}
+
+func gz(t testing.TB, s string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestWebhook(t *testing.T) {
+	secret := []byte("s3cret")
+	body := `{"messageId":"m1"}`
+	zbody := gz(t, body)
+	bomb := gz(t, strings.Repeat("0", 16<<20)) // 16 MiB of zeros, ~16 KiB on the wire
+
+	tests := []struct {
+		name       string
+		cfg        webhook.Config
+		method     string
+		body       []byte
+		header     map[string]string
+		wantCode   int
+		wantBody   string // recorded body; "" means nothing recorded
+		wantReason string // rejected_total reason
+	}{
+		{name: "post", method: "POST", body: []byte(body), wantCode: 200, wantBody: body},
+		{name: "put", method: "PUT", body: []byte(body), wantCode: 200, wantBody: body},
+		{name: "patch", method: "PATCH", body: []byte(body), wantCode: 200, wantBody: body},
+		{name: "empty body", method: "POST", wantCode: 200, wantBody: ""},
+		{name: "get", method: "GET", wantCode: 405, wantReason: "method"},
+		{name: "delete", method: "DELETE", wantCode: 405, wantReason: "method"},
+		{name: "gzip", method: "POST", body: zbody, header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 200, wantBody: body},
+		{name: "corrupt gzip", method: "POST", body: []byte("not gzip"), header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 400, wantReason: "bad_encoding"},
+		{name: "truncated gzip", method: "POST", body: zbody[:len(zbody)-6], header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 400, wantReason: "bad_encoding"},
+		{name: "unknown encoding", method: "POST", body: []byte(body), header: map[string]string{"Content-Encoding": "br"}, wantCode: 415, wantReason: "bad_encoding"},
+		{name: "gzip bomb", method: "POST", body: bomb, header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 413, wantReason: "too_large"},
+		{name: "too large", cfg: webhook.Config{MaxBodyBytes: 8}, method: "POST", body: []byte(body), wantCode: 413, wantReason: "too_large"},
+		{name: "exactly max", cfg: webhook.Config{MaxBodyBytes: int64(len(body))}, method: "POST", body: []byte(body), wantCode: 200, wantBody: body},
+		{name: "gzip decoded too large", cfg: webhook.Config{MaxBodyBytes: 8}, method: "POST", body: zbody, header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 413, wantReason: "too_large"},
+		{name: "default cap 1 MiB", method: "POST", body: bytes.Repeat([]byte("x"), 1<<20+1), wantCode: 413, wantReason: "too_large"},
+		{name: "signed", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": webhook.Sign(secret, []byte(body))}, wantCode: 200, wantBody: body},
+		{name: "signed sha256= prefix", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": "sha256=" + webhook.Sign(secret, []byte(body))}, wantCode: 200, wantBody: body},
+		{name: "signed custom header", cfg: webhook.Config{Secret: secret, SignatureHeader: "X-Hub-Signature-256"}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Hub-Signature-256": webhook.Sign(secret, []byte(body))}, wantCode: 200, wantBody: body},
+		{name: "signed gzip signs wire bytes", cfg: webhook.Config{Secret: secret}, method: "POST", body: zbody,
+			header: map[string]string{"Content-Encoding": "gzip", "X-Signature": webhook.Sign(secret, zbody)}, wantCode: 200, wantBody: body},
+		{name: "gzip signed over decoded bytes", cfg: webhook.Config{Secret: secret}, method: "POST", body: zbody,
+			header: map[string]string{"Content-Encoding": "gzip", "X-Signature": webhook.Sign(secret, []byte(body))}, wantCode: 401, wantReason: "bad_signature"},
+		{name: "missing signature", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body), wantCode: 401, wantReason: "bad_signature"},
+		{name: "wrong secret", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": webhook.Sign([]byte("other"), []byte(body))}, wantCode: 401, wantReason: "bad_signature"},
+		{name: "uppercase hex", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": strings.ToUpper(webhook.Sign(secret, []byte(body)))}, wantCode: 401, wantReason: "bad_signature"},
+		{name: "signature of other body", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": webhook.Sign(secret, []byte("{}"))}, wantCode: 401, wantReason: "bad_signature"},
+		{name: "short signature", cfg: webhook.Config{Secret: secret}, method: "POST", body: []byte(body),
+			header: map[string]string{"X-Signature": "abcd"}, wantCode: 401, wantReason: "bad_signature"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			h := &statstest.Handler{}
+			cfg := tt.cfg
+			cfg.Logger = rec
+			cfg.Stats = stats.NewEngine("", h)
+			wh := webhook.New(cfg)
+
+			req := httptest.NewRequest(tt.method, "/webhook?x=1", bytes.NewReader(tt.body))
+			for k, v := range tt.header {
+				req.Header.Set(k, v)
+			}
+			rw := httptest.NewRecorder()
+			wh.ServeHTTP(rw, req)
+
+			if rw.Code != tt.wantCode {
+				t.Fatalf("status %d, want %d (%s)", rw.Code, tt.wantCode, rw.Body)
+			}
+			if tt.wantCode == 405 && rw.Header().Get("Allow") != "POST, PUT, PATCH" {
+				t.Fatalf("Allow = %q", rw.Header().Get("Allow"))
+			}
+			got := rec.all()
+			if tt.wantCode == 200 {
+				if len(got) != 1 {
+					t.Fatalf("recorded %d requests, want 1", len(got))
+				}
+				r := got[0]
+				if r.Body != tt.wantBody || r.Method != tt.method || r.RawURL != "/webhook?x=1" || r.ReceivedAt.IsZero() || r.RemoteAddr == "" || r.Proto == "" {
+					t.Fatalf("recorded %+v", r)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("rejected request was recorded: %+v", got)
+			}
+			counts := map[string]int{}
+			for _, m := range h.Measures() {
+				for _, f := range m.Fields {
+					name := m.Name + "." + f.Name
+					for _, tag := range m.Tags {
+						if tag.Name == "reason" {
+							name += "/" + tag.Value
+						}
+					}
+					counts[name] += int(f.Value.Int())
+				}
+			}
+			if counts["webhook.received_total"] != 1 {
+				t.Fatalf("received_total: %v", counts)
+			}
+			if tt.wantReason != "" && counts["webhook.rejected_total/"+tt.wantReason] != 1 {
+				t.Fatalf("rejected_total{reason=%s} not counted: %v", tt.wantReason, counts)
+			}
+		})
+	}
+}
+
+func TestWebhookOverLoopback(t *testing.T) {
+	rl := webhook.NewRouteLogger(webhook.Header("X-Trace"))
+	srv := httptest.NewServer(webhook.New(webhook.Config{Logger: rl}))
+	defer srv.Close()
+	if err := rl.Sent("t1"); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hook", strings.NewReader("hello"))
+	req.Header.Set("X-Trace", "t1")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := rl.Received("t1")
+	if len(got) != 1 || got[0].Body != "hello" || got[0].Header.Get("X-Trace") != "t1" {
+		t.Fatalf("received %+v", got)
+	}
+}
+
+// FuzzWebhook: whatever the request, the handler answers 200 or a 4xx and
+// never panics.
+func FuzzWebhook(f *testing.F) {
+	secret := []byte("k")
+	f.Add("POST", "gzip", []byte(`{"messageId":"a"}`), "")
+	f.Add("PUT", "", []byte(`{"messageId":"a"}`), webhook.Sign(secret, []byte(`{"messageId":"a"}`)))
+	f.Add("PATCH", "gzip", gz(f, `{"a":1}`), "sha256=00")
+	f.Add("GET", "br", []byte{0x1f, 0x8b, 8, 0, 0, 0}, "zz")
+	f.Fuzz(func(t *testing.T, method, enc string, body []byte, sig string) {
+		for _, signed := range []bool{false, true} {
+			cfg := webhook.Config{
+				Logger:       webhook.NewRouteLogger(webhook.JSONField("messageId")),
+				MaxBodyBytes: 4096,
+			}
+			if signed {
+				cfg.Secret = secret
+			}
+			wh := webhook.New(cfg)
+			req := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+			req.Method = method
+			req.Header.Set("Content-Encoding", enc)
+			req.Header.Set("X-Signature", sig)
+			rw := httptest.NewRecorder()
+			wh.ServeHTTP(rw, req)
+			if rw.Code != 200 && (rw.Code < 400 || rw.Code > 499) {
+				t.Fatalf("status %d for method %q encoding %q", rw.Code, method, enc)
+			}
+		}
+	})
+}

@@ -1,0 +1,203 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	stats "github.com/segmentio/stats/v4"
+)
+
+// Sign returns the X-Signature value for body: the hex-encoded HMAC-SHA256 of
+// the exact body bytes under secret. A receiver recomputes it over the bytes
+// it read and compares with hmac.Equal.
+func Sign(secret, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// attemptResult is the outcome of one delivery attempt.
+type attemptResult struct {
+	status     int           // HTTP status; 0 on network error
+	err        error         // network error
+	retryAfter time.Duration // parsed Retry-After, 0 if none
+}
+
+func (r attemptResult) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
+
+func (r attemptResult) retryable() bool {
+	return r.err != nil || r.status >= 500 || r.status == http.StatusTooManyRequests
+}
+
+func (r attemptResult) String() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("HTTP %d", r.status)
+}
+
+// deliver POSTs body to dest until it succeeds, retrying network errors, 5xx
+// and 429 with backoff up to MaxAttempts, and dead-letters it otherwise.
+// With dup set it delivers a second copy after the first succeeded. It
+// returns false only when ctx ended first.
+func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, received time.Time, dup bool) bool {
+	p := w.p
+	copies := 1
+	if dup {
+		copies = 2
+	}
+	for c := range copies {
+		var res attemptResult
+		attempt := 1
+		for ; ; attempt++ {
+			if attempt > 1 {
+				p.stats.Incr("retried_total")
+			}
+			res = w.attempt(ctx, dest, id, body, attempt)
+			if ctx.Err() != nil {
+				return false
+			}
+			if res.ok() || !res.retryable() || attempt >= p.cfg.MaxAttempts {
+				break
+			}
+			wait := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, attempt)
+			wait = max(wait, min(res.retryAfter, p.cfg.RetryAfterMax))
+			p.log.Debug("delivery failed; retrying", "message_id", id, "destination", redactURL(dest),
+				"attempt", attempt, "result", res.String(), "wait", wait)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+		}
+		if !res.ok() {
+			reason := "delivery failed: " + res.String()
+			if !res.retryable() {
+				reason = "delivery rejected: " + res.String()
+			}
+			p.log.Warn("delivery failed; dead-lettering", "message_id", id, "destination", redactURL(dest),
+				"attempts", attempt, "result", res.String())
+			return w.deadLetter(ctx, []byte(id), body, reason, dest, attempt, res.status)
+		}
+		if c == 0 {
+			p.stats.Incr("delivered_total")
+			p.stats.Observe("delivery.latency_seconds", time.Since(received))
+		}
+	}
+	return true
+}
+
+// attempt makes one delivery attempt, or fakes a 503 under Faults.Dest5xx.
+func (w *worker) attempt(ctx context.Context, dest, id string, body []byte, n int) attemptResult {
+	p := w.p
+	if hit(p.Faults().Dest5xx) {
+		p.stats.Incr("faults_injected_total", stats.T("fault", faultDest5xx))
+		return attemptResult{status: http.StatusServiceUnavailable}
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(body))
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("building request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "orbital-example-pipeline/1")
+	req.Header.Set("X-Signature", Sign(p.cfg.DestinationSecret, body))
+	req.Header.Set("X-Attempt", strconv.Itoa(n))
+	req.Header.Set("X-Message-Id", id)
+	resp, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("POST %s: %w", redactURL(dest), stripURLError(err))}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	_ = resp.Body.Close()
+	return attemptResult{status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// stripURLError drops *url.Error's URL (it may hold credentials).
+func stripURLError(err error) error {
+	type unwrapper interface{ Unwrap() error }
+	if u, ok := err.(unwrapper); ok {
+		if inner := u.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+// backoff returns the wait after failed attempt n (1-based): BackoffMin*2^(n-1)
+// capped at BackoffMax, jittered to between half and all of it.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// parseRetryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// deadLetter writes an event to the dead-letter topic, retrying until it is
+// acknowledged or ctx ends. It returns false only when ctx ended first.
+func (w *worker) deadLetter(ctx context.Context, key, value []byte, reason, dest string, attempts, status int) bool {
+	p := w.p
+	headers := []kafka.Header{{Key: "error", Value: []byte(reason)}}
+	if dest != "" {
+		headers = append(headers,
+			kafka.Header{Key: "destination", Value: []byte(redactURL(dest))},
+			kafka.Header{Key: "attempts", Value: []byte(strconv.Itoa(attempts))},
+			kafka.Header{Key: "status", Value: []byte(strconv.Itoa(status))})
+	}
+	msg := kafka.Message{Key: key, Value: value, Headers: headers}
+	wait := p.cfg.BackoffMin
+	for {
+		wctx, cancel := context.WithTimeout(ctx, p.cfg.ProduceTimeout)
+		err := p.dlq.WriteMessages(wctx, msg)
+		cancel()
+		if err == nil {
+			p.stats.Incr("dead_lettered_total")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		p.log.Warn("dead-letter write failed; retrying", "err", err, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, p.cfg.BackoffMax)
+	}
+}

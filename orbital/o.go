@@ -214,8 +214,9 @@ func (o *O) Measure(name string, d time.Duration) {
 
 // Run runs f as a subtest named name in its own goroutine and blocks until it
 // is done. The subtest has its own Result, trace id and metrics (case
-// "parent/name"), shares the parent's deadline, and fails its parent when it
-// fails. Run reports whether the subtest did not fail.
+// "parent/name", where characters not allowed in case names become '_'),
+// shares the parent's deadline, and fails its parent when it fails. Run
+// reports whether the subtest did not fail.
 func (o *O) Run(name string, f TestFunc) bool {
 	if f == nil {
 		o.Errorf("orbital: subtest %q has a nil TestFunc", name)

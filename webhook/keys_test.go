@@ -1,0 +1,69 @@
+package webhook_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+func TestJSONField(t *testing.T) {
+	tests := []struct {
+		name, field, body, want string
+	}{
+		{"top level", "messageId", `{"messageId":"m1"}`, "m1"},
+		{"spaces", "messageId", " { \"a\" : 1 ,\n \"messageId\" : \"m1\" } ", "m1"},
+		{"nested field of same name is skipped", "messageId", `{"properties":{"messageId":"evil"},"messageId":"real"}`, "real"},
+		{"string containing the field is skipped", "messageId", `{"text":"\"messageId\":\"evil\"","messageId":"real"}`, "real"},
+		{"first occurrence wins", "messageId", `{"messageId":"a","messageId":"b"}`, "a"},
+		{"escaped value", "messageId", `{"messageId":"a\"b\u00e9\/"}`, `a"bé/`},
+		{"escaped key", "messageId", `{"message\u0049d":"m1"}`, "m1"},
+		{"number", "messageId", `{"messageId":42}`, "42"},
+		{"bool", "ok", `{"ok":true}`, "true"},
+		{"null", "messageId", `{"messageId":null}`, ""},
+		{"object value", "messageId", `{"messageId":{"a":1}}`, ""},
+		{"missing", "messageId", `{"other":"x","arr":[1,{"messageId":"no"}]}`, ""},
+		{"nested path", "properties.id", `{"id":"top","properties":{"x":[1,2],"id":"p1"}}`, "p1"},
+		{"nested path missing", "properties.id", `{"properties":"id"}`, ""},
+		{"not an object", "messageId", `["messageId","m1"]`, ""},
+		{"empty", "messageId", ``, ""},
+		{"truncated", "messageId", `{"messageId":"m1`, ""},
+		{"garbage", "messageId", `{"a":}}}"messageId":"x"`, ""},
+		{"surrogate pair", "k", `{"k":"\ud83d\ude00"}`, "😀"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := webhook.JSONField(tt.field)(webhook.Request{Body: tt.body}); got != tt.want {
+				t.Fatalf("JSONField(%q) of %s = %q, want %q", tt.field, tt.body, got, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzJSONField(f *testing.F) {
+	f.Add(`{"messageId":"m1"}`, "messageId")
+	f.Add(`{"a":{"b":[1,"\"",{}]},"messageId":"\u00e9"}`, "a.b")
+	f.Fuzz(func(t *testing.T, body, field string) {
+		webhook.JSONField(field)(webhook.Request{Body: body}) // must not panic or hang
+	})
+}
+
+func TestHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		want   string
+	}{
+		{"present", http.Header{"X-Trace-Id": {"t1", "t2"}}, "t1"},
+		{"missing", http.Header{}, ""},
+		{"nil", nil, ""},
+	}
+	key := webhook.Header("x-trace-id") // any case
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := key(webhook.Request{Header: tt.header}); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

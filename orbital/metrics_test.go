@@ -2,6 +2,7 @@ package orbital_test
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/http/httptest"
 	"strings"
@@ -76,7 +77,8 @@ func TestPrometheusNames(t *testing.T) {
 		buckets.Set(key, 0.1, 1, math.Inf(1))
 	}
 	prom := &prometheus.Handler{Buckets: buckets}
-	svc := orbital.New(orbital.WithStats(stats.NewEngine("orbital", prom)), orbital.WithOutput(&syncBuffer{}))
+	svc := orbital.New(orbital.WithStats(stats.NewEngine("orbital", prom)),
+		orbital.WithOutput(&syncBuffer{}), orbital.WithLogger(slog.New(slog.DiscardHandler)))
 	err := svc.Register(orbital.TestCase{Name: "prom", Period: time.Minute, Timeout: 10 * time.Millisecond,
 		Tags: []stats.Tag{stats.T("team", "x")},
 		Func: func(ctx context.Context, o *orbital.O) {
@@ -111,7 +113,7 @@ func TestPrometheusNames(t *testing.T) {
 
 func TestDefaultEngineIsNotTheGlobalOne(t *testing.T) {
 	// Without WithStats, o.Stats() still works (it discards).
-	svc := orbital.New(orbital.WithOutput(&syncBuffer{}))
+	svc := orbital.New(orbital.WithOutput(&syncBuffer{}), orbital.WithLogger(slog.New(slog.DiscardHandler)))
 	var engine *stats.Engine
 	if err := svc.Register(orbital.TestCase{Name: "e", Period: time.Minute, Func: func(_ context.Context, o *orbital.O) {
 		engine = o.Stats()

@@ -86,7 +86,7 @@ func WithStartSpread(d time.Duration) Option {
 // silently (it is neither an overlap skip nor a metric). Cluster mode uses it
 // so each case runs once per period cluster-wide. owns is called from the
 // scheduling goroutine, so it must be fast and safe for concurrent use.
-// Default (nil): run every case.
+// RunOnce does not consult it. Default (nil): run every case.
 func WithAssignment(owns func(caseName string) bool) Option {
 	return func(s *Service) {
 		s.owns = owns

@@ -12,7 +12,8 @@ const (
 	Skip Outcome = "skip"
 )
 
-// Result is the record of one finished run of a case or of one subtest.
+// Result is the record of one finished run of a case or of one subtest. It
+// is a plain value owned by whoever receives it.
 type Result struct {
 	Case     string        // "name", or "name/sub" for a subtest
 	TraceID  string        // a UUID per run, also in every log line of the run

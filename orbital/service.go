@@ -169,7 +169,8 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 // Run runs every registered case on its period until ctx is done. A case's
 // first run starts after a random offset of at most min(Period, start
 // spread); a tick that comes while the case's previous run is still going is
-// skipped, counted and logged. When ctx is done Run stops scheduling, waits
+// skipped, counted and logged (a run abandoned after its timeout no longer
+// counts as going). When ctx is done Run stops scheduling, waits
 // for in-flight runs up to the drain grace, then cancels the ones left and
 // waits for them to be reported. It returns nil after a clean drain, an
 // error if the drain grace expired, and an error at once if Run is already

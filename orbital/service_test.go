@@ -47,10 +47,10 @@ func TestRunRepeatsOnPeriod(t *testing.T) {
 	if first := starts[0].Sub(start); first > period+100*time.Millisecond {
 		t.Errorf("first run started %s after Run, want within about one period (%s)", first, period)
 	}
-	for i := 1; i < len(starts); i++ {
-		if gap := starts[i].Sub(starts[i-1]); gap < period/2 {
-			t.Errorf("runs %d and %d started %s apart, want about %s", i-1, i, gap, period)
-		}
+	// Ticks keep the case's phase: a late run does not push the next ones
+	// back, and runs are a period apart on average, not back to back.
+	if span := starts[len(starts)-1].Sub(starts[0]); span < time.Duration(len(starts)-2)*period {
+		t.Errorf("%d runs within %s, want them about %s apart", len(starts), span, period)
 	}
 }
 

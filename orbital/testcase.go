@@ -13,7 +13,8 @@ import (
 // that does not is abandoned and reported as timed out.
 type TestFunc func(ctx context.Context, o *O)
 
-// TestCase is a registered end-to-end test.
+// TestCase is a registered end-to-end test. It is a plain value: Register
+// copies it, so changing it afterwards has no effect.
 type TestCase struct {
 	Name    string        // unique; letters, digits, '_', '-', '.', '/' only (metric-safe)
 	Period  time.Duration // how often it runs; > 0

@@ -1,0 +1,225 @@
+package check_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orbital-e2e/orbital/deploy/check"
+)
+
+// TestMetricNamesDocumented checks every PromQL expression of the rules and the dashboard
+// against the metric contract in docs/metrics.md (plus the recording rules' own names and
+// the series Prometheus synthesizes).
+func TestMetricNamesDocumented(t *testing.T) {
+	f, err := os.Open(metricsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	allowed, err := check.DocumentedNames(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs, recorded := usedExprs(t)
+	maps.Copy(allowed, recorded)
+	for _, n := range synthesized {
+		allowed[n] = true
+	}
+	for _, err := range check.UnknownNames(exprs, allowed) {
+		t.Error(err)
+	}
+}
+
+// TestMetricNamesLive builds the real e2e binary from the root module, starts it on the
+// embedded default, scrapes its /metrics and checks that every metric the rules and the
+// dashboard query is really exported. Counters that only exist once their event happened
+// (timeouts, overlap skips, duplicate/unmatched/rejected deliveries) are provoked: slow
+// faults and a short period/timeout for the track case, a duplicate fault, and two bad
+// requests to /webhook sent by the test itself.
+func TestMetricNamesLive(t *testing.T) {
+	exprs, recorded := usedExprs(t)
+	want := map[string]bool{} // families the service must export
+	for _, e := range exprs {
+		names, err := check.MetricNames(e.Query)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Source, err)
+		}
+		for _, n := range names {
+			if !recorded[n] && !slices.Contains(synthesized, n) {
+				want[n] = true
+			}
+		}
+	}
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "e2e")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/e2e")
+	build.Dir = repoRoot
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/e2e: %v\n%s", err, out)
+	}
+	config := filepath.Join(dir, "config.json")
+	if err := os.WriteFile(config, []byte(`{"cases": {"track": {"period": "1s", "timeout": "1500ms"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	addr := freeAddr(t)
+	const secret = "live-test-webhook-secret"
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	cmd := exec.CommandContext(ctx, bin, "serve",
+		"--addr", addr,
+		"--webhook-secret", secret,
+		"--faults", "delay=3s,dup=0.5",
+		"--config", config,
+		"--log-format", "text",
+	)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 15 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+
+	base := "http://" + addr
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.NewTimer(90 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var exposed map[string]bool
+	var lastErr error
+	provoked := false
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("e2e serve exited early: %v\n%s", err, tail(logs.String()))
+		case <-deadline.C:
+			t.Fatalf("after 90s /metrics at %s lacks %q (last scrape error: %v); documented in docs/metrics.md but never exported, or never triggered\n%s",
+				base, missing(want, exposed), lastErr, tail(logs.String()))
+		case <-tick.C:
+		}
+		exposed, lastErr = scrape(client, base+"/metrics")
+		if lastErr != nil || !exposed["orbital_runs_total"] {
+			continue
+		}
+		if !provoked {
+			provoked = provokeWebhook(t, client, base+"/webhook", secret)
+		}
+		if len(missing(want, exposed)) == 0 {
+			return
+		}
+	}
+}
+
+// provokeWebhook sends the webhook one request it must reject (wrong method) and one signed
+// delivery that matches no pending run, so the rejected and unmatched counters exist.
+func provokeWebhook(t *testing.T, client *http.Client, url, secret string) bool {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	body := []byte(`{"messageId":"orbital-live-test-unmatched","type":"track","event":"x","userId":"u"}`)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
+	resp, err = client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+func scrape(client *http.Client, url string) (map[string]bool, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return check.ExposedNames(io.LimitReader(resp.Body, 16<<20))
+}
+
+func missing(want, have map[string]bool) []string {
+	var out []string
+	for n := range want {
+		if check.FamilyName(n, have) == "" {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// syncBuffer collects the child's output; exec copies into it from its own goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func tail(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > 40 {
+		lines = lines[len(lines)-40:]
+	}
+	return "e2e log (tail):\n" + strings.Join(lines, "\n")
+}

@@ -1,0 +1,147 @@
+package check_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sloWindows are the SRE workbook's windows for multi-window, multi-burn-rate alerts.
+var sloWindows = []string{"5m", "30m", "1h", "2h", "6h", "1d", "3d"}
+
+func TestRecordingRules(t *testing.T) {
+	r := loadRules(t)
+	for _, w := range sloWindows {
+		for _, name := range []string{
+			"env_case:orbital_runs:success_ratio_rate" + w,
+			"env_case:orbital_delivery_latency:good_ratio_rate" + w,
+		} {
+			if !r.Recorded[name] {
+				t.Errorf("recording rule %s is missing", name)
+			}
+		}
+	}
+	for _, q := range []string{"p50", "p95", "p99"} {
+		if name := "env_case:orbital_delivery_latency_seconds:" + q + "_rate5m"; !r.Recorded[name] {
+			t.Errorf("recording rule %s is missing", name)
+		}
+	}
+	for _, e := range r.Exprs {
+		if strings.Contains(e.Source, "success_ratio") && !strings.Contains(e.Query, `outcome=~"pass|fail"`) {
+			t.Errorf("%s: the success ratio must exclude skipped runs (pass / (pass+fail)): %s", e.Source, e.Query)
+		}
+	}
+}
+
+func TestBurnRateAlerts(t *testing.T) {
+	r := loadRules(t)
+	alerts := map[string]string{}
+	severity := map[string]string{}
+	for _, a := range r.Alerts {
+		alerts[a.Name] = a.Expr
+		severity[a.Name] = a.Labels["severity"]
+	}
+	burns := []struct {
+		long, short, factor, severity string
+	}{
+		{"1h", "5m", "14.4", "page"},
+		{"6h", "30m", "6", "page"},
+		{"1d", "2h", "3", "ticket"},
+		{"3d", "6h", "1", "ticket"},
+	}
+	slos := []struct {
+		alert, ratio, budget string
+	}{
+		{"OrbitalCaseSuccessBudgetBurn", "env_case:orbital_runs:success_ratio_rate", "0.001"},
+		{"OrbitalDeliveryLatencyBudgetBurn", "env_case:orbital_delivery_latency:good_ratio_rate", "0.01"},
+	}
+	for _, slo := range slos {
+		for _, b := range burns {
+			name := slo.alert + b.long
+			expr, ok := alerts[name]
+			if !ok {
+				t.Errorf("alert %s is missing", name)
+				continue
+			}
+			for _, w := range []string{b.long, b.short} {
+				want := fmt.Sprintf("(1 - %s%s) > (%s * %s)", slo.ratio, w, b.factor, slo.budget)
+				if !strings.Contains(expr, want) {
+					t.Errorf("alert %s: expression lacks %q:\n%s", name, want, expr)
+				}
+			}
+			if severity[name] != b.severity {
+				t.Errorf("alert %s: severity %q, want %q", name, severity[name], b.severity)
+			}
+		}
+	}
+	for _, name := range []string{"OrbitalCaseNotRunning", "OrbitalServiceDown"} {
+		if _, ok := alerts[name]; !ok {
+			t.Errorf("alert %s is missing", name)
+		}
+	}
+	if e := alerts["OrbitalCaseNotRunning"]; !strings.Contains(e, "> 3 * max by (env, case) (orbital_case_period_seconds)") {
+		t.Errorf("OrbitalCaseNotRunning must compare the time since the last run with 3 periods: %s", e)
+	}
+	if e := alerts["OrbitalServiceDown"]; !strings.Contains(e, `up{job="orbital-e2e"} == 0`) || !strings.Contains(e, `absent(up{job="orbital-e2e"})`) {
+		t.Errorf("OrbitalServiceDown must catch a failing and a missing target: %s", e)
+	}
+}
+
+// TestAlertsDocumented checks each alert's labels and annotations, and that its runbook_url
+// points at a heading of docs/runbook.md that explains it.
+func TestAlertsDocumented(t *testing.T) {
+	anchors := markdownAnchors(readFile(t, runbookFile))
+	const prefix = "https://github.com/orbital-e2e/orbital/blob/main/docs/runbook.md#"
+	for _, a := range loadRules(t).Alerts {
+		t.Run(a.Name, func(t *testing.T) {
+			if s := a.Labels["severity"]; s != "page" && s != "ticket" {
+				t.Errorf("severity = %q, want page or ticket", s)
+			}
+			for _, k := range []string{"summary", "description", "runbook_url"} {
+				if strings.TrimSpace(a.Annotations[k]) == "" {
+					t.Errorf("annotation %s is missing", k)
+				}
+			}
+			url := a.Annotations["runbook_url"]
+			anchor, ok := strings.CutPrefix(url, prefix)
+			if !ok {
+				t.Fatalf("runbook_url %q does not start with %q", url, prefix)
+			}
+			if anchor != strings.ToLower(a.Name) {
+				t.Errorf("runbook_url anchor %q, want %q", anchor, strings.ToLower(a.Name))
+			}
+			if !anchors[anchor] {
+				t.Errorf("docs/runbook.md has no heading with anchor #%s", anchor)
+			}
+			if a.For > 0 && time.Duration(a.For) > 10*time.Minute {
+				t.Errorf("for: %s delays the alert too long", a.For)
+			}
+		})
+	}
+}
+
+var anchorDrop = regexp.MustCompile(`[^\p{L}\p{N}\- _]`)
+
+// markdownAnchors returns the GitHub anchors of the headings of a markdown document.
+func markdownAnchors(md []byte) map[string]bool {
+	anchors := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(md))
+	inCode := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+		}
+		if inCode || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		slug := strings.ReplaceAll(anchorDrop.ReplaceAllString(strings.ToLower(title), ""), " ", "-")
+		anchors[slug] = true
+	}
+	return anchors
+}

@@ -126,3 +126,28 @@ func TestDefaultEngineIsNotTheGlobalOne(t *testing.T) {
 		t.Errorf("o.Stats() = %v, want a private discarding engine", engine)
 	}
 }
+
+type panickyReporter struct{}
+
+func (panickyReporter) Report(orbital.Result) { panic("reporter bug") }
+
+func TestPanickingReporterDoesNotStopTheService(t *testing.T) {
+	f := newFixture(t, orbital.WithReporter(panickyReporter{}))
+	if res := runOne(t, f, "rep", noop); res.Outcome != orbital.Pass {
+		t.Errorf("Outcome = %q", res.Outcome)
+	}
+	// Reporters after the panicking one still get the result.
+	f2 := newFixture(t)
+	svc := orbital.New(orbital.WithReporter(panickyReporter{}), orbital.WithReporter(f2.results),
+		orbital.WithOutput(&syncBuffer{}), orbital.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := svc.Register(orbital.TestCase{Name: "rep2", Period: time.Hour, Func: noop}); err != nil {
+		t.Fatal(err)
+	}
+	svc.RunOnce(context.Background(), nil)
+	if got := recv(t, f2.results, "the second reporter's result"); got.Case != "rep2" {
+		t.Errorf("second reporter got %q", got.Case)
+	}
+	if !strings.Contains(f.logs.String(), "reporter panicked") {
+		t.Error("reporter panic not logged")
+	}
+}

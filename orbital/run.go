@@ -297,6 +297,16 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 		o.root.mu.Unlock()
 	}
 	for _, r := range s.reporters {
-		r.Report(res)
+		s.report(o.logger, r, res)
 	}
+}
+
+// report hands res to r; a panicking reporter is logged, not fatal.
+func (s *Service) report(logger *slog.Logger, r Reporter, res Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			logger.Error("reporter panicked", "reporter", fmt.Sprintf("%T", r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	r.Report(res)
 }

@@ -287,7 +287,7 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 // tick starts a scheduled run of cs unless this replica does not own it or
 // its previous run is still going.
 func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
-	if s.owns != nil && !s.owns(cs.tc.Name) {
+	if s.owns != nil && !s.owned(cs.tc.Name) {
 		return
 	}
 	if !cs.busy.CompareAndSwap(false, true) {
@@ -301,6 +301,18 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		defer cs.busy.Store(false)
 		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
 	}()
+}
+
+// owned asks the assignment function whether this replica runs name; if it
+// panics, the panic is logged and the case runs.
+func (s *Service) owned(name string) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("assignment function panicked; running the case", "case", name, "panic", fmt.Sprint(p))
+			ok = true
+		}
+	}()
+	return s.owns(name)
 }
 
 // caseHeap orders scheduled cases by their next run.

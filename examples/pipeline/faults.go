@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -167,8 +166,8 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON accepts either a JSON string holding a spec
 // ("drop=0.1,delay=200ms") or an object with any of the fields drop, dup,
 // corrupt, dest5xx (numbers) and delay (a duration string such as "200ms"),
-// or a "spec" field. Absent fields are zero; a "spec" field cannot be
-// combined with the others.
+// or a "spec" field. Absent fields are zero. With "spec" present, other
+// fields must agree with it, so MarshalJSON's output reads back unchanged.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var spec string
 	if err := json.Unmarshal(b, &spec); err == nil {
@@ -191,17 +190,6 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("faults: want a spec string or an object with drop, dup, delay, corrupt, dest5xx: %w", err)
 	}
 	var g Faults
-	if raw.Spec != nil {
-		if raw.Drop != nil || raw.Dup != nil || raw.Delay != nil || raw.Corrupt != nil || raw.Dest5xx != nil {
-			return errors.New("faults: give either spec or the individual fields, not both")
-		}
-		var err error
-		if g, err = ParseFaults(*raw.Spec); err != nil {
-			return err
-		}
-		*f = g
-		return nil
-	}
 	set := func(dst *float64, src *float64) {
 		if src != nil {
 			*dst = *src
@@ -217,6 +205,18 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("faults: delay %q is not a duration such as 200ms: %w", *raw.Delay, err)
 		}
 		g.Delay = d
+	}
+	if raw.Spec != nil {
+		s, err := ParseFaults(*raw.Spec)
+		if err != nil {
+			return err
+		}
+		fields := raw.Drop != nil || raw.Dup != nil || raw.Delay != nil || raw.Corrupt != nil || raw.Dest5xx != nil
+		if fields && s != g {
+			return fmt.Errorf("faults: spec %q disagrees with the other fields (%q)", *raw.Spec, g.String())
+		}
+		*f = s
+		return nil
 	}
 	if err := g.validate(); err != nil {
 		return fmt.Errorf("faults: %w", err)

@@ -163,8 +163,8 @@ func (p *Pipeline) SetFaults(f Faults) {
 // Faults returns the faults currently injected.
 func (p *Pipeline) Faults() Faults { return *p.faults.Load() }
 
-// Ready reports nil when the pipeline is running, not draining, and Kafka
-// answers a metadata request for the topic within ctx.
+// Ready reports nil when the pipeline is running, not draining, and a Kafka
+// broker answers a metadata request for the topic within ctx.
 func (p *Pipeline) Ready(ctx context.Context) error {
 	p.mu.RLock()
 	started, closing := p.started, p.closing
@@ -175,14 +175,33 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 	case !started:
 		return errors.New("pipeline: not started")
 	}
-	resp, err := p.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{p.cfg.Topic}})
-	if err != nil {
-		return fmt.Errorf("pipeline: kafka unreachable: %w", err)
-	}
-	for _, t := range resp.Topics {
-		if t.Error != nil {
-			return fmt.Errorf("pipeline: topic %s: %w", t.Name, t.Error)
+	var errs []error
+	for _, b := range p.cfg.Brokers {
+		err := p.brokerReady(ctx, b)
+		if err == nil {
+			return nil
 		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("pipeline: kafka unreachable: %w", errors.Join(errs...))
+}
+
+// brokerReady connects to broker and reads the topic's partitions.
+func (p *Pipeline) brokerReady(ctx context.Context, broker string) error {
+	conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	parts, err := conn.ReadPartitions(p.cfg.Topic)
+	if err != nil {
+		return fmt.Errorf("topic %s: %w", p.cfg.Topic, err)
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("topic %s has no partitions", p.cfg.Topic)
 	}
 	return nil
 }

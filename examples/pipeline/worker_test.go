@@ -1,0 +1,217 @@
+package pipeline_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/examples/pipeline"
+)
+
+func TestRoundTripThroughKafka(t *testing.T) {
+	e := newEnv(t, nil, nil, nil)
+	e.track("round-trip-1", "Order Completed")
+
+	got := e.dest.waitForID(t, "round-trip-1", 1)[0]
+	if !validSignature(got) {
+		t.Errorf("X-Signature %q does not verify over the body", got.Signature)
+	}
+	if got.Attempt != "1" {
+		t.Errorf("X-Attempt %q, want 1", got.Attempt)
+	}
+	ev := got.Event
+	if ev["processed"] != true || ev["event"] != "Order Completed" || ev["userId"] != "u1" || ev["type"] != "track" {
+		t.Errorf("delivered event %v lacks processed:true or the original fields", ev)
+	}
+	if props, _ := ev["properties"].(map[string]any); props["n"] != float64(1) {
+		t.Errorf("properties %v, want n=1", ev["properties"])
+	}
+	if ts, _ := ev["receivedAt"].(string); ts == "" {
+		t.Errorf("no receivedAt in %v", ev)
+	} else if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+		t.Errorf("receivedAt %q: %v", ts, err)
+	}
+
+	// A missing messageId is assigned; the batch endpoint delivers each event.
+	status, _ := e.post("/v1/batch", `{"batch":[{"type":"track","event":"no-id","userId":"u"},{"type":"page","name":"P","anonymousId":"a","messageId":"batch-page"}]}`)
+	if status != 200 {
+		t.Fatalf("batch: %d", status)
+	}
+	e.dest.waitForID(t, "batch-page", 1)
+	ds := e.dest.waitUntil(t, "the event without messageId", func(ds []delivery) bool {
+		for _, d := range ds {
+			if d.Event["event"] == "no-id" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range ds {
+		if d.Event["event"] == "no-id" {
+			if id, _ := d.Event["messageId"].(string); len(id) != 36 {
+				t.Errorf("assigned messageId %q is not a UUID", id)
+			}
+		}
+	}
+	for _, name := range []string{"ingested_total", "produced_total"} {
+		if got := counter(e.metrics, name); got != 3 {
+			t.Errorf("%s = %v, want 3", name, got)
+		}
+	}
+	waitCounter(t, e.metrics, 3, "consumed_total")
+	waitCounter(t, e.metrics, 3, "delivered_total")
+}
+
+func TestEveryDestinationGetsTheEvent(t *testing.T) {
+	other := newDestination(t, nil)
+	e := newEnv(t, nil, nil, func(c *pipeline.Config) { c.Destinations = append(c.Destinations, other.URL()) })
+	e.track("fan-out", "e")
+	e.dest.waitForID(t, "fan-out", 1)
+	other.waitForID(t, "fan-out", 1)
+}
+
+func TestDeduplicatesByMessageID(t *testing.T) {
+	e := newEnv(t, nil, nil, nil)
+	for range 3 {
+		e.track("same-id", "e")
+	}
+	e.track("other-id", "e")
+	e.dest.waitForID(t, "other-id", 1)
+	waitCounter(t, e.metrics, 2, "duplicates_dropped_total")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.dest.byID("same-id")); n != 1 {
+		t.Errorf("same-id delivered %d times, want 1", n)
+	}
+}
+
+func TestRetriesWithBackoff(t *testing.T) {
+	tests := []struct {
+		name    string
+		respond func(n int, w http.ResponseWriter) bool
+	}{
+		{"5xx then success", func(n int, w http.ResponseWriter) bool {
+			if n < 3 {
+				w.WriteHeader(http.StatusBadGateway)
+				return true
+			}
+			return false
+		}},
+		{"429 then success", func(n int, w http.ResponseWriter) bool {
+			if n < 3 {
+				w.WriteHeader(http.StatusTooManyRequests)
+				return true
+			}
+			return false
+		}},
+		{"network error then success", func(n int, w http.ResponseWriter) bool {
+			if n < 3 {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return true
+			}
+			return false
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dest := newDestination(t, tt.respond)
+			e := newEnv(t, nil, dest, nil)
+			e.track("retry-me", "e")
+			ds := dest.waitForID(t, "retry-me", 3)
+			for i, d := range ds {
+				if d.Attempt != strconv.Itoa(i+1) {
+					t.Errorf("delivery %d has X-Attempt %q", i, d.Attempt)
+				}
+				if !validSignature(d) {
+					t.Errorf("attempt %d signature invalid", i+1)
+				}
+			}
+			waitCounter(t, e.metrics, 1, "delivered_total")
+			if got := counter(e.metrics, "retried_total"); got != 2 {
+				t.Errorf("retried_total = %v, want 2", got)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	dest := newDestination(t, func(n int, w http.ResponseWriter) bool {
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.RetryAfterMax = 2 * time.Second })
+	e.track("retry-after", "e")
+	ds := dest.waitForID(t, "retry-after", 2)
+	if gap := ds[1].At.Sub(ds[0].At); gap < 900*time.Millisecond {
+		t.Errorf("second attempt came %v after the first, want about Retry-After: 1s", gap)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	tests := []struct {
+		name         string
+		status       int
+		wantAttempts int
+	}{
+		{"5xx until attempts run out", http.StatusInternalServerError, 3},
+		{"4xx is not retried", http.StatusBadRequest, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dest := newDestination(t, func(_ int, w http.ResponseWriter) bool { w.WriteHeader(tt.status); return true })
+			e := newEnv(t, nil, dest, nil)
+			e.track("doomed", "e")
+			dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+			if len(dlq) != 1 || string(dlq[0].Key) != "doomed" {
+				t.Fatalf("dead-letter topic holds %d messages, want the doomed event", len(dlq))
+			}
+			headers := map[string]string{}
+			for _, h := range dlq[0].Headers {
+				headers[h.Key] = string(h.Value)
+			}
+			if headers["attempts"] != strconv.Itoa(tt.wantAttempts) || headers["status"] != strconv.Itoa(tt.status) || headers["error"] == "" {
+				t.Errorf("dead-letter headers %v", headers)
+			}
+			if n := len(dest.byID("doomed")); n != tt.wantAttempts {
+				t.Errorf("destination saw %d attempts, want %d", n, tt.wantAttempts)
+			}
+			waitCounter(t, e.metrics, 1, "dead_lettered_total")
+			if got := counter(e.metrics, "delivered_total"); got != 0 {
+				t.Errorf("delivered_total = %v, want 0", got)
+			}
+		})
+	}
+}
+
+func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
+	e := newEnv(t, nil, nil, nil)
+	w := &kafka.Writer{Addr: kafka.TCP(e.broker.Brokers()...), Topic: "events", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	ctx := testContext(t)
+	if err := w.WriteMessages(ctx,
+		kafka.Message{Key: []byte("junk"), Value: []byte("not json")},
+		kafka.Message{Key: []byte("from-kafka"), Value: []byte(`{"type":"track","event":"direct","userId":"u"}`)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	// An event written straight to Kafka without messageId takes the key.
+	e.dest.waitForID(t, "from-kafka", 1)
+	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
+		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)
+	}
+}

@@ -1,0 +1,71 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// batch sends BatchSize events in one POST /v1/batch and checks that each
+// comes back exactly once: WaitN for all of them, then, after the dedupe
+// window, Received per messageId. The messageIds are the trace id with the
+// suffixes -00 to -19.
+func (s *suites) batch(ctx context.Context, o *orbital.O) {
+	s.ready(o)
+	ids := make([]string, BatchSize)
+	events := make([]any, BatchSize)
+	byID := make(map[string]map[string]any, BatchSize)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%02d", o.TraceID(), i)
+		ev := newEvent(o, ids[i], "batch")
+		ev["properties"].(map[string]any)["index"] = i
+		events[i] = ev
+		byID[ids[i]] = ev
+	}
+	s.expect(o, ids...)
+
+	sent := time.Now()
+	s.mustPost(ctx, o, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19")
+	got, err := s.waiter.WaitN(ctx, len(ids), ids...)
+	if err != nil {
+		var missing []string
+		for _, id := range ids {
+			if len(s.waiter.Received(id)) == 0 {
+				missing = append(missing, id)
+			}
+		}
+		reason := err.Error()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			reason = "run ended"
+		}
+		o.Fatalf("%d of %d batch events not delivered within %s (%s): messageIds %s",
+			len(missing), len(ids), since(sent), reason, strings.Join(missing, ", "))
+	}
+	var last time.Time
+	for _, req := range got {
+		if req.ReceivedAt.After(last) {
+			last = req.ReceivedAt
+		}
+		id := messageID(req)
+		s.check(o, id, req, byID[id])
+	}
+	o.Measure("delivery.latency", last.Sub(sent))
+
+	// Give duplicates the same window the other suites give them.
+	if !pause(ctx, s.windowFor(ctx)) {
+		o.Fatalf("run ended while watching for duplicate deliveries of messageIds %s-00..19", o.TraceID())
+	}
+	for _, id := range ids {
+		switch n := len(s.waiter.Received(id)); n {
+		case 1:
+		case 2:
+			o.Errorf("messageId %s delivered twice", id)
+		default:
+			o.Errorf("messageId %s delivered %d times, want once", id, n)
+		}
+	}
+}

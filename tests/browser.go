@@ -1,0 +1,155 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// chromeNames are the binaries the browser suite looks for on PATH, in order.
+func chromeNames() []string {
+	return []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+}
+
+// findChrome returns the browser binary to run: ChromePath when set, else
+// the first of chromeNames on PATH.
+func (s *suites) findChrome() (string, error) {
+	if s.chromePath != "" {
+		p, err := exec.LookPath(s.chromePath)
+		if err != nil {
+			return "", fmt.Errorf("no Chrome binary at ChromePath %q: %w", s.chromePath, err)
+		}
+		return p, nil
+	}
+	for _, name := range chromeNames() {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no Chrome binary found on PATH (looked for %s)", strings.Join(chromeNames(), ", "))
+}
+
+// statusJS reads the demo page's #status once the snippet's call finished:
+// "sent", or "error: ..."; false (keep polling) before that.
+const statusJS = `(function () {
+  var e = document.getElementById("status");
+  if (!e) return false;
+  var t = e.textContent;
+  return (t === "sent" || t.indexOf("error") === 0) ? t : false;
+})()`
+
+// browser starts a headless Chromium of its own (one per run, with a fresh
+// profile in a temporary directory), loads the pipeline's /demo page with
+// the run's messageId and the write key, waits for the page to report that
+// analytics.js sent the event, then for its delivery. Without a Chrome
+// binary the run is skipped, or fails when RequireChrome is set.
+func (s *suites) browser(ctx context.Context, o *orbital.O) {
+	s.ready(o)
+	chrome, err := s.findChrome()
+	if err != nil {
+		if s.requireChrome {
+			o.Fatalf("%v; RequireChrome (ORBITAL_REQUIRE_CHROME=1) makes this a failure", err)
+		}
+		o.Skipf("%v; install chromium or set ChromePath to run the browser suite", err)
+	}
+
+	id := o.TraceID()
+	props := map[string]any{"suite": "browser", "case": o.Name(), "traceId": o.TraceID()}
+	propsJSON, err := json.Marshal(props)
+	if err != nil {
+		o.Fatalf("messageId %s: encoding properties: %v", id, err)
+	}
+	want := map[string]any{
+		"type":       "track",
+		"event":      "orbital browser",
+		"messageId":  id,
+		"userId":     userID,
+		"properties": props,
+	}
+	q := url.Values{}
+	q.Set("writeKey", s.writeKey)
+	q.Set("messageId", id)
+	q.Set("event", "orbital browser")
+	q.Set("userId", userID)
+	q.Set("properties", string(propsJSON))
+	page := s.api + "/demo?" + q.Encode() // holds the write key: never logged
+
+	dir, err := os.MkdirTemp("", "orbital-chrome-")
+	if err != nil {
+		o.Fatalf("creating the browser's profile directory: %v", err)
+	}
+	o.Cleanup(func() { removeProfile(o, dir) })
+	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome),
+		chromedp.UserDataDir(dir),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+	)
+	o.Cleanup(stopBrowser) // cancels and waits for the browser to exit
+	tab, closeTab := chromedp.NewContext(allocCtx,
+		chromedp.WithLogf(func(string, ...any) {}),
+		chromedp.WithErrorf(func(format string, args ...any) {
+			s.log.Debug("chromedp: "+s.redact(fmt.Sprintf(format, args...)), "case", o.Name(), "trace_id", o.TraceID())
+		}),
+	)
+	o.Cleanup(closeTab)
+	s.expect(o, id)
+
+	// Start the browser first, so that its start-up is not counted as
+	// delivery latency.
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		o.Fatalf("messageId %s: starting %s: %v", id, chrome, s.redactErr(err))
+	}
+	sent := time.Now()
+	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {
+		o.Fatalf("messageId %s: loading %s/demo: %v", id, s.api, s.redactErr(err))
+	}
+	pollTimeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		pollTimeout = max(time.Until(dl), time.Millisecond)
+	}
+	status, err := chromedp.Run(tab, chromedp.Poll[string](statusJS,
+		chromedp.WithPollingInterval(20*time.Millisecond),
+		chromedp.WithPollingTimeout(pollTimeout)))
+	if err != nil {
+		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))
+	}
+	if status != "sent" {
+		o.Fatalf("messageId %s: the demo page reported %q, want \"sent\"", id, s.redact(status))
+	}
+	req := s.wait(ctx, o, id, sent)
+	s.check(o, id, req, want)
+	s.noSecond(ctx, o, id)
+}
+
+// removeProfile removes the browser's profile directory. Chromium's child
+// processes may still write there for a moment after the browser exited, so
+// it tries a few times.
+func removeProfile(o *orbital.O, dir string) {
+	var err error
+	for range 20 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	o.Logf("removing the browser profile %s: %v", dir, err)
+}

@@ -1,0 +1,228 @@
+package tests
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// signatureHeader is the header the pipeline signs deliveries in.
+const signatureHeader = webhook.DefaultSignatureHeader
+
+// expect declares ids on the waiter before anything is sent, and registers a
+// cleanup that forgets them and, when the run failed, logs them.
+func (s *suites) expect(o *orbital.O, ids ...string) {
+	o.Helper()
+	var sent []string
+	o.Cleanup(func() {
+		if o.Failed() {
+			o.Logf("failed run: messageIds %s; deliveries go to webhook %s", strings.Join(ids, ", "), s.webhookOrUnknown())
+			s.log.Error("end-to-end run failed",
+				"case", o.Name(), "trace_id", o.TraceID(),
+				"message_ids", ids, "webhook_url", s.webhookURL)
+		}
+		for _, id := range sent {
+			s.waiter.Delete(id)
+		}
+	})
+	for _, id := range ids {
+		if err := s.waiter.Sent(id); err != nil {
+			o.Fatalf("messageId %s: declaring it on the webhook: %v", id, err)
+		}
+		sent = append(sent, id)
+	}
+}
+
+func (s *suites) webhookOrUnknown() string {
+	if s.webhookURL == "" {
+		return "(URL not configured)"
+	}
+	return s.webhookURL
+}
+
+// wait blocks until id is delivered, records the send-to-delivery latency
+// and returns the delivery; it fails the run when ctx ends first.
+func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Time) webhook.Request {
+	o.Helper()
+	req, err := s.waiter.Wait(ctx, id)
+	if err != nil {
+		o.Fatalf("messageId %s not delivered within %s (%v)", id, since(sent), err)
+	}
+	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
+	return req
+}
+
+// messageID is the key deliveries are matched by.
+func messageID(r webhook.Request) string { return webhook.JSONField("messageId")(r) }
+
+// since is the time elapsed since t, rounded for messages.
+func since(t time.Time) time.Duration {
+	return time.Since(t).Round(10 * time.Millisecond)
+}
+
+// window returns how long to watch for unexpected deliveries: the Harness's
+// DedupeWindow, or half of what is left before ctx's deadline if that is
+// less, so that the run still ends in time.
+func (s *suites) windowFor(ctx context.Context) time.Duration {
+	w := s.window
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl) / 2; left < w {
+			w = max(left, 0)
+		}
+	}
+	return w
+}
+
+// noSecond fails the run if id gets another delivery (beyond the one Wait
+// returned) within the window.
+func (s *suites) noSecond(ctx context.Context, o *orbital.O, id string) {
+	o.Helper()
+	w := s.windowFor(ctx)
+	err := s.waiter.WaitNone(ctx, id, w)
+	switch {
+	case err == nil:
+	case errors.Is(err, webhook.ErrUnexpectedDelivery):
+		o.Errorf("messageId %s delivered twice (a second delivery came within %s of the first)", id, w)
+	default:
+		o.Errorf("messageId %s: watching %s for a second delivery: %v", id, w, err)
+	}
+}
+
+// pause waits for d or until ctx ends, and reports whether d elapsed.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// check verifies one delivery of the event want: a valid signature (when
+// the Harness has a secret), "processed": true, and every field of want
+// unchanged. Fields the pipeline adds at the top level (receivedAt,
+// context...) are allowed; inside a field every key must match. Each
+// difference is reported with o.Errorf.
+func (s *suites) check(o *orbital.O, id string, req webhook.Request, want map[string]any) {
+	o.Helper()
+	if len(s.secret) > 0 {
+		sig := strings.TrimPrefix(req.Header.Get(signatureHeader), "sha256=")
+		switch {
+		case sig == "":
+			o.Errorf("messageId %s: delivery has no %s header", id, signatureHeader)
+		case subtle.ConstantTimeCompare([]byte(sig), []byte(webhook.Sign(s.secret, []byte(req.Body)))) != 1:
+			o.Errorf("messageId %s: %s is not a valid signature of the delivered body", id, signatureHeader)
+		}
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(req.Body), &got); err != nil || got == nil {
+		o.Errorf("messageId %s: delivered body is not a JSON object: %q", id, truncate(req.Body, 200))
+		return
+	}
+	if p, ok := got["processed"]; !ok {
+		o.Errorf("messageId %s: field processed missing, want true", id)
+	} else if p != true {
+		o.Errorf("messageId %s: field processed differs: got %s want true", id, jsonText(p))
+	}
+	for _, d := range diff(normalize(want), got) {
+		o.Errorf("messageId %s: %s", id, d)
+	}
+}
+
+// normalize round-trips v through JSON so that it compares with a decoded
+// body (numbers become float64, structs maps).
+func normalize(v map[string]any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out map[string]any
+	if json.Unmarshal(b, &out) != nil {
+		return v
+	}
+	return out
+}
+
+// diff compares the fields of want with got: at the top level only the keys
+// of want, below it every key. It returns one message per difference,
+// sorted by path.
+func diff(want, got map[string]any) []string {
+	var out []string
+	keys := mapKeys(want)
+	slices.Sort(keys)
+	for _, k := range keys {
+		out = append(out, diffValue(k, want[k], got[k], hasKey(got, k))...)
+	}
+	return out
+}
+
+func diffValue(path string, want, got any, present bool) []string {
+	if !present {
+		return []string{fmt.Sprintf("field %s missing, want %s", path, jsonText(want))}
+	}
+	wm, wok := want.(map[string]any)
+	gm, gok := got.(map[string]any)
+	if !wok || !gok {
+		if reflect.DeepEqual(want, got) {
+			return nil
+		}
+		return []string{fmt.Sprintf("field %s differs: got %s want %s", path, jsonText(got), jsonText(want))}
+	}
+	var out []string
+	keys := mapKeys(wm)
+	for k := range gm {
+		if !hasKey(wm, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		p := path + "." + k
+		if !hasKey(wm, k) {
+			out = append(out, fmt.Sprintf("field %s unexpected: got %s", p, jsonText(gm[k])))
+			continue
+		}
+		out = append(out, diffValue(p, wm[k], gm[k], hasKey(gm, k))...)
+	}
+	return out
+}
+
+func mapKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+func hasKey(m map[string]any, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// jsonText formats a decoded JSON value for a message.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return truncate(string(b), 200)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,193 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// Defaults of the Harness fields.
+const (
+	DefaultTopic        = "events"
+	DefaultDedupeWindow = time.Second
+	DefaultHTTPTimeout  = 10 * time.Second
+)
+
+// Default periods of the suites, as Cases registers them.
+const (
+	TrackPeriod   = 30 * time.Second
+	BatchPeriod   = time.Minute
+	KafkaPeriod   = 30 * time.Second
+	BrowserPeriod = 2 * time.Minute
+	DedupePeriod  = time.Minute
+	RejectPeriod  = time.Minute
+)
+
+// BatchSize is the number of events the batch suite sends in one request.
+const BatchSize = 20
+
+// ErrHarness is wrapped by the errors Register returns for a Harness that
+// cannot work.
+var ErrHarness = errors.New("tests: invalid harness")
+
+// Harness holds everything the suites need to reach the pipeline under test.
+// Every field but APIURL and Waiter works at its zero value.
+//
+// Cases reads the Harness once: changing it afterwards does not change the
+// cases already made. The cases themselves are safe for concurrent use, so
+// any number of runs of any suite may overlap.
+type Harness struct {
+	// APIURL is the tracking API's base URL, e.g. "http://127.0.0.1:8081"
+	// (without /v1). Required.
+	APIURL string
+	// WriteKey is the tracking API's write key, sent as the HTTP Basic user
+	// name. It is a secret: it never appears in logs or failure messages.
+	WriteKey string
+	// Brokers are the Kafka brokers of the kafka suite. Default: none, and
+	// then the kafka case is not part of Cases.
+	Brokers []string
+	// Topic is the pipeline's ingest topic. Default: "events".
+	Topic string
+	// Waiter receives the pipeline's deliveries, keyed by the JSON field
+	// messageId (webhook.JSONField("messageId")). Required.
+	Waiter *webhook.RouteLogger
+	// WebhookURL is the public URL of the webhook the pipeline delivers to.
+	// It is only informational: failures mention it. Default: none.
+	WebhookURL string
+	// WebhookSecret, when set, makes every suite re-verify the X-Signature
+	// header of each delivery (hex HMAC-SHA256 of the body, optionally
+	// prefixed "sha256="). Default: none, signatures are not checked. It is
+	// a secret.
+	WebhookSecret []byte
+	// ChromePath is the Chromium or Chrome binary of the browser suite.
+	// Default: the first of chromium, chromium-browser, google-chrome and
+	// google-chrome-stable found on PATH.
+	ChromePath string
+	// RequireChrome makes a missing browser binary fail the browser suite
+	// instead of skipping it (ORBITAL_REQUIRE_CHROME=1 in CI).
+	RequireChrome bool
+	// DedupeWindow is how long the suites watch for a second delivery of an
+	// event (and for any delivery of a rejected one) after the first.
+	// Default: 1s. It is shortened when a run's deadline leaves less time.
+	DedupeWindow time.Duration
+	// HTTPClient sends the requests to the tracking API. Default: a client
+	// with a 10s timeout.
+	HTTPClient *http.Client
+	// Logger receives a line for each failed run, with the case, the
+	// messageIds and the webhook URL. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// suites is a Harness with its defaults resolved; its methods are the
+// suites. It is never modified after Cases made it.
+type suites struct {
+	api, writeKey, topic, webhookURL string
+	brokers                          []string
+	waiter                           *webhook.RouteLogger
+	secret                           []byte
+	chromePath                       string
+	requireChrome                    bool
+	window                           time.Duration
+	client                           *http.Client
+	log                              *slog.Logger
+}
+
+func (h *Harness) resolve() *suites {
+	s := &suites{
+		api:           strings.TrimRight(h.APIURL, "/"),
+		writeKey:      h.WriteKey,
+		topic:         h.Topic,
+		webhookURL:    h.WebhookURL,
+		brokers:       append([]string(nil), h.Brokers...),
+		waiter:        h.Waiter,
+		secret:        append([]byte(nil), h.WebhookSecret...),
+		chromePath:    h.ChromePath,
+		requireChrome: h.RequireChrome,
+		window:        h.DedupeWindow,
+		client:        h.HTTPClient,
+		log:           h.Logger,
+	}
+	if s.topic == "" {
+		s.topic = DefaultTopic
+	}
+	if s.window <= 0 {
+		s.window = DefaultDedupeWindow
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// Cases returns every suite as an orbital.TestCase with its default period:
+// track 30s, batch 1m, kafka 30s (only when Brokers is set), browser 2m,
+// dedupe 1m, reject 1m. Their Timeout is 0, the service default. A Harness
+// without APIURL or Waiter gives cases whose runs fail saying so; Register
+// refuses it.
+func (h *Harness) Cases() []orbital.TestCase {
+	s := h.resolve()
+	cases := []orbital.TestCase{
+		{Name: "track", Period: TrackPeriod, Func: s.track},
+		{Name: "batch", Period: BatchPeriod, Func: s.batch},
+	}
+	if len(s.brokers) > 0 {
+		cases = append(cases, orbital.TestCase{Name: "kafka", Period: KafkaPeriod, Func: s.kafka})
+	}
+	return append(cases,
+		orbital.TestCase{Name: "browser", Period: BrowserPeriod, Func: s.browser},
+		orbital.TestCase{Name: "dedupe", Period: DedupePeriod, Func: s.dedupe},
+		orbital.TestCase{Name: "reject", Period: RejectPeriod, Func: s.reject},
+	)
+}
+
+// Register registers every case of h.Cases on svc. It returns an error
+// wrapping ErrHarness when h has no APIURL or no Waiter, and the error of
+// svc.Register (wrapping orbital.ErrInvalidCase) when a case is refused, for
+// example because one of that name is already registered.
+func Register(svc *orbital.Service, h *Harness) error {
+	if h == nil {
+		return fmt.Errorf("%w: nil Harness", ErrHarness)
+	}
+	if err := h.check(); err != nil {
+		return err
+	}
+	for _, tc := range h.Cases() {
+		if err := svc.Register(tc); err != nil {
+			return fmt.Errorf("tests: register %s: %w", tc.Name, err)
+		}
+	}
+	return nil
+}
+
+func (h *Harness) check() error {
+	if strings.TrimSpace(h.APIURL) == "" {
+		return fmt.Errorf("%w: APIURL is required", ErrHarness)
+	}
+	if !strings.HasPrefix(h.APIURL, "http://") && !strings.HasPrefix(h.APIURL, "https://") {
+		return fmt.Errorf("%w: APIURL %q is not an http(s) URL", ErrHarness, h.APIURL)
+	}
+	if h.Waiter == nil {
+		return fmt.Errorf("%w: Waiter is required", ErrHarness)
+	}
+	return nil
+}
+
+// ready fails the run at once when the Harness cannot work.
+func (s *suites) ready(o *orbital.O) {
+	o.Helper()
+	if s.api == "" {
+		o.Fatal("harness has no APIURL")
+	}
+	if s.waiter == nil {
+		o.Fatal("harness has no Waiter")
+	}
+}

@@ -73,7 +73,7 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 		}
 		if !p.beginRequest() {
 			w.Header().Set("Retry-After", "1")
-			p.reject(w, http.StatusServiceUnavailable, rejectDraining, "shutting down; retry")
+			p.reject(w, http.StatusServiceUnavailable, rejectDraining, "not accepting events (starting up or draining); retry")
 			return
 		}
 		defer p.ingestWG.Done()

@@ -1,0 +1,471 @@
+package status
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// Row is one case as GET /api/cases returns it and the page shows it.
+type Row struct {
+	Name          string      `json:"name"`               // "name", "name/sub" for a subtest
+	Parent        string      `json:"parent,omitempty"`   // the enclosing case of a subtest
+	Depth         int         `json:"depth"`              // 0 for a top-level case
+	Registered    bool        `json:"registered"`         // a registered case (can be run by POST)
+	Period        string      `json:"period,omitempty"`   // e.g. "30s"; a subtest's is its parent's
+	PeriodSeconds float64     `json:"period_seconds"`     // Period in seconds, 0 when unknown
+	LastOutcome   string      `json:"last_outcome"`       // "pass", "fail", "skip", "" before the first run
+	LastRun       *time.Time  `json:"last_run,omitempty"` // start of the last run
+	LastTraceID   string      `json:"last_trace_id,omitempty"`
+	LastFailure   *time.Time  `json:"last_failure,omitempty"` // end of the last failed run ever reported
+	LastError     string      `json:"last_error,omitempty"`   // error of that failed run
+	Strip         []StripCell `json:"strip"`                  // the last 50 runs, oldest first
+	Ratio1h       Ratio       `json:"ratio_1h"`               // pass ratio over the last hour
+	Ratio24h      Ratio       `json:"ratio_24h"`              // pass ratio over the last 24 hours
+	Duration      Quantiles   `json:"duration"`               // run duration, retained non-skipped runs
+	Latency       Quantiles   `json:"delivery_latency"`       // send-to-delivery latency, retained runs with one
+	Retained      int         `json:"retained"`               // runs in history
+	TotalRuns     uint64      `json:"total_runs"`             // runs reported since start
+}
+
+// StripCell is one run of a Row's strip.
+type StripCell struct {
+	Outcome string    `json:"outcome"`
+	TraceID string    `json:"trace_id"`
+	Start   time.Time `json:"start"`
+}
+
+// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail): skipped
+// runs are excluded; it is null when no run passed or failed in the window.
+type Ratio struct {
+	Pass  int      `json:"pass"`
+	Fail  int      `json:"fail"`
+	Skip  int      `json:"skip"`
+	Ratio *float64 `json:"ratio"`
+}
+
+// Quantiles are nearest-rank quantiles in seconds over Count values of the
+// retained history; null when Count is 0.
+type Quantiles struct {
+	Count int      `json:"count"`
+	P50   *float64 `json:"p50"`
+	P95   *float64 `json:"p95"`
+	P99   *float64 `json:"p99"`
+}
+
+// Run is one run as GET /api/cases/{name}/runs and POST
+// /api/cases/{name}/run return it.
+type Run struct {
+	Case            string             `json:"case"`
+	TraceID         string             `json:"trace_id"`
+	Start           time.Time          `json:"start"`
+	DurationSeconds float64            `json:"duration_seconds"`
+	Outcome         string             `json:"outcome"`
+	TimedOut        bool               `json:"timed_out"`
+	Error           string             `json:"error,omitempty"`
+	LatencySeconds  *float64           `json:"delivery_latency_seconds,omitempty"` // the "delivery.latency" measure
+	Measures        map[string]float64 `json:"measures,omitempty"`                 // every measure, in seconds
+	Output          string             `json:"output"`                             // the run's full log (go test style)
+	OutputCut       int                `json:"output_cut_bytes,omitempty"`         // log bytes left out to bound memory
+	Subtests        []Run              `json:"subtests,omitempty"`                 // POST .../run only
+}
+
+// Summary is the page header as GET /api/status returns it.
+type Summary struct {
+	Version       string    `json:"version"`
+	Target        string    `json:"target"`
+	Started       time.Time `json:"started"`
+	Now           time.Time `json:"now"`
+	UptimeSeconds float64   `json:"uptime_seconds"`
+	History       int       `json:"history"`       // runs kept per case
+	Cases         int       `json:"cases"`         // top-level cases
+	Passing       int       `json:"passing"`       // top-level cases whose last run passed
+	Failing       int       `json:"failing"`       // ... failed
+	Skipped       int       `json:"skipped"`       // ... was skipped
+	Pending       int       `json:"pending"`       // ... have not run yet
+	ManualRuns    bool      `json:"manual_runs"`   // POST /api/cases/{name}/run is enabled
+	EvictedCases  uint64    `json:"evicted_cases"` // case names forgotten to bound memory
+}
+
+func toRun(name string, r run) Run {
+	out := Run{
+		Case:            name,
+		TraceID:         r.traceID,
+		Start:           r.start,
+		DurationSeconds: r.duration.Seconds(),
+		Outcome:         string(r.outcome),
+		TimedOut:        r.timedOut,
+		Error:           r.errMsg,
+		Output:          r.output,
+		OutputCut:       r.cut,
+	}
+	if r.hasLat {
+		v := r.latency.Seconds()
+		out.LatencySeconds = &v
+	}
+	if len(r.measures) > 0 {
+		out.Measures = make(map[string]float64, len(r.measures))
+		for k, d := range r.measures {
+			out.Measures[k] = d.Seconds()
+		}
+	}
+	return out
+}
+
+func resultToRun(r orbital.Result) Run {
+	var nr run
+	nr.traceID, nr.start, nr.duration, nr.outcome, nr.timedOut = r.TraceID, r.Start, r.Duration, r.Outcome, r.TimedOut
+	nr.errMsg, nr.output = r.Error, r.Output
+	if d, ok := r.Measures[latencyMeasure]; ok {
+		nr.latency, nr.hasLat = d, true
+	}
+	nr.measures = r.Measures
+	return toRun(r.Case, nr)
+}
+
+// rows builds every row: registered cases and every name with a history,
+// subtests right after their parent.
+func (s *Status) rows() []Row {
+	cases := s.svc.Cases()
+	periods := make(map[string]time.Duration, len(cases))
+	for _, c := range cases {
+		periods[c.Name] = c.Period
+	}
+	now := s.now()
+
+	s.mu.Lock()
+	byName := make(map[string]*Row, len(s.store.cases)+len(cases))
+	for name, e := range s.store.cases {
+		byName[name] = s.rowOf(e, now)
+	}
+	s.mu.Unlock()
+	for _, c := range cases {
+		if byName[c.Name] == nil {
+			byName[c.Name] = &Row{Name: c.Name, Strip: []StripCell{}}
+		}
+	}
+
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	children := make(map[string][]string)
+	var roots []string
+	for _, n := range names {
+		p := parentOf(n, byName)
+		byName[n].Parent = p
+		if p == "" {
+			roots = append(roots, n)
+		} else {
+			children[p] = append(children[p], n)
+		}
+	}
+	out := make([]Row, 0, len(names))
+	var walk func(name string, depth int, period time.Duration)
+	walk = func(name string, depth int, period time.Duration) {
+		r := byName[name]
+		r.Depth = depth
+		if p, ok := periods[name]; ok {
+			r.Registered = true
+			period = p
+		}
+		if period > 0 {
+			r.Period = period.String()
+			r.PeriodSeconds = period.Seconds()
+		}
+		out = append(out, *r)
+		for _, c := range children[name] {
+			walk(c, depth+1, period)
+		}
+	}
+	for _, n := range roots {
+		walk(n, 0, 0)
+	}
+	return out
+}
+
+// parentOf returns the longest other known name that n extends with "/".
+func parentOf(n string, known map[string]*Row) string {
+	for i := strings.LastIndexByte(n, '/'); i > 0; i = strings.LastIndexByte(n[:i], '/') {
+		if known[n[:i]] != nil {
+			return n[:i]
+		}
+	}
+	return ""
+}
+
+// rowOf builds the row of e; s.mu must be held.
+func (s *Status) rowOf(e *entry, now time.Time) *Row {
+	r := &Row{Name: e.name, TotalRuns: e.total, LastError: e.lastError}
+	if !e.lastFailure.IsZero() {
+		t := e.lastFailure
+		r.LastFailure = &t
+	}
+	runs := e.latest(len(e.runs))
+	r.Retained = len(runs)
+	if len(runs) > 0 {
+		last := runs[0]
+		r.LastOutcome = string(last.outcome)
+		t := last.start
+		r.LastRun = &t
+		r.LastTraceID = last.traceID
+	}
+	strip := runs[:min(len(runs), StripLen)]
+	r.Strip = make([]StripCell, len(strip))
+	for i, x := range strip {
+		r.Strip[len(strip)-1-i] = StripCell{Outcome: string(x.outcome), TraceID: x.traceID, Start: x.start}
+	}
+	var durs, lats []time.Duration
+	for _, x := range runs {
+		if x.outcome != orbital.Skip {
+			durs = append(durs, x.duration)
+		}
+		if x.hasLat {
+			lats = append(lats, x.latency)
+		}
+	}
+	r.Duration = quantiles(durs)
+	r.Latency = quantiles(lats)
+	r.Ratio1h = ratio(e.minutes[:], minuteIndex(now))
+	r.Ratio24h = ratio(e.quarters[:], quarterIndex(now))
+	return r
+}
+
+func (s *Status) summary() Summary {
+	rows := s.rows()
+	now := s.now()
+	sum := Summary{
+		Version:       s.version,
+		Target:        s.target,
+		Started:       s.started,
+		Now:           now,
+		UptimeSeconds: now.Sub(s.started).Seconds(),
+		History:       s.history,
+		ManualRuns:    s.hasToken,
+	}
+	for _, r := range rows {
+		if r.Depth != 0 {
+			continue
+		}
+		sum.Cases++
+		switch r.LastOutcome {
+		case string(orbital.Pass):
+			sum.Passing++
+		case string(orbital.Fail):
+			sum.Failing++
+		case string(orbital.Skip):
+			sum.Skipped++
+		default:
+			sum.Pending++
+		}
+	}
+	s.mu.Lock()
+	sum.EvictedCases = s.store.evicted
+	s.mu.Unlock()
+	return sum
+}
+
+func (s *Status) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.summary())
+}
+
+func (s *Status) handleCases(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.rows())
+}
+
+// handleCaseGet serves GET /api/cases/{name} and /api/cases/{name}/runs.
+func (s *Status) handleCaseGet(w http.ResponseWriter, r *http.Request) {
+	rest := r.PathValue("rest")
+	if name, ok := strings.CutSuffix(rest, "/runs"); ok && name != "" {
+		s.handleRuns(w, r, name)
+		return
+	}
+	if name, ok := strings.CutSuffix(rest, "/run"); ok && name != "" {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "use POST to run a case")
+		return
+	}
+	for _, row := range s.rows() {
+		if row.Name == rest {
+			writeJSON(w, http.StatusOK, row)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", rest))
+}
+
+func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string) {
+	limit := DefaultRunsLimit
+	if v := r.URL.Query().Get("limit"); v != "" || r.URL.Query().Has("limit") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > s.history {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be an integer from 1 to %d", s.history))
+			return
+		}
+		limit = n
+	}
+	limit = min(limit, s.history)
+	s.mu.Lock()
+	e := s.store.cases[name]
+	var runs []run
+	if e != nil {
+		runs = e.latest(limit)
+	}
+	s.mu.Unlock()
+	if e == nil && !s.isRegistered(name) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", name))
+		return
+	}
+	out := make([]Run, len(runs))
+	for i, x := range runs {
+		out[i] = toRun(name, x)
+	}
+	// Failures first, then newest first (runs are newest first already).
+	slices.SortStableFunc(out, func(a, b Run) int {
+		af, bf := a.Outcome == string(orbital.Fail), b.Outcome == string(orbital.Fail)
+		switch {
+		case af && !bf:
+			return -1
+		case bf && !af:
+			return 1
+		}
+		return 0
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Status) isRegistered(name string) bool {
+	for _, c := range s.svc.Cases() {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// handleCasePost serves POST /api/cases/{name}/run.
+func (s *Status) handleCasePost(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(r.PathValue("rest"), "/run")
+	if !ok || name == "" {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, "only POST /api/cases/{name}/run accepts POST")
+		return
+	}
+	if !s.hasToken {
+		writeError(w, http.StatusForbidden, "manual runs are disabled: no admin token is configured (--admin-token)")
+		return
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="orbital"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token in the Authorization header")
+		return
+	}
+	var timeout time.Duration
+	found := false
+	for _, c := range s.svc.Cases() {
+		if c.Name == name {
+			found, timeout = true, c.Timeout
+		}
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q (only registered cases can be run; subtests run with their parent)", name))
+		return
+	}
+	s.manualMu.Lock()
+	if s.manualRun[name] {
+		s.manualMu.Unlock()
+		writeError(w, http.StatusConflict, fmt.Sprintf("case %q is already being run by a request", name))
+		return
+	}
+	s.manualRun[name] = true
+	s.manualMu.Unlock()
+	defer func() {
+		s.manualMu.Lock()
+		delete(s.manualRun, name)
+		s.manualMu.Unlock()
+	}()
+
+	// The run may outlast the server's WriteTimeout: extend this
+	// connection's write deadline to the case timeout (or a generous bound
+	// when the case uses the service default). Errors mean the writer does
+	// not support deadlines; the server's own limits then apply.
+	extend := 30 * time.Minute
+	if timeout > 0 {
+		extend = timeout + time.Minute
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(extend))
+
+	s.logger.Info("manual run requested", "case", name, "remote", r.RemoteAddr)
+	results := s.svc.RunOnce(r.Context(), func(n string) bool { return n == name })
+	if len(results) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", name))
+		return
+	}
+	out := resultToRun(results[0])
+	for _, sub := range results[1:] {
+		out.Subtests = append(out.Subtests, resultToRun(sub))
+	}
+	if err := context.Cause(r.Context()); err != nil {
+		s.logger.Warn("manual run: client went away", "case", name, "err", err)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// authorized compares the bearer token in constant time (over hashes, so the
+// token's length does not leak either).
+func (s *Status) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+func (s *Status) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/api/status", "/api/cases":
+		w.Header().Set("Allow", http.MethodGet+", "+http.MethodHead)
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/cases/") {
+		w.Header().Set("Allow", http.MethodGet+", "+http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such API endpoint: "+r.URL.Path)
+}
+
+func (s *Status) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/" {
+		w.Header().Set("Allow", http.MethodGet+", "+http.MethodHead)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,55 @@
+// Package status keeps an in-memory history of orbital runs and serves it as
+// a live status page and a JSON API.
+//
+// A [Status] is an [orbital.Reporter]: hand it to the service with
+// orbital.WithReporter and every finished run (and subtest) is recorded. It is
+// also an [http.Handler]: mount it at "/" and it serves
+//
+//	GET  /                          the status page (HTML; assets embedded, no external network)
+//	GET  /assets/...                its CSS and JavaScript
+//	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped
+//	GET  /api/cases                 one row per case, subtests after their parent (JSON array)
+//	GET  /api/cases/{name}          one row
+//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50, at most Config.History)
+//	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
+//
+// Case names may contain '/' (subtests are "parent/sub"), so {name} is the
+// whole path between /api/cases/ and the trailing /runs or /run; names are
+// made of letters, digits, '_', '-', '.' and '/', so they need no escaping.
+// Every API answer is JSON, errors included: {"error": "..."} with a 4xx or
+// 5xx status.
+//
+// The page polls /api/status and /api/cases every 2 seconds, and the runs of
+// an expanded case, so it updates without a reload.
+//
+// # Manual runs
+//
+// POST /api/cases/{name}/run needs the header "Authorization: Bearer <token>"
+// matching Config.AdminToken (compared in constant time). With no AdminToken
+// the endpoint is disabled and answers 403 Forbidden. A missing or wrong
+// token answers 401 Unauthorized, a name that is not a registered top-level
+// case 404 Not Found (subtests run with their parent), a case already being
+// run by this endpoint 409 Conflict. The run goes through
+// [orbital.Service.RunOnce] under the request's context and the case's own
+// timeout; the answer is the case's result with its subtests' results in
+// "subtests".
+//
+// # Memory
+//
+// Memory stays bounded whatever the run rate: each case keeps its last
+// Config.History runs in a ring buffer; at most Config.MaxCases case names are
+// tracked (subtest names can be dynamic; the least recently reported name
+// that is not a registered case is forgotten first); a run's log is cut to
+// Config.MaxOutput bytes (head and tail kept), and the logs of all retained
+// runs together to Config.MaxLogBytes (the oldest logs are dropped first, the
+// runs themselves stay).
+//
+// Pass ratios over 1 h and 24 h do not need the runs: each case counts
+// outcomes in fixed rings of time buckets, 60 one-minute buckets and 96
+// fifteen-minute buckets, so the windows are exact to the bucket (a run counts
+// at the time it is reported). Skipped runs are excluded from the ratios.
+// Quantiles (p50, p95, p99) of run duration and of send-to-delivery latency
+// (the "delivery.latency" measure of a run) are computed from the retained
+// history only, that is the last Config.History runs; skipped runs are
+// excluded from the duration quantiles.
+package status

@@ -1,0 +1,199 @@
+package status
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// Defaults of a Config.
+const (
+	DefaultHistory     = 200
+	DefaultMaxCases    = 1000
+	DefaultMaxOutput   = 64 << 10
+	DefaultMaxLogBytes = 64 << 20
+	DefaultRunsLimit   = 50
+	// StripLen is how many of the last runs the page's strip shows.
+	StripLen = 50
+)
+
+// Config configures a Status. Only Service is required.
+type Config struct {
+	// Service provides the registered cases (rows appear before their first
+	// run, with their period) and runs cases for POST /api/cases/{name}/run.
+	// Required.
+	Service *orbital.Service
+	// History is how many runs are kept per case; a subtest is a case of its
+	// own. It is also the largest ?limit of /api/cases/{name}/runs.
+	// Default: 200.
+	History int
+	// AdminToken is the bearer token POST /api/cases/{name}/run requires.
+	// Default "": that endpoint is disabled (403). Never rendered or logged.
+	AdminToken string
+	// Version is shown in the page header and /api/status.
+	Version string
+	// Target is the pipeline under test, shown in the header: "embedded" or
+	// the tracking API URL (user info, query and fragment are not shown).
+	Target string
+	// Logger logs manual runs. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// MaxCases bounds how many distinct case names (subtests included) have a
+	// history. Default: 1000.
+	MaxCases int
+	// MaxOutput bounds the log kept per run, in bytes; a longer log keeps its
+	// head and tail. Default: 64 KiB.
+	MaxOutput int
+	// MaxLogBytes bounds the logs of all retained runs together; past it the
+	// oldest runs lose their log. Default: 64 MiB.
+	MaxLogBytes int
+}
+
+// Status records orbital results in memory and serves them as a status page
+// and a JSON API. It is an [orbital.Reporter] and an [http.Handler]. It is
+// safe for concurrent use: Report may be called from many goroutines while
+// requests are served.
+type Status struct {
+	svc       *orbital.Service
+	tokenSum  [sha256.Size]byte
+	hasToken  bool
+	version   string
+	target    string
+	logger    *slog.Logger
+	now       func() time.Time
+	started   time.Time
+	history   int
+	assets    http.Handler
+	mux       *http.ServeMux
+	pageTmpl  pageTemplate
+	manualMu  sync.Mutex
+	manualRun map[string]bool // cases being run by POST .../run
+
+	mu    sync.Mutex
+	store *store
+}
+
+// New returns a Status configured by cfg. It returns an error when Service is
+// nil or a bound is negative.
+func New(cfg Config) (*Status, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("status: Config.Service is required")
+	}
+	if cfg.History < 0 || cfg.MaxCases < 0 || cfg.MaxOutput < 0 || cfg.MaxLogBytes < 0 {
+		return nil, errors.New("status: History, MaxCases, MaxOutput and MaxLogBytes must not be negative")
+	}
+	s := &Status{
+		svc:       cfg.Service,
+		version:   cfg.Version,
+		target:    redactTarget(cfg.Target),
+		logger:    cfg.Logger,
+		now:       cfg.Now,
+		history:   orDefault(cfg.History, DefaultHistory),
+		manualRun: make(map[string]bool),
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if cfg.AdminToken != "" {
+		s.hasToken = true
+		s.tokenSum = sha256.Sum256([]byte(cfg.AdminToken))
+	}
+	s.started = s.now()
+	s.store = newStore(s.history,
+		orDefault(cfg.MaxCases, DefaultMaxCases),
+		orDefault(cfg.MaxOutput, DefaultMaxOutput),
+		orDefault(cfg.MaxLogBytes, DefaultMaxLogBytes))
+
+	sub, err := fs.Sub(assetFS, "assets")
+	if err != nil {
+		return nil, fmt.Errorf("status: assets: %w", err)
+	}
+	s.assets = http.StripPrefix("/assets/", http.FileServerFS(sub))
+	if s.pageTmpl, err = parsePage(); err != nil {
+		return nil, err
+	}
+	s.mux = s.routes()
+	return s, nil
+}
+
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Report records a finished run. It is the [orbital.Reporter] method; it
+// returns quickly and never blocks on requests being served. Report on a nil
+// *Status does nothing.
+func (s *Status) Report(r orbital.Result) {
+	if s == nil {
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	s.store.add(r, now, s.registeredSet)
+	s.mu.Unlock()
+}
+
+// registeredSet returns the names of the registered cases.
+func (s *Status) registeredSet() map[string]bool {
+	cases := s.svc.Cases()
+	m := make(map[string]bool, len(cases))
+	for _, c := range cases {
+		m[c.Name] = true
+	}
+	return m
+}
+
+// ServeHTTP serves the page, its assets and the JSON API (see the package
+// documentation for the routes).
+func (s *Status) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Status) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handlePage)
+	mux.Handle("GET /assets/", s.assets)
+	mux.HandleFunc("GET /api/status", s.handleStatus)
+	mux.HandleFunc("GET /api/cases", s.handleCases)
+	mux.HandleFunc("GET /api/cases/{rest...}", s.handleCaseGet)
+	mux.HandleFunc("POST /api/cases/{rest...}", s.handleCasePost)
+	mux.HandleFunc("/api/", s.handleAPINotFound)
+	mux.HandleFunc("/", s.handleNotFound)
+	return mux
+}
+
+// redactTarget hides credentials a target URL may carry.
+func redactTarget(t string) string {
+	if t == "" {
+		return "embedded"
+	}
+	u, err := url.Parse(t)
+	if err != nil || u.Host == "" {
+		if strings.ContainsAny(t, "@?#") {
+			return "(hidden)"
+		}
+		return t
+	}
+	u.User = nil
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return u.String()
+}

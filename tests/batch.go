@@ -10,6 +10,10 @@ import (
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
+// maxReported is how many batch events have their differences reported in
+// full; the others are only listed.
+const maxReported = 3
+
 // batch sends BatchSize events in one POST /v1/batch and checks that each
 // comes back exactly once: WaitN for all of them, then, after the dedupe
 // window, Received per messageId. The messageIds are the trace id with the
@@ -46,14 +50,27 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 			len(missing), len(ids), since(sent), reason, strings.Join(missing, ", "))
 	}
 	var last time.Time
+	var bad []string // messageIds of deliveries with problems
 	for _, req := range got {
 		if req.ReceivedAt.After(last) {
 			last = req.ReceivedAt
 		}
 		id := messageID(req)
-		s.check(o, id, req, byID[id])
+		problems := s.problems(id, req, byID[id])
+		if len(problems) == 0 {
+			continue
+		}
+		bad = append(bad, id)
+		if len(bad) <= maxReported {
+			for _, p := range problems {
+				o.Error(p)
+			}
+		}
 	}
 	o.Measure("delivery.latency", last.Sub(sent))
+	if len(bad) > maxReported {
+		o.Errorf("%d more batch deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
+	}
 
 	// Give duplicates the same window the other suites give them.
 	if !pause(ctx, s.windowFor(ctx)) {

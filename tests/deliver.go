@@ -55,7 +55,10 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 	o.Helper()
 	req, err := s.waiter.Wait(ctx, id)
 	if err != nil {
-		o.Fatalf("messageId %s not delivered within %s (%v)", id, since(sent), err)
+		if ctx.Err() != nil {
+			o.Fatalf("messageId %s not delivered within %s", id, since(sent))
+		}
+		o.Fatalf("messageId %s not delivered within %s: %v", id, since(sent), err)
 	}
 	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
 	return req
@@ -109,35 +112,48 @@ func pause(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// check verifies one delivery of the event want: a valid signature (when
-// the Harness has a secret), "processed": true, and every field of want
-// unchanged. Fields the pipeline adds at the top level (receivedAt,
-// context...) are allowed; inside a field every key must match. Each
-// difference is reported with o.Errorf.
+// check verifies one delivery of the event want and fails the run with one
+// message per problem found (see problems).
 func (s *suites) check(o *orbital.O, id string, req webhook.Request, want map[string]any) {
 	o.Helper()
+	for _, p := range s.problems(id, req, want) {
+		o.Error(p)
+	}
+}
+
+// problems checks one delivery of the event want: a valid signature (when
+// the Harness has a secret), "processed": true, and every field of want
+// unchanged. Fields the pipeline adds at the top level (receivedAt,
+// context...) are allowed; inside a field every key must match. It returns
+// one message per problem, each naming the messageId.
+func (s *suites) problems(id string, req webhook.Request, want map[string]any) []string {
+	var out []string
+	add := func(format string, args ...any) {
+		out = append(out, fmt.Sprintf("messageId %s: ", id)+fmt.Sprintf(format, args...))
+	}
 	if len(s.secret) > 0 {
 		sig := strings.TrimPrefix(req.Header.Get(signatureHeader), "sha256=")
 		switch {
 		case sig == "":
-			o.Errorf("messageId %s: delivery has no %s header", id, signatureHeader)
+			add("delivery has no %s header", signatureHeader)
 		case subtle.ConstantTimeCompare([]byte(sig), []byte(webhook.Sign(s.secret, []byte(req.Body)))) != 1:
-			o.Errorf("messageId %s: %s is not a valid signature of the delivered body", id, signatureHeader)
+			add("%s is not a valid signature of the delivered body", signatureHeader)
 		}
 	}
 	var got map[string]any
 	if err := json.Unmarshal([]byte(req.Body), &got); err != nil || got == nil {
-		o.Errorf("messageId %s: delivered body is not a JSON object: %q", id, truncate(req.Body, 200))
-		return
+		add("delivered body is not a JSON object: %q", truncate(req.Body, 200))
+		return out
 	}
 	if p, ok := got["processed"]; !ok {
-		o.Errorf("messageId %s: field processed missing, want true", id)
+		add("field processed missing, want true")
 	} else if p != true {
-		o.Errorf("messageId %s: field processed differs: got %s want true", id, jsonText(p))
+		add("field processed differs: got %s want true", jsonText(p))
 	}
 	for _, d := range diff(normalize(want), got) {
-		o.Errorf("messageId %s: %s", id, d)
+		add("%s", d)
 	}
+	return out
 }
 
 // normalize round-trips v through JSON so that it compares with a decoded

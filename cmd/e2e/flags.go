@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/config"
+	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/peterbourgon/ff/v3"
+)
+
+// envPrefix is the prefix of every flag's environment variable.
+const envPrefix = "ORBITAL"
+
+var errHelp = flag.ErrHelp
+
+// options are the parsed flags of one command. Secrets are writeKey, webhookSecret and
+// adminToken: they are never logged or printed (see LogValue).
+type options struct {
+	// common to serve, gate and list
+	addr          string
+	api           string
+	writeKey      string
+	kafkaBrokers  string
+	kafkaTopic    string
+	webhookURL    string
+	webhookSecret string
+	faults        string
+	run           string
+	timeout       time.Duration
+	configPath    string
+	casePeriod    config.DurationMap
+	caseTimeout   config.DurationMap
+	disable       config.NameList
+	enable        config.NameList
+	chromePath    string
+	requireChrome bool
+	logFormat     string
+	logLevel      string
+
+	// serve only
+	adminToken   string
+	history      int
+	drain        time.Duration
+	statsd       string
+	cluster      bool
+	clusterTopic string
+
+	// gate only
+	count    int
+	junit    string
+	jsonOut  bool
+	jsonFile string
+
+	// derived by validate
+	runRE       *regexp.Regexp
+	faultSpec   pipeline.Faults
+	overrides   config.Overrides
+	brokersList []string
+}
+
+// LogValue describes the options for a log line with every secret masked.
+func (o *options) LogValue() slog.Value {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "<set>"
+	}
+	target := o.api
+	if target == "" {
+		target = "embedded"
+	}
+	return slog.GroupValue(
+		slog.String("addr", o.addr),
+		slog.String("target", target),
+		slog.String("write_key", mask(o.writeKey)),
+		slog.String("webhook_secret", mask(o.webhookSecret)),
+		slog.String("admin_token", mask(o.adminToken)),
+		slog.String("kafka_brokers", o.kafkaBrokers),
+		slog.String("kafka_topic", o.kafkaTopic),
+		slog.String("webhook_url", o.webhookURL),
+		slog.String("faults", o.faultSpec.String()),
+		slog.String("run", o.run),
+		slog.Duration("timeout", o.timeout),
+		slog.String("case_period", o.overrides.Period.String()),
+		slog.String("case_timeout", o.overrides.Timeout.String()),
+		slog.String("statsd", o.statsd),
+	)
+}
+
+// command is a subcommand: its flags, help text and behaviour.
+type command struct {
+	name, short, long string
+	flags             func(fs *flag.FlagSet, o *options)
+	exec              func(ctx context.Context, a *app, o *options) error
+}
+
+func commands() []*command {
+	return []*command{
+		{
+			name:  "serve",
+			short: "run every case on its period until SIGTERM/SIGINT, then drain (the default command)",
+			long: `Runs every registered case on its period until SIGTERM or SIGINT, then stops scheduling,
+waits up to --drain for runs in flight and shuts down. Serves on --addr:
+  /          status page and JSON API (/api/...)
+  /webhook   the pipeline's deliveries (X-Signature verified with --webhook-secret)
+  /metrics   Prometheus text format
+  /healthz   200 while the process serves
+  /readyz    200 once cases are registered and the webhook serves; 503 while draining
+With no --api, starts an in-process Kafka broker and the example pipeline (the embedded default).`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				commonFlags(fs, o, ":8080")
+				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
+				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
+				fs.StringVar(&o.statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
+				fs.BoolVar(&o.cluster, "cluster", false, "cluster mode: share deliveries and cases with other replicas over Kafka (not available in this build)")
+				fs.StringVar(&o.clusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
+			},
+			exec: runServe,
+		},
+		{
+			name:  "gate",
+			short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error",
+			long: `Runs every case selected by --run once (--count times), all concurrently, prints go test
+style output and a final line "N passed, N failed" (", N skipped" when any), and writes
+--junit and --json reports. Exit status: 0 when every case passed (skips allowed), 1 when any
+failed, 2 on a usage or configuration error. On a terminal, shows live progress and a summary
+table. With no --api, runs against the embedded default; --faults injects faults into it.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				commonFlags(fs, o, "127.0.0.1:0")
+				fs.IntVar(&o.count, "count", 1, "run each selected case this many times (rounds run one after another)")
+				fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
+				fs.BoolVar(&o.jsonOut, "json", false, "write go test -json style events to stdout (or to --json-file)")
+				fs.StringVar(&o.jsonFile, "json-file", "", "write go test -json style events to this file")
+			},
+			exec: runGate,
+		},
+		{
+			name:  "list",
+			short: "print the registered cases with their period and timeout (after overrides)",
+			long:  `Prints every case the same flags would register, with its period and timeout after overrides.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				commonFlags(fs, o, ":8080")
+			},
+			exec: runList,
+		},
+		{
+			name:  "version",
+			short: "print the version",
+			long:  `Prints the build version, the Go version and the platform.`,
+			flags: func(fs *flag.FlagSet, o *options) {},
+			exec:  runVersion,
+		},
+	}
+}
+
+func commandByName(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func commonFlags(fs *flag.FlagSet, o *options, addr string) {
+	fs.StringVar(&o.addr, "addr", addr, "listen address of /, /webhook, /metrics, /healthz and /readyz")
+	fs.StringVar(&o.api, "api", "", "tracking API base URL of the pipeline under test; empty: the embedded default (in-process Kafka and example pipeline)")
+	fs.StringVar(&o.writeKey, "write-key", "", "write key of the tracking API; embedded default: random (secret)")
+	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
+	fs.StringVar(&o.kafkaTopic, "kafka-topic", "events", "the pipeline's ingest topic")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
+	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
+	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
+	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
+	fs.StringVar(&o.configPath, "config", "", `JSON (or .yaml) file of per-case overrides: {"cases": {"track": {"period": "30s", "timeout": "20s", "enabled": true}}}`)
+	o.casePeriod, o.caseTimeout = config.DurationMap{}, config.DurationMap{}
+	fs.Var(o.casePeriod, "case-period", "override a case's period: name=duration, repeatable or comma-separated (track=10s,batch=1m)")
+	fs.Var(o.caseTimeout, "case-timeout", "override a case's timeout: name=duration, repeatable or comma-separated")
+	fs.Var(&o.disable, "disable", "disable cases by name, repeatable or comma-separated (browser,kafka)")
+	fs.Var(&o.enable, "enable", "enable cases the config file disables, repeatable or comma-separated")
+	fs.StringVar(&o.chromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
+	fs.BoolVar(&o.requireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// parse parses args and the environment into options and validates them. A usage or
+// configuration problem is returned as an error (exit 2); --help as errHelp.
+func (a *app) parse(cmd *command, args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("e2e "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cmd.flags(fs, o)
+	err := ff.Parse(fs, args, ff.WithEnvVarPrefix(envPrefix))
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, errHelp
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if cmd.name == "version" {
+		return o, nil
+	}
+	if err := o.validate(cmd.name); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func (o *options) validate(cmd string) error {
+	if err := logging.CheckFormat(o.logFormat); err != nil {
+		return err
+	}
+	if _, err := logging.ParseLevel(o.logLevel); err != nil {
+		return err
+	}
+	re, err := regexp.Compile(o.run)
+	if err != nil {
+		return fmt.Errorf("invalid --run regexp: %w", err)
+	}
+	o.runRE = re
+	if o.faultSpec, err = pipeline.ParseFaults(o.faults); err != nil {
+		return fmt.Errorf("invalid --faults: %w", err)
+	}
+	if o.api != "" && !o.faultSpec.IsZero() {
+		return errors.New("--faults applies to the embedded pipeline only; it cannot be used with --api")
+	}
+	if o.api != "" {
+		if !strings.HasPrefix(o.api, "http://") && !strings.HasPrefix(o.api, "https://") {
+			return fmt.Errorf("invalid --api %q: want an http:// or https:// URL", o.api)
+		}
+		if o.writeKey == "" {
+			return errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api")
+		}
+	}
+	if o.timeout <= 0 {
+		return errors.New("--timeout must be positive")
+	}
+	if o.kafkaTopic == "" {
+		return errors.New("--kafka-topic must not be empty")
+	}
+	for _, b := range strings.Split(o.kafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return fmt.Errorf("invalid --kafka-brokers entry %q: want host:port", b)
+			}
+			o.brokersList = append(o.brokersList, b)
+		}
+	}
+	if _, _, err := net.SplitHostPort(o.addr); err != nil {
+		return fmt.Errorf("invalid --addr %q: want host:port", o.addr)
+	}
+	flagOverrides := config.Overrides{Period: o.casePeriod, Timeout: o.caseTimeout, Enabled: map[string]bool{}}
+	for _, n := range o.enable {
+		flagOverrides.Enabled[n] = true
+	}
+	for _, n := range o.disable {
+		flagOverrides.Enabled[n] = false
+	}
+	var file config.File
+	if o.configPath != "" {
+		if file, err = config.Load(o.configPath); err != nil {
+			return err
+		}
+	}
+	o.overrides = flagOverrides.Merge(file)
+	switch cmd {
+	case "serve":
+		if o.history <= 0 {
+			return errors.New("--history must be positive")
+		}
+		if o.drain < 0 {
+			return errors.New("--drain must not be negative")
+		}
+		if o.statsd != "" {
+			if _, err := net.ResolveUDPAddr("udp", o.statsd); err != nil {
+				return fmt.Errorf("invalid --statsd %q: %w", o.statsd, err)
+			}
+		}
+		if o.cluster {
+			return errors.New("--cluster: cluster mode is not available in this build")
+		}
+	case "gate":
+		if o.count < 1 {
+			return errors.New("--count must be at least 1")
+		}
+		if o.jsonOut && o.jsonFile != "" {
+			return errors.New("use either --json (events on stdout) or --json-file, not both")
+		}
+	}
+	return nil
+}
+
+// printHelp writes the overview of every command and its flags.
+func (a *app) printHelp(w io.Writer, args []string) {
+	if len(args) > 0 {
+		if c := commandByName(args[0]); c != nil {
+			printCommandUsage(w, c)
+			return
+		}
+	}
+	fmt.Fprint(w, `e2e — orbital's perpetual end-to-end tests for event pipelines, and a CI release gate.
+
+Usage:
+  e2e [serve] [flags]   run every case on its period until SIGTERM (the default command)
+  e2e gate [flags]      run the selected cases once; exit 0 all passed, 1 any failed, 2 usage error
+  e2e list [flags]      print the cases with period and timeout
+  e2e version           print the version
+  e2e help [command]    this help, or a command's
+
+Every flag also reads the environment variable ORBITAL_<FLAG>: upper case, '-' becomes '_'
+(--webhook-secret → ORBITAL_WEBHOOK_SECRET). A flag on the command line wins over the
+environment. Repeatable flags take comma-separated lists in the environment.
+
+`)
+	for _, c := range commands() {
+		printCommandUsage(w, c)
+		fmt.Fprintln(w)
+	}
+}
+
+// printCommandUsage writes a command's description and every flag with its environment
+// variable and default.
+func printCommandUsage(w io.Writer, c *command) {
+	fmt.Fprintf(w, "e2e %s: %s\n\n%s\n\nFlags:\n", c.name, c.short, c.long)
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	c.flags(fs, &options{})
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fs.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		if typ != "" {
+			typ = " " + typ
+		}
+		def := ""
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		env := envPrefix + "_" + strings.NewReplacer("-", "_").Replace(strings.ToUpper(f.Name))
+		fmt.Fprintf(tw, "  --%s%s\t$%s\t%s%s\n", f.Name, typ, env, usage, def)
+	})
+	if c.name != "version" {
+		fmt.Fprintf(tw, "  --help\t\tprint this help\n")
+	}
+	tw.Flush()
+}

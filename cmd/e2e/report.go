@@ -1,0 +1,280 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// jsonPackage is the Package of the go test -json style events gate writes.
+const jsonPackage = "e2e"
+
+// testEvent is one go test -json style event (cmd/test2json's TestEvent), with three extra
+// fields on a test's final event: its trace id, failure message and measures in seconds.
+type testEvent struct {
+	Time     time.Time          `json:"Time"`
+	Action   string             `json:"Action"`
+	Package  string             `json:"Package"`
+	Test     string             `json:"Test,omitempty"`
+	Elapsed  *float64           `json:"Elapsed,omitempty"`
+	Output   *string            `json:"Output,omitempty"`
+	TraceID  string             `json:"TraceID,omitempty"`
+	Error    string             `json:"Error,omitempty"`
+	Measures map[string]float64 `json:"Measures,omitempty"`
+}
+
+// jsonEvents writes events for results as they arrive. It is safe for concurrent use; a nil
+// *jsonEvents writes nothing.
+type jsonEvents struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+	err error
+}
+
+func newJSONEvents(w io.Writer) *jsonEvents {
+	if w == nil {
+		return nil
+	}
+	return &jsonEvents{enc: json.NewEncoder(w)}
+}
+
+func (j *jsonEvents) emit(evs ...testEvent) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, ev := range evs {
+		if j.err == nil {
+			j.err = j.enc.Encode(ev)
+		}
+	}
+}
+
+// result writes the run, output and final events of one result.
+func (j *jsonEvents) result(r orbital.Result) {
+	if j == nil {
+		return
+	}
+	str := func(s string) *string { return &s }
+	evs := []testEvent{
+		{Time: r.Start, Action: "run", Package: jsonPackage, Test: r.Case},
+		{Time: r.Start, Action: "output", Package: jsonPackage, Test: r.Case, Output: str("=== RUN   " + r.Case + "\n")},
+	}
+	end := r.Start.Add(r.Duration)
+	for _, line := range strings.SplitAfter(r.Output, "\n") {
+		if line != "" {
+			evs = append(evs, testEvent{Time: end, Action: "output", Package: jsonPackage, Test: r.Case, Output: str(line)})
+		}
+	}
+	secs := r.Duration.Seconds()
+	final := testEvent{Time: end, Action: string(r.Outcome), Package: jsonPackage, Test: r.Case, Elapsed: &secs, TraceID: r.TraceID, Error: r.Error}
+	if len(r.Measures) > 0 {
+		final.Measures = make(map[string]float64, len(r.Measures))
+		for k, v := range r.Measures {
+			final.Measures[k] = v.Seconds()
+		}
+	}
+	j.emit(append(evs, final)...)
+}
+
+// end writes the package's closing output lines and final event.
+func (j *jsonEvents) end(lines []string, failed bool, elapsed time.Duration) {
+	if j == nil {
+		return
+	}
+	now := time.Now()
+	var evs []testEvent
+	for _, l := range lines {
+		evs = append(evs, testEvent{Time: now, Action: "output", Package: jsonPackage, Output: &l})
+	}
+	secs := elapsed.Seconds()
+	action := "pass"
+	if failed {
+		action = "fail"
+	}
+	j.emit(append(evs, testEvent{Time: now, Action: action, Package: jsonPackage, Elapsed: &secs})...)
+}
+
+// Err returns the first write error.
+func (j *jsonEvents) Err() error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
+// tally counts top-level results.
+type tally struct{ passed, failed, skipped int }
+
+func (t *tally) add(r orbital.Result) {
+	switch r.Outcome {
+	case orbital.Pass:
+		t.passed++
+	case orbital.Fail:
+		t.failed++
+	case orbital.Skip:
+		t.skipped++
+	}
+}
+
+func (t tally) total() int { return t.passed + t.failed + t.skipped }
+
+// String is the gate's final line: "N passed, N failed" and ", N skipped" when any.
+func (t tally) String() string {
+	s := fmt.Sprintf("%d passed, %d failed", t.passed, t.failed)
+	if t.skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.skipped)
+	}
+	return s
+}
+
+// skipReason is the last log line of a skipped run's output, without its trace id and
+// file:line prefix.
+func skipReason(r orbital.Result) string {
+	lines := strings.Split(strings.TrimRight(r.Output, "\n"), "\n")
+	for i := len(lines) - 1; i >= 1; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, "[") {
+			if _, rest, ok := strings.Cut(l, "] "); ok {
+				l = rest
+			}
+		}
+		if _, rest, ok := strings.Cut(l, ": "); ok && strings.Contains(l[:len(l)-len(rest)], ".go:") {
+			l = rest
+		}
+		return l
+	}
+	return "skipped"
+}
+
+// writeJUnit writes results (top-level runs) as one JUnit test suite.
+func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed time.Duration) error {
+	host, _ := os.Hostname()
+	suite := junit.Testsuite{
+		Name:     "orbital/e2e",
+		Package:  "github.com/orbital-e2e/orbital/tests",
+		Hostname: host,
+		Time:     seconds(elapsed),
+	}
+	suite.SetTimestamp(start)
+	for _, r := range results {
+		tc := junit.Testcase{
+			Name:      r.Case,
+			Classname: jsonPackage,
+			Time:      seconds(r.Duration),
+			SystemOut: &junit.Output{Data: r.Output},
+		}
+		switch r.Outcome {
+		case orbital.Fail:
+			msg := r.Error
+			if msg == "" {
+				msg = "failed"
+			}
+			tc.Failure = &junit.Result{Message: msg, Type: "failure", Data: r.Output}
+		case orbital.Skip:
+			tc.Skipped = &junit.Result{Message: skipReason(r)}
+		}
+		suite.AddTestcase(tc)
+	}
+	suites := junit.Testsuites{Name: "orbital e2e gate", Time: seconds(elapsed)}
+	suites.AddSuite(suite)
+	if _, err := io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"); err != nil {
+		return err
+	}
+	if err := suites.WriteXML(w); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// writeSummaryTable writes one row per result: case, outcome, duration, delivery latency,
+// trace id and error.
+func writeSummaryTable(w io.Writer, results []orbital.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CASE\tOUTCOME\tDURATION\tLATENCY\tTRACE ID\tERROR")
+	for _, r := range results {
+		lat := "-"
+		if d, ok := r.Measures["delivery.latency"]; ok {
+			lat = d.Round(time.Millisecond).String()
+		}
+		errMsg := r.Error
+		if r.Outcome == orbital.Skip {
+			errMsg = skipReason(r)
+		}
+		if i := strings.IndexByte(errMsg, '\n'); i >= 0 {
+			errMsg = errMsg[:i] + " …"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Case, strings.ToUpper(string(r.Outcome)),
+			r.Duration.Round(time.Millisecond), lat, r.TraceID, errMsg)
+	}
+	tw.Flush()
+}
+
+// console owns a terminal: it keeps a one-line status (the gate's progress) at the bottom
+// and redraws it around every other write. It is safe for concurrent use.
+type console struct {
+	mu     sync.Mutex
+	term   io.Writer
+	status string
+}
+
+const clearLine = "\r\033[K"
+
+// wrap returns a writer whose writes appear above the status line. w must write to the same
+// terminal as the console.
+func (c *console) wrap(w io.Writer) io.Writer {
+	return writerFunc(func(p []byte) (int, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.status != "" {
+			_, _ = io.WriteString(c.term, clearLine)
+		}
+		n, err := w.Write(p)
+		if c.status != "" {
+			_, _ = io.WriteString(c.term, c.status)
+		}
+		return n, err
+	})
+}
+
+// setStatus replaces the status line; "" removes it.
+func (c *console) setStatus(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _ = io.WriteString(c.term, clearLine+s)
+	c.status = s
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// failureLines lists failed results as "--- FAIL: case [trace id]: error", one line each.
+func failureLines(results []orbital.Result) []string {
+	var out []string
+	for _, r := range results {
+		if r.Outcome == orbital.Fail {
+			msg := strings.ReplaceAll(r.Error, "\n", " ")
+			out = append(out, fmt.Sprintf("--- FAIL: %s [trace_id %s]: %s", r.Case, r.TraceID, msg))
+		}
+	}
+	return slices.Clip(out)
+}

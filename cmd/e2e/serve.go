@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/orbital/status"
+	"github.com/orbital-e2e/orbital/webhook"
+	stats "github.com/segmentio/stats/v4"
+)
+
+// runServe is `e2e serve`: every case on its period until ctx is done, then a drain.
+func runServe(ctx context.Context, a *app, o *options) error {
+	logger := newLogger(a.stderr, o)
+	ln, err := listen(o.addr)
+	if err != nil {
+		return err
+	}
+	sink := newMetricsSink(o.statsd)
+	defer sink.Close()
+	eng := stats.NewEngine("orbital", sink.handler)
+	defer eng.Flush()
+
+	var ready, draining atomic.Bool
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(eng))
+	// The secret is only known once the target is (embedded: random), so the webhook handler
+	// is installed behind an atomic pointer before the server starts.
+	var wh atomic.Pointer[webhook.Webhook]
+	whHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := wh.Load()
+		if h == nil {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	mux := webhookMux(whHandler, sink.prom, &ready, &draining)
+	var root atomic.Pointer[http.Handler]
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := root.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+	}))
+
+	srv := httpServer(mux, logger, o.timeout)
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	logger.Info("listening", "addr", addr)
+	if a.listening != nil {
+		a.listening(addr)
+	}
+	shutdown := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+		}
+		<-srvErr
+	}
+
+	t, err := newTarget(ctx, o, localURL(ln, "/webhook"), sink.handler, logger)
+	if err != nil {
+		shutdown()
+		return err
+	}
+	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))
+
+	opts := []orbital.Option{
+		orbital.WithStats(eng),
+		orbital.WithLogger(logger),
+		orbital.WithOutput(a.stdout),
+		orbital.WithTimeout(o.timeout),
+		orbital.WithDrainGrace(o.drain),
+	}
+	if t.embedded {
+		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
+	}
+	st := &lateReporter{}
+	opts = append(opts, orbital.WithReporter(st))
+	svc := orbital.New(opts...)
+	page, err := status.New(status.Config{
+		Service:    svc,
+		History:    o.history,
+		AdminToken: o.adminToken,
+		Version:    version(),
+		Target:     t.name(),
+		Logger:     logger,
+	})
+	if err != nil {
+		t.Close(context.Background(), logger)
+		shutdown()
+		return fmt.Errorf("status page: %w", err)
+	}
+	st.set(page)
+	var pageHandler http.Handler = page
+	root.Store(&pageHandler)
+
+	cases, err := selectCases(o, t.harness(o, rl, logger))
+	if err == nil {
+		for _, tc := range cases {
+			if err = svc.Register(tc); err != nil {
+				err = usageError{fmt.Errorf("register %s: %w", tc.Name, err)}
+				break
+			}
+		}
+	}
+	if err != nil {
+		t.Close(context.Background(), logger)
+		shutdown()
+		return err
+	}
+	logger.Info("serving", "config", o, "cases", len(cases))
+	ready.Store(true)
+
+	// runCtx ends on SIGTERM/SIGINT (ctx) or when the HTTP server fails: without the webhook
+	// no run can pass.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	stopDrain := context.AfterFunc(runCtx, func() {
+		draining.Store(true)
+		logger.Info("draining", "grace", o.drain)
+	})
+	defer stopDrain()
+
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(runCtx) }()
+	var failed error
+	select {
+	case err := <-runErr:
+		if err != nil {
+			logger.Warn("drain incomplete", "err", err)
+		}
+	case err := <-srvErr:
+		srvErr <- err // for shutdown
+		failed = fmt.Errorf("http server: %w", err)
+		logger.Error("http server failed", "err", err)
+		stopRun()
+		<-runErr
+	}
+	draining.Store(true)
+	t.Close(context.Background(), logger)
+	shutdown()
+	logger.Info("stopped")
+	return failed
+}
+
+// lateReporter forwards results to a reporter set after the service was built (the status
+// page needs the service, the service needs its reporters). It is safe for concurrent use.
+type lateReporter struct{ r atomic.Pointer[status.Status] }
+
+func (l *lateReporter) set(s *status.Status) { l.r.Store(s) }
+
+// Report implements orbital.Reporter.
+func (l *lateReporter) Report(res orbital.Result) {
+	if s := l.r.Load(); s != nil {
+		s.Report(res)
+	}
+}

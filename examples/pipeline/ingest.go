@@ -79,7 +79,11 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 		defer p.ingestWG.Done()
 
 		if !p.authorized(r) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="pipeline"`)
+			if r.Header.Get("Origin") == "" {
+				// Not for browsers: with a Basic challenge they would stop
+				// and prompt the user instead of letting the snippet fail.
+				w.Header().Set("WWW-Authenticate", `Basic realm="pipeline"`)
+			}
 			p.reject(w, http.StatusUnauthorized, rejectUnauthorized, "missing or invalid write key (HTTP Basic auth, write key as user name)")
 			return
 		}

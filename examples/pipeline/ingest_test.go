@@ -200,3 +200,37 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestNoBasicChallengeForBrowsers: a 401 carries a Basic challenge for API
+// clients, but not for browser requests (with Origin), where the challenge
+// would open a login prompt instead of letting analytics.js report the error.
+func TestNoBasicChallengeForBrowsers(t *testing.T) {
+	e := newEnv(t, nil, nil, nil)
+	tests := []struct {
+		name, origin string
+		wantChallenge bool
+	}{
+		{"API client", "", true},
+		{"browser", "https://shop.example", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, e.api.URL+"/v1/track", strings.NewReader(`{}`))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Errorf("status %d, ACAO %q; want 401 readable cross-origin", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+			if got := resp.Header.Get("WWW-Authenticate") != ""; got != tt.wantChallenge {
+				t.Errorf("WWW-Authenticate present = %v, want %v", got, tt.wantChallenge)
+			}
+		})
+	}
+}

@@ -40,9 +40,10 @@
 // Config.History runs in a ring buffer; at most Config.MaxCases case names are
 // tracked (subtest names can be dynamic; the least recently reported name
 // that is not a registered case is forgotten first); a run's log is cut to
-// Config.MaxOutput bytes (head and tail kept), and the logs of all retained
-// runs together to Config.MaxLogBytes (the oldest logs are dropped first, the
-// runs themselves stay).
+// Config.MaxOutput bytes (head and tail kept) and its error message to 4 KiB,
+// and the logs and long error messages of all retained runs together to
+// Config.MaxLogBytes (the oldest logs are dropped first, the runs themselves
+// stay with their error cut to 256 bytes).
 //
 // Pass ratios over 1 h and 24 h do not need the runs: each case counts
 // outcomes in fixed rings of time buckets, 60 one-minute buckets and 96

@@ -16,6 +16,10 @@ const latencyMeasure = "delivery.latency"
 // maxErrorLen bounds the error message kept per run.
 const maxErrorLen = 4 << 10
 
+// shortErrorLen is what is left of a run's error once the log budget took
+// its log; error bytes past it count towards the budget.
+const shortErrorLen = 256
+
 // maxMeasures bounds the measures kept per run.
 const maxMeasures = 16
 
@@ -39,6 +43,21 @@ type run struct {
 	latency  time.Duration
 	hasLat   bool
 	measures map[string]time.Duration
+}
+
+// budgeted returns the bytes of r that count towards the log budget.
+func (r *run) budgeted() int {
+	return len(r.output) + max(0, len(r.errMsg)-shortErrorLen)
+}
+
+// shed drops the log of r and shortens its error, and returns the bytes
+// freed from the budget.
+func (r *run) shed() int {
+	n := r.budgeted()
+	r.cut += len(r.output)
+	r.output = ""
+	r.errMsg = cut(r.errMsg, shortErrorLen)
+	return n - r.budgeted()
 }
 
 // bucket counts outcomes of one time slot; idx is the slot number since the
@@ -108,8 +127,8 @@ type store struct {
 	cases    map[string]*entry
 	lru      list.List // *entry, front = most recently reported
 	logBytes int
-	logQueue []logRef // FIFO of runs holding log bytes (may hold stale refs)
-	live     int      // runs holding log bytes
+	logQueue []logRef // FIFO of runs holding budgeted bytes (may hold stale refs)
+	live     int      // runs holding budgeted bytes
 	evicted  uint64   // case names forgotten to stay under maxCases
 }
 
@@ -166,15 +185,15 @@ func (s *store) add(r orbital.Result, now time.Time, registered func() map[strin
 
 	slot := e.next
 	old := &e.runs[slot]
-	if old.seq != 0 && old.output != "" {
-		s.logBytes -= len(old.output)
+	if n := old.budgeted(); old.seq != 0 && n > 0 {
+		s.logBytes -= n
 		s.live--
 	}
 	*old = nr
 	e.next = (e.next + 1) % len(e.runs)
 	e.total++
-	if nr.output != "" {
-		s.logBytes += len(nr.output)
+	if n := nr.budgeted(); n > 0 {
+		s.logBytes += n
 		s.live++
 		s.logQueue = append(s.logQueue, logRef{e: e, slot: slot, seq: nr.seq})
 	}
@@ -209,8 +228,8 @@ func (s *store) evict(registered map[string]bool) {
 		return
 	}
 	for i := range victim.runs {
-		if r := &victim.runs[i]; r.seq != 0 && r.output != "" {
-			s.logBytes -= len(r.output)
+		if r := &victim.runs[i]; r.seq != 0 && r.budgeted() > 0 {
+			s.logBytes -= r.budgeted()
 			s.live--
 		}
 	}
@@ -236,17 +255,15 @@ func (s *store) trimLogs() {
 		ref := s.logQueue[0]
 		s.logQueue[0] = logRef{}
 		s.logQueue = s.logQueue[1:]
-		if r := ref.run(); r != nil && r.output != "" {
-			s.logBytes -= len(r.output)
+		if r := ref.run(); r != nil && r.budgeted() > 0 {
+			s.logBytes -= r.shed()
 			s.live--
-			r.cut += len(r.output)
-			r.output = ""
 		}
 	}
 	if len(s.logQueue) > 2*s.live+64 {
 		kept := make([]logRef, 0, s.live+64)
 		for _, ref := range s.logQueue {
-			if r := ref.run(); r != nil && r.output != "" {
+			if r := ref.run(); r != nil && r.budgeted() > 0 {
 				kept = append(kept, ref)
 			}
 		}
@@ -299,12 +316,13 @@ func quantiles(ds []time.Duration) Quantiles {
 	return q
 }
 
-// cut shortens s to at most n bytes on a rune boundary.
+// cut shortens s to at most n bytes (n >= 3), ending with "…", on a rune
+// boundary.
 func cut(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	i := n
+	i := n - len("…")
 	for i > 0 && !startsRune(s[i]) {
 		i--
 	}

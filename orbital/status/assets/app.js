@@ -1,6 +1,6 @@
 // orbital status page: polls the JSON API and redraws the table.
-// Every piece of data goes into the DOM through textContent or attributes,
-// never innerHTML.
+// Every piece of data goes into the DOM through textContent or attributes
+// (never parsed as HTML).
 (function () {
   "use strict";
 

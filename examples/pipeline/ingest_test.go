@@ -207,7 +207,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestNoBasicChallengeForBrowsers(t *testing.T) {
 	e := newEnv(t, nil, nil, nil)
 	tests := []struct {
-		name, origin string
+		name, origin  string
 		wantChallenge bool
 	}{
 		{"API client", "", true},

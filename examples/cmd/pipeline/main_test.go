@@ -6,9 +6,9 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -92,22 +92,31 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 	}))
 	defer dest.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	logs := &syncBuffer{wrote: make(chan struct{}, 1)}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"--addr", addr, "--write-key", "k", "--destination", dest.URL + "/webhook", "--destination-secret", "s3cret"},
-			func(string) string { return "" }, &logs)
+		exit <- run(ctx, []string{"--addr", "127.0.0.1:0", "--write-key", "k", "--destination", dest.URL + "/webhook", "--destination-secret", "s3cret"},
+			func(string) string { return "" }, logs)
 	}()
 
+	// The log names the address it listens on.
+	var addr string
+	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	for addr == "" {
+		if m := listening.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case <-logs.wrote:
+		case code := <-exit:
+			t.Fatalf("run exited with %d; logs:\n%s", code, logs.String())
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no listening line in the log:\n%s", logs.String())
+		}
+	}
 	base := "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -178,15 +187,20 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
+// syncBuffer is a bytes.Buffer safe for concurrent use that signals writes.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // capacity 1
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 	return s.b.Write(p)
 }
 

@@ -1,0 +1,36 @@
+// Package cluster lets several replicas of the e2e service run behind one
+// load balancer, coordinated through the Kafka cluster they already use.
+//
+// Two problems appear as soon as there is more than one replica, and a Node
+// solves both:
+//
+//   - Deliveries. The pipeline under test delivers to the load balancer, so
+//     a delivery often lands on a replica that is not the one whose test is
+//     waiting for it. Node.Record is the webhook.Logger of every replica's
+//     /webhook: a delivery whose key is pending on this replica is recorded
+//     here at once; any other delivery is published as a receipt to the
+//     topic "<prefix>-receipts", which every replica reads (each with its own
+//     readers, from the offsets current when it started, not as a shared
+//     group). Each replica records every receipt in its RouteLogger, where it
+//     matches the key pending there or is kept as unmatched for the grace
+//     period, so a Sent shortly after still matches it.
+//   - Scheduling. Node.Owns is the assignment function of
+//     orbital.WithAssignment. A case belongs to a partition of the topic
+//     "<prefix>-schedule" by an FNV-1a hash of its name, and partitions belong
+//     to replicas by the assignment of the Kafka consumer group
+//     "<prefix>-scheduler" (kafka-go's ConsumerGroup), so each case runs on
+//     one replica per period. When a replica leaves the group its partitions
+//     move to the others at the next generation: at once after a clean
+//     Close, after the group's session timeout after a crash.
+//
+// The group's balancer spreads cases, not only partitions: each member tells
+// the group the case names it knows and the partitions it owns, and the
+// leader assigns partitions so that every member runs about the same number
+// of cases and keeps the partitions it had when that stays balanced.
+//
+// When Kafka is unreachable the node keeps serving: receipts that cannot be
+// published are logged and counted (their tests time out, and Node.Err says
+// why), the readers and the group reconnect with backoff by themselves, and
+// a replica keeps the last assignment it received until the group hands out a
+// new one.
+package cluster

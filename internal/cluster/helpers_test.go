@@ -1,0 +1,70 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/embedkafka"
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+var topicSeq atomic.Int64
+
+// uniqueTopic returns a topic prefix no other test in this process uses.
+func uniqueTopic(name string) string {
+	return fmt.Sprintf("t%d-%s", topicSeq.Add(1), name)
+}
+
+func startBroker(t testing.TB) *embedkafka.Broker {
+	t.Helper()
+	b, err := embedkafka.Start(embedkafka.Config{})
+	if err != nil {
+		t.Fatalf("embedkafka.Start: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CLUSTER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startNode starts a node with a fresh RouteLogger keyed by messageId and
+// fast test settings; modify adjusts the Config. The node is closed at
+// cleanup.
+func startNode(t testing.TB, brokers []string, topic, id string, modify func(*cluster.Config)) *cluster.Node {
+	t.Helper()
+	cfg := cluster.Config{
+		Brokers:           brokers,
+		Topic:             topic,
+		ReplicaID:         id,
+		Local:             webhook.NewRouteLogger(webhook.JSONField("messageId")),
+		Partitions:        8,
+		ReceiptPartitions: 2,
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 300 * time.Millisecond,
+		JoinBackoff:       200 * time.Millisecond,
+		Logger:            testLogger().With("replica", id),
+	}
+	if modify != nil {
+		modify(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, err := cluster.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("cluster.Start(%s): %v", id, err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}

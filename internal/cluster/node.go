@@ -1,0 +1,227 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// Node is one replica's membership in the cluster: its receipt relay (Record)
+// and its share of the cases (Owns). Create it with Start and stop it with
+// Close. It is safe for concurrent use.
+type Node struct {
+	cfg           Config
+	receipts      string // topic names
+	schedule      string
+	group         string
+	client        *kafka.Client
+	writer        *kafka.Writer
+	readers       []*kafka.Reader
+	numParts      int // partitions of the schedule topic
+	processed     []atomic.Int64
+	progressMu    sync.Mutex
+	progress      chan struct{} // closed and replaced whenever a receipt is processed
+	cg            *kafka.ConsumerGroup
+	owned         atomic.Pointer[assignment]
+	namesMu       sync.Mutex
+	names         map[string]int // case name → partition, every name known
+	seen          sync.Map       // names passed to Owns, fast path
+	publishErr    atomic.Pointer[error]
+	groupErr      atomic.Pointer[error]
+	ctx           context.Context
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	closeOnce     sync.Once
+	closeErr      error
+	relayed       atomic.Int64
+	local         atomic.Int64
+	matchedRemote atomic.Int64
+}
+
+// maxNames bounds the case names a node remembers from Owns.
+const maxNames = 10_000
+
+// Start joins the cluster: it creates the topics if they are missing
+// (retrying while Kafka is unreachable, until ctx ends), positions one reader
+// per receipts partition at its current end, and starts the consumer group
+// that assigns cases. It returns once every receipt published from now on
+// will be seen; cases are assigned asynchronously, and Owns reports false
+// for every case until the first assignment arrives. ctx bounds only Start;
+// the node runs until Close.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		receipts: cfg.Topic + "-receipts",
+		schedule: cfg.Topic + "-schedule",
+		group:    cfg.Topic + "-scheduler",
+		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		progress: make(chan struct{}),
+		names:    make(map[string]int),
+	}
+	if err := n.createTopics(ctx); err != nil {
+		return nil, err
+	}
+	parts, err := n.partitions(ctx, n.schedule)
+	if err != nil {
+		return nil, err
+	}
+	n.numParts = len(parts)
+	starts, err := n.lastOffsets(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.writer = &kafka.Writer{
+		Addr:            kafka.TCP(cfg.Brokers...),
+		Topic:           n.receipts,
+		Balancer:        &kafka.Hash{}, // by key, so one key's receipts stay in order
+		RequiredAcks:    kafka.RequireAll,
+		BatchTimeout:    time.Millisecond,
+		BatchSize:       500,
+		MaxAttempts:     3,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: 500 * time.Millisecond,
+		ReadTimeout:     cfg.PublishTimeout,
+		WriteTimeout:    cfg.PublishTimeout,
+		ErrorLogger:     n.kafkaLogger("writer"),
+	}
+	n.processed = make([]atomic.Int64, len(starts))
+	for p, off := range starts {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:        cfg.Brokers,
+			Topic:          n.receipts,
+			Partition:      p,
+			MinBytes:       1,
+			MaxBytes:       16 << 20,
+			MaxWait:        250 * time.Millisecond, // also bounds Close
+			ReadBackoffMin: 100 * time.Millisecond,
+			ReadBackoffMax: time.Second,
+			ErrorLogger:    n.kafkaLogger("reader"),
+		})
+		if err := r.SetOffset(off); err != nil {
+			r.Close()
+			n.closeReaders()
+			return nil, fmt.Errorf("cluster: position reader of %s/%d at %d: %w", n.receipts, p, off, err)
+		}
+		n.processed[p].Store(off)
+		n.readers = append(n.readers, r)
+	}
+	n.cg, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                n.group,
+		Brokers:           cfg.Brokers,
+		Topics:            []string{n.schedule},
+		GroupBalancers:    []kafka.GroupBalancer{balancer{n}},
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.RebalanceTimeout,
+		JoinGroupBackoff:  cfg.JoinBackoff,
+		Timeout:           5 * time.Second,
+		ErrorLogger:       n.kafkaLogger("group"),
+	})
+	if err != nil {
+		n.closeReaders()
+		return nil, fmt.Errorf("cluster: consumer group %s: %w", n.group, err)
+	}
+	for p, r := range n.readers {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.consume(p, r)
+		}()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.assignLoop()
+	}()
+	cfg.Logger.Info("cluster node started", "replica", cfg.ReplicaID, "brokers", cfg.Brokers,
+		"receipts_topic", n.receipts, "receipt_partitions", len(n.readers),
+		"schedule_topic", n.schedule, "schedule_partitions", n.numParts, "group", n.group)
+	return n, nil
+}
+
+// Local returns Config.Local, the RouteLogger this replica's tests wait on.
+func (n *Node) Local() *webhook.RouteLogger { return n.cfg.Local }
+
+// ReplicaID returns the name of this replica.
+func (n *Node) ReplicaID() string { return n.cfg.ReplicaID }
+
+// Close leaves the group, so the other replicas take this one's cases at
+// their next heartbeat rather than after the session timeout, stops the
+// readers and flushes the writer. Owns reports false from then on and
+// Record only records locally. Close waits for the node's goroutines and is
+// idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		errs := []error{n.cg.Close()} // leaves the group
+		n.owned.Store(nil)
+		n.cfg.Stats.Set("cluster.owned_cases", 0)
+		errs = append(errs, n.closeReaders())
+		n.wg.Wait()
+		errs = append(errs, n.writer.Close())
+		n.closeErr = errors.Join(errs...)
+		n.cfg.Logger.Info("cluster node closed", "replica", n.cfg.ReplicaID)
+	})
+	return n.closeErr
+}
+
+// closeReaders closes the readers concurrently: each waits for its fetch in
+// flight (at most the reader's MaxWait).
+func (n *Node) closeReaders() error {
+	errs := make([]error, len(n.readers))
+	var wg sync.WaitGroup
+	for i, r := range n.readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Err returns why this node cannot currently reach Kafka: the error of the
+// last receipt publish or group operation when it failed and nothing of the
+// same kind succeeded since; nil when both last succeeded. Tests can add it to
+// a timeout message, probes can report it.
+func (n *Node) Err() error {
+	var errs []error
+	if p := n.publishErr.Load(); p != nil {
+		errs = append(errs, *p)
+	}
+	if p := n.groupErr.Load(); p != nil {
+		errs = append(errs, *p)
+	}
+	return errors.Join(errs...)
+}
+
+func setErr(p *atomic.Pointer[error], err error) {
+	if err == nil {
+		if p.Load() != nil {
+			p.Store(nil)
+		}
+		return
+	}
+	p.Store(&err)
+}
+
+func (n *Node) kafkaLogger(component string) kafka.Logger {
+	log := n.cfg.Logger.With("component", component)
+	return kafka.LoggerFunc(func(msg string, args ...any) {
+		log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
+	})
+}

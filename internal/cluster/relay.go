@@ -1,0 +1,152 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/stats/v4"
+
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// receipt is the message published to the receipts topic: one delivery that
+// landed on a replica where its key was not pending.
+type receipt struct {
+	Origin  string          `json:"origin"`  // ReplicaID of the publisher
+	SentAt  int64           `json:"sent_at"` // unix ns, when it was published
+	Request webhook.Request `json:"request"`
+}
+
+// Record is the webhook.Logger of this replica's /webhook. A delivery whose
+// key is pending in Local (or that has no key) is recorded there at once,
+// without a Kafka round trip. Any other delivery is published as a receipt,
+// keyed by its key, and Record returns once Kafka acknowledged it (at most
+// PublishTimeout); every replica then records it, and the one whose test
+// waits for the key matches it. A receipt that cannot be published is logged
+// and counted as cluster.relay_errors_total, and the test waiting for it
+// times out. After Close, Record only records locally.
+func (n *Node) Record(r webhook.Request) {
+	key := n.cfg.Local.Key(r)
+	if key == "" || n.ctx.Err() != nil || n.cfg.Local.Pending(key) {
+		n.cfg.Local.Record(r)
+		if key != "" {
+			n.local.Add(1)
+			n.cfg.Stats.Incr("cluster.local_total")
+		}
+		return
+	}
+	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.PublishTimeout)
+		err = n.writer.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: msg})
+		cancel()
+	}
+	if err != nil {
+		err = fmt.Errorf("cluster: relay delivery for key %q to %s: %w", key, n.receipts, err)
+		setErr(&n.publishErr, err)
+		n.cfg.Stats.Incr("cluster.relay_errors_total")
+		n.cfg.Logger.Warn("cluster: relaying a delivery failed; the test waiting for it on another replica will time out",
+			"key", key, "err", err)
+		return
+	}
+	setErr(&n.publishErr, nil)
+	n.relayed.Add(1)
+	n.cfg.Stats.Incr("cluster.relayed_total")
+}
+
+// consume reads partition p of the receipts topic until the node closes.
+func (n *Node) consume(p int, r *kafka.Reader) {
+	for {
+		m, err := r.ReadMessage(n.ctx)
+		if err != nil {
+			if n.ctx.Err() != nil {
+				return
+			}
+			// The reader retries broker errors itself; anything else
+			// (it was closed) ends the loop.
+			n.cfg.Logger.Warn("cluster: receipts reader stopped", "partition", p, "err", err)
+			return
+		}
+		n.handle(m)
+		n.processed[p].Store(m.Offset + 1)
+		n.progressMu.Lock()
+		close(n.progress)
+		n.progress = make(chan struct{})
+		n.progressMu.Unlock()
+	}
+}
+
+// handle records one receipt in Local. Every receipt is recorded, also the
+// ones this replica published (its own test may have called Sent since):
+// where the key is pending it matches, elsewhere it is kept as unmatched for
+// the RouteLogger's grace period.
+func (n *Node) handle(m kafka.Message) {
+	var rc receipt
+	if err := json.Unmarshal(m.Value, &rc); err != nil {
+		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "invalid"))
+		n.cfg.Logger.Warn("cluster: ignoring an undecodable receipt", "partition", m.Partition, "offset", m.Offset, "err", err)
+		return
+	}
+	pending := n.cfg.Local.Pending(n.cfg.Local.Key(rc.Request))
+	n.cfg.Local.Record(rc.Request)
+	if !pending {
+		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
+		return
+	}
+	n.matchedRemote.Add(1)
+	n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "matched"))
+	if rc.SentAt > 0 {
+		n.cfg.Stats.Observe("cluster.relay_latency_seconds", time.Since(time.Unix(0, rc.SentAt)))
+	}
+}
+
+// Sync blocks until this node has recorded every receipt that any replica
+// published before Sync was called, or until ctx ends. Record on one replica
+// followed by Sync on another guarantees that the second one's RouteLogger
+// sees the delivery. It costs one Kafka request.
+func (n *Node) Sync(ctx context.Context) error {
+	if n.ctx.Err() != nil {
+		return errors.New("cluster: Sync on a closed node")
+	}
+	ends, err := n.lastOffsets(ctx)
+	if err != nil {
+		return err
+	}
+	for p, end := range ends {
+		if p >= len(n.processed) {
+			break // a partition added after Start is not read
+		}
+		for {
+			n.progressMu.Lock()
+			ch := n.progress
+			n.progressMu.Unlock()
+			if n.processed[p].Load() >= end {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("cluster: Sync: partition %d at %d of %d: %w", p, n.processed[p].Load(), end, ctx.Err())
+			case <-n.ctx.Done():
+				return errors.New("cluster: Sync: node closed")
+			case <-ch:
+			}
+		}
+	}
+	return nil
+}
+
+// Counts are a node's relay counters since Start.
+type Counts struct {
+	Local   int64 // deliveries recorded here because their key was pending here
+	Relayed int64 // deliveries published as receipts
+	Matched int64 // receipts from the topic whose key was pending here
+}
+
+// Counts returns the node's relay counters (also exported as metrics).
+func (n *Node) Counts() Counts {
+	return Counts{Local: n.local.Load(), Relayed: n.relayed.Load(), Matched: n.matchedRemote.Load()}
+}

@@ -180,7 +180,7 @@ func (s *Status) rows() []Row {
 			period = p
 		}
 		if period > 0 {
-			r.Period = period.String()
+			r.Period = fmtPeriod(period)
 			r.PeriodSeconds = period.Seconds()
 		}
 		out = append(out, *r)
@@ -468,4 +468,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// fmtPeriod formats d as time.Duration does, without trailing zero units:
+// "30s", "1m", "1m30s", "2h".
+func fmtPeriod(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -217,7 +217,7 @@ func TestCasesJSONShape(t *testing.T) {
 		t.Fatalf("rows %s, want %s (subtests after their parent)", got, want)
 	}
 	track, sub, idle := rows[1], rows[2], rows[3]
-	if track.LastOutcome != "pass" || track.Period != "1m0s" || len(track.Strip) != status.StripLen || track.Retained != 100 {
+	if track.LastOutcome != "pass" || track.Period != "1m" || len(track.Strip) != status.StripLen || track.Retained != 100 {
 		t.Errorf("track row = %+v", track)
 	}
 	if got := [3]float64{*track.Duration.P50, *track.Duration.P95, *track.Duration.P99}; got != [3]float64{0.05, 0.095, 0.099} {
@@ -229,7 +229,7 @@ func TestCasesJSONShape(t *testing.T) {
 	if r := track.Ratio1h; r.Pass != 100 || r.Ratio == nil || *r.Ratio != 1 {
 		t.Errorf("ratio_1h %+v, want 100 passes, ratio 1", r)
 	}
-	if sub.Parent != "track" || sub.LastOutcome != "fail" || sub.LastFailure == nil || sub.LastError != "boom" || sub.Period != "1m0s" {
+	if sub.Parent != "track" || sub.LastOutcome != "fail" || sub.LastFailure == nil || sub.LastError != "boom" || sub.Period != "1m" {
 		t.Errorf("subtest row = %+v", sub)
 	}
 	if idle.LastOutcome != "" || idle.Duration.P50 != nil || idle.Ratio24h.Ratio != nil || idle.Strip == nil {

@@ -88,7 +88,7 @@
     last.appendChild(badge);
     tr.appendChild(last);
 
-    var stripTd = td("Runs");
+    var stripTd = td("Last " + (body.getAttribute("data-strip-len") || "50") + " runs");
     var strip = el("span", "strip");
     strip.setAttribute("aria-label", "last " + r.strip.length + " runs");
     r.strip.forEach(function (c) {

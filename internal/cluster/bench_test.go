@@ -1,0 +1,112 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// BenchmarkRelay measures matched deliveries per second and the latency of
+// one delivery (Record on the receiving replica until Wait returns on the
+// waiting one), with every replica in this process on one embedded broker.
+//
+//   - local: the baseline, every delivery lands on the replica waiting for it
+//     (no Kafka hop).
+//   - replicas=N, N = 2, 3: the worst case, every delivery lands on a wrong
+//     replica: a key waited for on replica i is delivered to replica i+1
+//     (mod N), so every delivery goes through Kafka and every replica reads
+//     every receipt.
+//   - replicas=1: one replica waits for every key, and every delivery lands
+//     on a second node that waits for nothing (a replica that just started,
+//     say), so every delivery still takes the Kafka hop; two nodes read the
+//     receipts.
+func BenchmarkRelay(b *testing.B) {
+	broker := startBroker(b)
+	tests := []struct {
+		name    string
+		waiters int
+		ingress func(i int, nodes []*cluster.Node) *cluster.Node // receiving node for a key waited on nodes[i]
+		extra   bool                                                // start a node that only receives
+	}{
+		{"local", 1, func(i int, ns []*cluster.Node) *cluster.Node { return ns[i] }, false},
+		{"replicas=1", 1, func(i int, ns []*cluster.Node) *cluster.Node { return ns[len(ns)-1] }, true},
+		{"replicas=2", 2, func(i int, ns []*cluster.Node) *cluster.Node { return ns[(i+1)%2] }, false},
+		{"replicas=3", 3, func(i int, ns []*cluster.Node) *cluster.Node { return ns[(i+1)%3] }, false},
+	}
+	for _, tt := range tests {
+		b.Run(tt.name, func(b *testing.B) {
+			topic := uniqueTopic("bench")
+			var nodes []*cluster.Node
+			for i := range tt.waiters + boolInt(tt.extra) {
+				nodes = append(nodes, startNode(b, broker.Brokers(), topic, "n"+strconv.Itoa(i), nil))
+			}
+			var (
+				seq, gid atomic.Int64
+				mu       sync.Mutex
+				lat      []time.Duration
+			)
+			b.SetParallelism(16)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(gid.Add(1)-1) % tt.waiters
+				waiter, in := nodes[i].Local(), tt.ingress(i, nodes)
+				var mine []time.Duration
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for pb.Next() {
+					key := "b" + strconv.FormatInt(seq.Add(1), 10)
+					if err := waiter.Sent(key); err != nil {
+						b.Error(err)
+						return
+					}
+					t0 := time.Now()
+					in.Record(delivery(key))
+					if _, err := waiter.Wait(ctx, key); err != nil {
+						b.Errorf("Wait(%s): %v", key, err)
+						return
+					}
+					mine = append(mine, time.Since(t0))
+					waiter.Delete(key)
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "matched/s")
+				b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+				b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func delivery(key string) webhook.Request {
+	return webhook.Request{
+		Method: "POST", RawURL: "/webhook", Proto: "HTTP/1.1",
+		Header:     map[string][]string{"Content-Type": {"application/json"}},
+		Body:       fmt.Sprintf(`{"messageId":%q,"event":"Bench","userId":"u1","properties":{"n":1}}`, key),
+		ReceivedAt: time.Now(),
+	}
+}

@@ -175,8 +175,11 @@ func newTarget(ctx context.Context, o *options, ownWebhook string, h stats.Handl
 	}
 	ctx, cancel := context.WithTimeout(ctx, embeddedStartup)
 	defer cancel()
-	plog := logger.With("component", "pipeline")
-	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{o.kafkaTopic}, Logger: logger.With("component", "kafka")})
+	// The embedded pipeline and broker are plumbing: only their warnings and errors are
+	// logged, unless --log-level is debug.
+	quiet := slog.New(atLeast{logger.Handler(), slog.LevelWarn})
+	plog := quiet.With("component", "pipeline")
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{o.kafkaTopic}, Logger: quiet.With("component", "kafka")})
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
@@ -220,6 +223,28 @@ func newTarget(ctx context.Context, o *options, ownWebhook string, h stats.Handl
 	}
 	logger.Info("embedded pipeline started", "api", t.apiURL, "kafka", broker.Addr(), "destination", t.webhookURL, "faults", o.faultSpec.String())
 	return t, nil
+}
+
+// atLeast is a slog.Handler that drops records below min unless the wrapped handler is at
+// debug level.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (a atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	if a.Handler.Enabled(ctx, slog.LevelDebug) {
+		return true
+	}
+	return l >= a.min && a.Handler.Enabled(ctx, l)
+}
+
+func (a atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{a.Handler.WithAttrs(attrs), a.min}
+}
+
+func (a atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{a.Handler.WithGroup(name), a.min}
 }
 
 // Close stops the embedded pipeline, its server and broker (nothing for an external target).

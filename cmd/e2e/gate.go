@@ -140,6 +140,9 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 			mu.Lock()
 			live.add(r)
 			mu.Unlock()
+			if con != nil {
+				con.setStatus(progress())
+			}
 		}
 	})
 	svc := orbital.New(
@@ -205,7 +208,9 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 		writeSummaryTable(text, results)
 		fmt.Fprintln(text)
 	}
-	tail = append(tail, failureLines(results)...)
+	if con == nil { // on a terminal the table shows the failures
+		tail = append(tail, failureLines(results)...)
+	}
 	if ctx.Err() != nil {
 		tail = append(tail, fmt.Sprintf("interrupted after %s: %d of %d runs finished", elapsed.Round(time.Millisecond), sum.total(), total))
 	}
@@ -215,6 +220,7 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 		tail = append(tail, "PASS")
 	}
 	tail = append(tail, sum.String())
+	logger.Info("gate finished", "passed", sum.passed, "failed", sum.failed, "skipped", sum.skipped, "elapsed", elapsed)
 	for _, l := range tail {
 		fmt.Fprintln(text, l)
 	}
@@ -231,7 +237,6 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 			return fmt.Errorf("--junit: %w", err)
 		}
 	}
-	logger.Info("gate finished", "passed", sum.passed, "failed", sum.failed, "skipped", sum.skipped, "elapsed", elapsed)
 	if failed {
 		return exitCode(exitFail)
 	}

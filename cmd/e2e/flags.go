@@ -92,7 +92,7 @@ func (o *options) LogValue() slog.Value {
 		slog.String("webhook_url", o.webhookURL),
 		slog.String("faults", o.faultSpec.String()),
 		slog.String("run", o.run),
-		slog.Duration("timeout", o.timeout),
+		slog.String("timeout", o.timeout.String()),
 		slog.String("case_period", o.overrides.Period.String()),
 		slog.String("case_timeout", o.overrides.Timeout.String()),
 		slog.String("statsd", o.statsd),

@@ -267,12 +267,19 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
+// maxFailureLine bounds the error shown per failure in the closing list (the full message is in
+// the run's output above it and in the reports).
+const maxFailureLine = 300
+
 // failureLines lists failed results as "--- FAIL: case [trace id]: error", one line each.
 func failureLines(results []orbital.Result) []string {
 	var out []string
 	for _, r := range results {
 		if r.Outcome == orbital.Fail {
 			msg := strings.ReplaceAll(r.Error, "\n", " ")
+			if len(msg) > maxFailureLine {
+				msg = msg[:maxFailureLine] + " …"
+			}
 			out = append(out, fmt.Sprintf("--- FAIL: %s [trace_id %s]: %s", r.Case, r.TraceID, msg))
 		}
 	}

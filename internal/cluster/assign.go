@@ -30,15 +30,17 @@ func partitionOf(name string, partitions int) int {
 // Owns reports whether this replica runs the case named caseName: whether
 // the group assigned it the partition the name hashes to. Use it with
 // orbital.WithAssignment. It is fast (a hash and an atomic load) and safe for
-// concurrent use. It reports false before the first assignment and after
-// Close; while Kafka is unreachable it keeps answering from the last
+// concurrent use. It reports false before Start, before the first
+// assignment and after Close; while Kafka is unreachable it keeps answering from the last
 // assignment.
 func (n *Node) Owns(caseName string) bool {
-	p := partitionOf(caseName, n.numParts)
+	if !n.started.Load() {
+		return false
+	}
 	if _, ok := n.seen.Load(caseName); !ok {
 		n.learn(caseName)
 	}
-	return n.owned.Load().has(p)
+	return n.owned.Load().has(partitionOf(caseName, n.numParts))
 }
 
 // learn remembers a case name, to share it with the group and count it in

@@ -34,7 +34,7 @@ func BenchmarkRelay(b *testing.B) {
 		name    string
 		waiters int
 		ingress func(i int, nodes []*cluster.Node) *cluster.Node // receiving node for a key waited on nodes[i]
-		extra   bool                                                // start a node that only receives
+		extra   bool                                             // start a node that only receives
 	}{
 		{"local", 1, func(i int, ns []*cluster.Node) *cluster.Node { return ns[i] }, false},
 		{"replicas=1", 1, func(i int, ns []*cluster.Node) *cluster.Node { return ns[len(ns)-1] }, true},

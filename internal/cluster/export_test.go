@@ -15,3 +15,6 @@ var Assign = assign
 
 // PartitionOf is the case → partition hash.
 var PartitionOf = partitionOf
+
+// MemberCases returns the case names a Member knows.
+func MemberCases(m Member) []string { return m.cases }

@@ -61,10 +61,13 @@ func startNode(t testing.TB, brokers []string, topic, id string, modify func(*cl
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n, err := cluster.Start(ctx, cfg)
+	n, err := cluster.New(cfg)
 	if err != nil {
-		t.Fatalf("cluster.Start(%s): %v", id, err)
+		t.Fatalf("cluster.New(%s): %v", id, err)
 	}
 	t.Cleanup(func() { n.Close() })
+	if err := n.Start(ctx); err != nil {
+		t.Fatalf("Start(%s): %v", id, err)
+	}
 	return n
 }

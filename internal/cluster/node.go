@@ -38,6 +38,8 @@ type Node struct {
 	ctx           context.Context
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
+	starting      atomic.Bool // Start was called
+	started       atomic.Bool // Start succeeded
 	closeOnce     sync.Once
 	closeErr      error
 	relayed       atomic.Int64
@@ -48,14 +50,11 @@ type Node struct {
 // maxNames bounds the case names a node remembers from Owns.
 const maxNames = 10_000
 
-// Start joins the cluster: it creates the topics if they are missing
-// (retrying while Kafka is unreachable, until ctx ends), positions one reader
-// per receipts partition at its current end, and starts the consumer group
-// that assigns cases. It returns once every receipt published from now on
-// will be seen; cases are assigned asynchronously, and Owns reports false
-// for every case until the first assignment arrives. ctx bounds only Start;
-// the node runs until Close.
-func Start(ctx context.Context, cfg Config) (*Node, error) {
+// New validates cfg and returns a Node that is not yet part of the cluster:
+// until Start, Owns reports false and Record records locally. Creating the
+// Node before the orbital.Service lets the Service take Node.Owns, and
+// Config.Cases read the Service's cases, before the Node joins.
+func New(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -69,20 +68,49 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		progress: make(chan struct{}),
 		names:    make(map[string]int),
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	return n, nil
+}
+
+// Start joins the cluster: it creates the topics if they are missing
+// (retrying while Kafka is unreachable, until ctx ends), positions one reader
+// per receipts partition at its current end, and starts the consumer group
+// that assigns cases. It returns once every receipt published from now on
+// will be seen; cases are assigned asynchronously, and Owns reports false
+// for every case until the first assignment arrives. ctx bounds only Start;
+// the node runs until Close. Start may be called once.
+func (n *Node) Start(ctx context.Context) error {
+	if !n.starting.CompareAndSwap(false, true) {
+		return errors.New("cluster: Start called twice")
+	}
+	if n.ctx.Err() != nil {
+		return errors.New("cluster: Start after Close")
+	}
+	cfg := n.cfg
+	if err := n.start(ctx); err != nil {
+		return err
+	}
+	n.started.Store(true)
+	cfg.Logger.Info("cluster node started", "replica", cfg.ReplicaID, "brokers", cfg.Brokers,
+		"receipts_topic", n.receipts, "receipt_partitions", len(n.readers),
+		"schedule_topic", n.schedule, "schedule_partitions", n.numParts, "group", n.group)
+	return nil
+}
+
+func (n *Node) start(ctx context.Context) error {
+	cfg := n.cfg
 	if err := n.createTopics(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	parts, err := n.partitions(ctx, n.schedule)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	n.numParts = len(parts)
 	starts, err := n.lastOffsets(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.numParts = len(parts)
 	n.writer = &kafka.Writer{
 		Addr:            kafka.TCP(cfg.Brokers...),
 		Topic:           n.receipts,
@@ -113,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if err := r.SetOffset(off); err != nil {
 			r.Close()
 			n.closeReaders()
-			return nil, fmt.Errorf("cluster: position reader of %s/%d at %d: %w", n.receipts, p, off, err)
+			return fmt.Errorf("cluster: position reader of %s/%d at %d: %w", n.receipts, p, off, err)
 		}
 		n.processed[p].Store(off)
 		n.readers = append(n.readers, r)
@@ -132,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		n.closeReaders()
-		return nil, fmt.Errorf("cluster: consumer group %s: %w", n.group, err)
+		return fmt.Errorf("cluster: consumer group %s: %w", n.group, err)
 	}
 	for p, r := range n.readers {
 		n.wg.Add(1)
@@ -146,10 +174,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		defer n.wg.Done()
 		n.assignLoop()
 	}()
-	cfg.Logger.Info("cluster node started", "replica", cfg.ReplicaID, "brokers", cfg.Brokers,
-		"receipts_topic", n.receipts, "receipt_partitions", len(n.readers),
-		"schedule_topic", n.schedule, "schedule_partitions", n.numParts, "group", n.group)
-	return n, nil
+	return nil
 }
 
 // Local returns Config.Local, the RouteLogger this replica's tests wait on.
@@ -166,12 +191,17 @@ func (n *Node) ReplicaID() string { return n.cfg.ReplicaID }
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
-		errs := []error{n.cg.Close()} // leaves the group
+		var errs []error
+		if n.cg != nil {
+			errs = append(errs, n.cg.Close()) // leaves the group
+		}
 		n.owned.Store(nil)
 		n.cfg.Stats.Set("cluster.owned_cases", 0)
 		errs = append(errs, n.closeReaders())
 		n.wg.Wait()
-		errs = append(errs, n.writer.Close())
+		if n.writer != nil {
+			errs = append(errs, n.writer.Close())
+		}
 		n.closeErr = errors.Join(errs...)
 		n.cfg.Logger.Info("cluster node closed", "replica", n.cfg.ReplicaID)
 	})

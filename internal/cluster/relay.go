@@ -28,15 +28,15 @@ type receipt struct {
 // PublishTimeout); every replica then records it, and the one whose test
 // waits for the key matches it. A receipt that cannot be published is logged
 // and counted as cluster.relay_errors_total, and the test waiting for it
-// times out. After Close, Record only records locally.
+// times out. Before Start and after Close, Record only records locally.
 func (n *Node) Record(r webhook.Request) {
 	key := n.cfg.Local.Key(r)
-	if key == "" || n.ctx.Err() != nil || n.cfg.Local.Pending(key) {
-		n.cfg.Local.Record(r)
+	if key == "" || !n.started.Load() || n.ctx.Err() != nil || n.cfg.Local.Pending(key) {
 		if key != "" {
 			n.local.Add(1)
 			n.cfg.Stats.Incr("cluster.local_total")
 		}
+		n.cfg.Local.Record(r)
 		return
 	}
 	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
@@ -92,12 +92,14 @@ func (n *Node) handle(m kafka.Message) {
 		return
 	}
 	pending := n.cfg.Local.Pending(n.cfg.Local.Key(rc.Request))
+	if pending {
+		n.matchedRemote.Add(1) // before Record wakes the waiter, so Counts is current
+	}
 	n.cfg.Local.Record(rc.Request)
 	if !pending {
 		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
 		return
 	}
-	n.matchedRemote.Add(1)
 	n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "matched"))
 	if rc.SentAt > 0 {
 		n.cfg.Stats.Observe("cluster.relay_latency_seconds", time.Since(time.Unix(0, rc.SentAt)))
@@ -109,8 +111,8 @@ func (n *Node) handle(m kafka.Message) {
 // followed by Sync on another guarantees that the second one's RouteLogger
 // sees the delivery. It costs one Kafka request.
 func (n *Node) Sync(ctx context.Context) error {
-	if n.ctx.Err() != nil {
-		return errors.New("cluster: Sync on a closed node")
+	if !n.started.Load() || n.ctx.Err() != nil {
+		return errors.New("cluster: Sync on a node not started or closed")
 	}
 	ends, err := n.lastOffsets(ctx)
 	if err != nil {

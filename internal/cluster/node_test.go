@@ -1,0 +1,185 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/stats/v4"
+	"github.com/segmentio/stats/v4/statstest"
+
+	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/embedkafka"
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
+	tests := []struct {
+		name string
+		cfg  cluster.Config
+		want string
+	}{
+		{"no brokers", cluster.Config{Local: rl}, "Brokers"},
+		{"no local", cluster.Config{Brokers: []string{"127.0.0.1:1"}}, "Local"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := cluster.New(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: got %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNodeBeforeStartAndAfterClose(t *testing.T) {
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
+	n, err := cluster.New(cluster.Config{Brokers: []string{"127.0.0.1:1"}, Local: rl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Owns("track") {
+		t.Error("Owns before Start = true")
+	}
+	rl.Sent("k")
+	n.Record(delivery("k"))
+	n.Record(delivery("early")) // not pending: kept locally, no Kafka
+	if got := len(rl.Received("k")); got != 1 {
+		t.Errorf("Record before Start: %d deliveries for a pending key, want 1", got)
+	}
+	if err := n.Sync(context.Background()); err == nil {
+		t.Error("Sync before Start: want an error")
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("Close before Start: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := n.Start(context.Background()); err == nil {
+		t.Error("Start after Close: want an error")
+	}
+}
+
+func TestStartGivesUpWithItsContext(t *testing.T) {
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
+	n, err := cluster.New(cluster.Config{Brokers: []string{"127.0.0.1:1"}, Local: rl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := n.Start(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Start with no Kafka: got %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestStartTwice(t *testing.T) {
+	broker := startBroker(t)
+	n := startNode(t, broker.Brokers(), uniqueTopic("twice"), "a", nil)
+	if err := n.Start(context.Background()); err == nil {
+		t.Fatal("second Start: want an error")
+	}
+}
+
+func counter(h *statstest.Handler, name string, tags ...stats.Tag) float64 {
+	var sum float64
+	for _, m := range h.Measures() {
+		for _, f := range m.Fields {
+			if m.Name+"."+f.Name != name {
+				continue
+			}
+			ok := true
+			for _, want := range tags {
+				found := false
+				for _, tag := range m.Tags {
+					found = found || tag == want
+				}
+				ok = ok && found
+			}
+			if ok {
+				switch v := f.Value; v.Type() {
+				case stats.Int:
+					sum += float64(v.Int())
+				case stats.Uint:
+					sum += float64(v.Uint())
+				default:
+					sum += v.Float()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// TestKafkaOutage stops the broker under two replicas: a delivery that needs
+// the relay fails within PublishTimeout, is counted and explained by Err, and
+// the relay works again by itself once a broker is back on the same address.
+func TestKafkaOutage(t *testing.T) {
+	dir := t.TempDir()
+	b1, err := embedkafka.Start(embedkafka.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b1.Addr()
+	t.Cleanup(b1.Close)
+	metrics := &statstest.Handler{}
+	topic := uniqueTopic("outage")
+	a := startNode(t, b1.Brokers(), topic, "a", nil)
+	b := startNode(t, b1.Brokers(), topic, "b", func(c *cluster.Config) {
+		c.PublishTimeout = time.Second
+		c.Stats = stats.NewEngine("", metrics)
+	})
+	roundTrip := func(key string, d time.Duration) error {
+		if err := a.Local().Sent(key); err != nil {
+			return err
+		}
+		defer a.Local().Delete(key)
+		b.Record(delivery(key))
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		_, err := a.Local().Wait(ctx, key)
+		return err
+	}
+	if err := roundTrip("before", 10*time.Second); err != nil {
+		t.Fatalf("relay before the outage: %v", err)
+	}
+
+	b1.Close()
+	start := time.Now()
+	if err := roundTrip("during", 500*time.Millisecond); err == nil {
+		t.Fatal("a relayed delivery arrived with Kafka down")
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("Record blocked %v with Kafka down, want about PublishTimeout (1s)", el)
+	}
+	if got := counter(metrics, "cluster.relay_errors_total"); got < 1 {
+		t.Errorf("cluster.relay_errors_total = %v, want ≥ 1", got)
+	}
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "relay") {
+		t.Errorf("Err during the outage = %v, want the relay error", err)
+	}
+
+	b2, err := embedkafka.Start(embedkafka.Config{Addr: addr, DataDir: dir})
+	if err != nil {
+		t.Fatalf("restart broker on %s: %v", addr, err)
+	}
+	t.Cleanup(b2.Close)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := roundTrip("after"+time.Now().Format("150405.000000"), 2*time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay did not recover within 30s of Kafka's return: %v", err)
+		}
+	}
+	if err := b.Err(); err != nil && strings.Contains(err.Error(), "relay") {
+		t.Errorf("Err after recovery still reports %v", err)
+	}
+}

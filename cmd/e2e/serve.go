@@ -67,6 +67,10 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	t, err := newTarget(ctx, o, localURL(ln, "/webhook"), sink.handler, logger)
 	if err != nil {
 		shutdown()
+		if ctx.Err() != nil { // stopped while starting: a clean exit
+			logger.Info("stopped before the embedded pipeline was up")
+			return nil
+		}
 		return err
 	}
 	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))

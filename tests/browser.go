@@ -102,6 +102,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
+		chromedp.ModifyCmdFunc(browserCmd),
 	)
 	o.Cleanup(stopBrowser) // cancels and waits for the browser to exit
 	tab, closeTab := chromedp.NewContext(allocCtx,

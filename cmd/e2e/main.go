@@ -13,6 +13,8 @@
 package main
 
 import (
+	"github.com/orbital-e2e/orbital/examples/pipeline"
+
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +54,9 @@ type app struct {
 	// listening, when set, is called with the address serve and gate listen on once their
 	// HTTP server accepts connections (a test hook; the address is also logged).
 	listening func(addr string)
+	// embeddedPipeline, when set, is called with the embedded pipeline once it started (a test
+	// hook: tests inject faults with SetFaults, as --faults or PUT /admin/faults would).
+	embeddedPipeline func(*pipeline.Pipeline)
 }
 
 // usageError is a usage or configuration error: exit code 2.

@@ -73,6 +73,9 @@ func runServe(ctx context.Context, a *app, o *options) error {
 		}
 		return err
 	}
+	if a.embeddedPipeline != nil && t.pipeline != nil {
+		a.embeddedPipeline(t.pipeline)
+	}
 	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))
 
 	opts := []orbital.Option{

@@ -6,33 +6,6 @@
 // (401 without the token, a JSON Result with it). Without Chromium it is skipped unless
 // ORBITAL_REQUIRE_CHROME=1 (CI sets it), the rule the browser suite uses.
 
-package main).
-// Written by the orbital/status engineer (issue #6) for the cmd/e2e owner to drop in.
-//
-// WHAT IT DOES: starts `e2e serve` on the embedded default (in-process Kafka + example pipeline)
-// on 127.0.0.1:0 with the track and reject cases, drives the status page in headless Chromium,
-// injects drop=1 into the embedded pipeline, waits for track to turn from pass to fail on the
-// page without a reload, clicks it, checks its log ("not delivered"), saves a screenshot into
-// t.TempDir(), and checks POST /api/cases/track/run (401 without the token, 200 + JSON Result
-// with it).
-//
-// HOOK IT NEEDS (one field + one call in cmd/e2e; nothing else):
-//   1. In main.go, next to `listening`, add to type app:
-//        // embeddedPipeline, when set, is called with the embedded pipeline once it started
-//        // (a test hook: tests inject faults with SetFaults).
-//        embeddedPipeline func(*pipeline.Pipeline)
-//   2. In serve.go, right after `t, err := newTarget(...)` succeeded:
-//        if a.embeddedPipeline != nil && t.pipeline != nil {
-//            a.embeddedPipeline(t.pipeline)
-//        }
-//   (Alternative without a hook: give the embedded pipeline an AdminToken and expose its API
-//   URL, then `PUT <api>/admin/faults` with body "drop=1" and "Authorization: Bearer <token>";
-//   the in-process hook is simpler and keeps the token out of reach.)
-//
-// It uses --case-timeout track=3s so a dropped event fails within ~3 s, and reuses this
-// package's syncBuffer. Runtime ≈ 10–15 s. Chromium: skipped when absent unless
-// ORBITAL_REQUIRE_CHROME=1 (same rule as the browser suite and orbital/status).
-
 package main
 
 import (

@@ -144,8 +144,9 @@ func TestComposeMonitoring(t *testing.T) {
 			} `yaml:"alertmanagers"`
 		} `yaml:"alerting"`
 		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
+			JobName         string `yaml:"job_name"`
+			HonorTimestamps *bool  `yaml:"honor_timestamps"`
+			StaticConfigs   []struct {
 				Targets []string          `yaml:"targets"`
 				Labels  map[string]string `yaml:"labels"`
 			} `yaml:"static_configs"`
@@ -168,12 +169,12 @@ func TestComposeMonitoring(t *testing.T) {
 	}
 	scraped := false
 	for _, sc := range prom.ScrapeConfigs {
-		if sc.JobName == "orbital-e2e" && len(sc.StaticConfigs) == 1 && slices.Equal(sc.StaticConfigs[0].Targets, []string{"e2e:8080"}) && sc.StaticConfigs[0].Labels["env"] != "" {
+		if sc.JobName == "orbital-e2e" && sc.HonorTimestamps != nil && !*sc.HonorTimestamps && len(sc.StaticConfigs) == 1 && slices.Equal(sc.StaticConfigs[0].Targets, []string{"e2e:8080"}) && sc.StaticConfigs[0].Labels["env"] != "" {
 			scraped = true
 		}
 	}
 	if !scraped {
-		t.Error("prometheus.yml must scrape e2e:8080 as job orbital-e2e with an env label")
+		t.Error("prometheus.yml must scrape e2e:8080 as job orbital-e2e with an env label, ignoring the exposed timestamps")
 	}
 	if len(prom.Alerting.Alertmanagers) != 1 || !slices.Equal(prom.Alerting.Alertmanagers[0].StaticConfigs[0].Targets, []string{"alertmanager:9093"}) {
 		t.Error("prometheus.yml must send alerts to alertmanager:9093")

@@ -60,11 +60,9 @@ func buildOverlay(t *testing.T, overlay string) *built {
 	b := &built{services: map[string]*corev1.Service{}, configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
 	for _, r := range resMap.Resources() {
 		gvk := r.GetGvk()
-		key := gvk.Kind
+		key := gvk.Version + "/" + gvk.Kind
 		if gvk.Group != "" {
-			key = gvk.Group + "/" + gvk.Version + "/" + gvk.Kind
-		} else {
-			key = gvk.Version + "/" + gvk.Kind
+			key = gvk.Group + "/" + key
 		}
 		ctor, ok := kinds[key]
 		if !ok {
@@ -292,6 +290,10 @@ func checkServing(t *testing.T, b *built, overlay string) {
 	for _, ep := range b.monitor.Spec.Endpoints {
 		if ep.Port != svc.Spec.Ports[0].Name || ep.Path != "/metrics" {
 			t.Errorf("ServiceMonitor endpoint %s%s, want %s/metrics", ep.Port, ep.Path, svc.Spec.Ports[0].Name)
+		}
+		// stats/v4 exposes last-change timestamps; the SLO rules need scrape time.
+		if ep.HonorTimestamps == nil || *ep.HonorTimestamps {
+			t.Error("ServiceMonitor endpoint must set honorTimestamps: false")
 		}
 	}
 	checkNetworkPolicy(t, b.netpol, pod.Labels, overlay)

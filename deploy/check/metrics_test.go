@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -123,7 +124,8 @@ func TestMetricNamesLive(t *testing.T) {
 				base, missing(want, exposed), lastErr, tail(logs.String()))
 		case <-tick.C:
 		}
-		exposed, lastErr = scrape(client, base+"/metrics")
+		var body string
+		exposed, body, lastErr = scrape(client, base+"/metrics")
 		if lastErr != nil || !exposed["orbital_runs_total"] {
 			continue
 		}
@@ -131,6 +133,10 @@ func TestMetricNamesLive(t *testing.T) {
 			provoked = provokeWebhook(t, client, base+"/webhook", secret)
 		}
 		if len(missing(want, exposed)) == 0 {
+			// The latency SLO counts deliveries within 10 s: that bucket must be registered.
+			if !sloBucket.MatchString(body) {
+				t.Fatalf("orbital_delivery_latency_seconds has no le=\"10\" bucket, which the latency SLO in rules.yaml needs")
+			}
 			return
 		}
 	}
@@ -162,16 +168,25 @@ func provokeWebhook(t *testing.T, client *http.Client, url, secret string) bool 
 	return true
 }
 
-func scrape(client *http.Client, url string) (map[string]bool, error) {
+// sloBucket matches the delivery-latency bucket the latency SLO is computed from.
+var sloBucket = regexp.MustCompile(`(?m)^orbital_delivery_latency_seconds_bucket\{[^}]*le="10"`)
+
+// scrape fetches a /metrics page and returns its metric families and its text.
+func scrape(client *http.Client, url string) (map[string]bool, string, error) {
 	resp, err := client.Get(url)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, "", fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return check.ExposedNames(io.LimitReader(resp.Body, 16<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", url, err)
+	}
+	names, err := check.ExposedNames(bytes.NewReader(body))
+	return names, string(body), err
 }
 
 func missing(want, have map[string]bool) []string {

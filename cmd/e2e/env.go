@@ -65,7 +65,7 @@ func httpServer(h http.Handler, logger *slog.Logger, runTimeout time.Duration) *
 // metricsSink is the stats/v4 handler of the process: Prometheus for /metrics, plus an
 // optional Datadog/statsd client.
 type metricsSink struct {
-	prom    http.Handler
+	prom    http.Handler // /metrics: Prometheus text without sample timestamps
 	handler stats.Handler
 	dd      *datadog.Client
 
@@ -75,7 +75,7 @@ type metricsSink struct {
 
 func newMetricsSink(statsdAddr string) *metricsSink {
 	prom := metrics.NewHandler()
-	m := &metricsSink{prom: prom, handler: prom, stop: make(chan struct{})}
+	m := &metricsSink{prom: metrics.Exposition(prom), handler: prom, stop: make(chan struct{})}
 	if statsdAddr != "" {
 		m.dd = datadog.NewClientWith(datadog.ClientConfig{Address: statsdAddr})
 		m.handler = stats.MultiHandler(prom, m.dd)

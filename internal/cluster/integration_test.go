@@ -55,7 +55,7 @@ func (rr *roundRobin) pick() *url.URL {
 	return u
 }
 
-func (rr *roundRobin) handler() http.Handler {
+func (rr *roundRobin) handler(t *testing.T) http.Handler {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			if u := rr.pick(); u != nil {
@@ -63,6 +63,7 @@ func (rr *roundRobin) handler() http.Handler {
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			t.Logf("proxy: %v", err)
 			http.Error(w, err.Error(), http.StatusBadGateway) // the pipeline retries
 		},
 	}
@@ -140,10 +141,10 @@ func (r *replica) stop(t *testing.T) {
 		if err := <-r.done; err != nil {
 			t.Errorf("replica %s: Service.Run: %v", r.id, err)
 		}
+		r.hook.Close() // waits for deliveries in flight, which may need the node
 		if err := r.node.Close(); err != nil {
 			t.Errorf("replica %s: Close: %v", r.id, err)
 		}
-		r.hook.Close()
 	})
 }
 
@@ -268,7 +269,7 @@ func waitSpread(t *testing.T, rs []*replica, d time.Duration) map[string][]strin
 func TestThreeReplicas(t *testing.T) {
 	broker := startBroker(t)
 	rr := &roundRobin{}
-	proxy := httptest.NewServer(rr.handler())
+	proxy := httptest.NewServer(rr.handler(t))
 	t.Cleanup(proxy.Close)
 
 	p, err := pipeline.New(pipeline.Config{
@@ -312,6 +313,7 @@ func TestThreeReplicas(t *testing.T) {
 	t.Logf("assignment: %v", own)
 	t0 := time.Now()
 	t1 := t0.Add(itWindow)
+	t.Logf("steady window from %s", t0.Format(time.StampMilli))
 	log.waitFor(t, itWindow+20*time.Second, "every case to run after the window", func(runs []run) bool {
 		after := map[string]bool{}
 		for _, r := range runs {
@@ -355,6 +357,7 @@ func TestThreeReplicas(t *testing.T) {
 	rr.set(rs[0].hookU, rs[1].hookU) // the load balancer's health check drops it
 	stopped := time.Now()
 	victim.stop(t)
+	t.Logf("%s stopped at %s", victim.id, stopped.Format(time.StampMilli))
 	bound := itSession + itPeriod
 	log.waitFor(t, bound+5*time.Second, fmt.Sprintf("cases %v of the stopped replica to resume", moved), func(runs []run) bool {
 		for _, name := range moved {
@@ -390,6 +393,7 @@ func TestThreeReplicas(t *testing.T) {
 	own = waitSpread(t, rs, 30*time.Second)
 	t.Logf("assignment after rejoin: %v", own)
 	rejoined := time.Now()
+	t.Logf("%s joined at %s", back.id, rejoined.Format(time.StampMilli))
 	log.waitFor(t, 10*time.Second, "the rejoined replica to run a case", func(runs []run) bool {
 		return slices.ContainsFunc(runs, func(r run) bool { return r.replica == back.id && r.Start.After(rejoined) })
 	})
@@ -397,7 +401,12 @@ func TestThreeReplicas(t *testing.T) {
 	// Stop everything, draining in-flight runs, then account for every
 	// delivery: each passed run matched exactly one delivery, locally or
 	// through a relayed receipt, and nothing failed.
-	for _, r := range rs {
+	for i, r := range rs {
+		var live []*url.URL
+		for _, o := range rs[i+1:] {
+			live = append(live, o.hookU)
+		}
+		rr.set(live...)
 		r.stop(t)
 	}
 	runs, _ = log.snapshot()

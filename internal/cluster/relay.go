@@ -31,10 +31,14 @@ type receipt struct {
 // times out. Before Start and after Close, Record only records locally.
 func (n *Node) Record(r webhook.Request) {
 	key := n.cfg.Local.Key(r)
-	if key == "" || !n.started.Load() || n.ctx.Err() != nil || n.cfg.Local.Pending(key) {
-		if key != "" {
+	pending := key != "" && n.cfg.Local.Pending(key)
+	if pending || key == "" || !n.started.Load() || n.ctx.Err() != nil {
+		if pending {
 			n.local.Add(1)
 			n.cfg.Stats.Incr("cluster.local_total")
+		} else if key != "" && n.started.Load() {
+			n.cfg.Stats.Incr("cluster.relay_errors_total")
+			n.cfg.Logger.Warn("cluster: a delivery reached a closed node; it is only kept locally", "key", key)
 		}
 		n.cfg.Local.Record(r)
 		return

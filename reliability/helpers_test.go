@@ -412,7 +412,6 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		BackoffMin:        50 * time.Millisecond,
 		BackoffMax:        cfg.backoffMax,
 		DedupeWindow:      cfg.dedupe,
-		ProduceTimeout:    2 * time.Second,
 		Stats:             stats.NewEngine("pipeline", s.prom),
 		Logger:            s.logger.With("component", "pipeline"),
 	})

@@ -5,14 +5,14 @@ GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test vet fmt-check lint unit bench cover
+.PHONY: run test vet fmt-check lint unit deploy-check bench cover
 
 ## run: the main job — the e2e service on the embedded default (no Kafka, no config)
 run:
 	$(GO) run ./cmd/e2e serve
 
-## test: vet, gofmt check, staticcheck and the race-enabled test suite
-test: vet fmt-check lint unit
+## test: vet, gofmt check, staticcheck, the race-enabled test suite and the deploy/ checks
+test: vet fmt-check lint unit deploy-check
 
 vet:
 	$(GO) vet $(PKGS)
@@ -26,6 +26,11 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## deploy-check: promtool rule tests, PromQL names against a live /metrics, kustomize and
+## compose validation (deploy/ is its own Go module; the first build takes a few minutes)
+deploy-check:
+	$(MAKE) -C deploy check
 
 ## bench: every benchmark once, with allocation figures
 bench:

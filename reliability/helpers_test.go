@@ -348,6 +348,8 @@ type stackConfig struct {
 	maxAttempts int           // pipeline delivery attempts (default 100: outages are absorbed)
 	backoffMax  time.Duration // pipeline backoff cap (default 500ms)
 	dedupe      int           // pipeline dedupe window (default: the pipeline's)
+	discardLogs bool          // no captured logs (a soak would keep them all)
+	noTracker   bool          // no acknowledged/delivered bookkeeping (it grows with every event)
 }
 
 // stack is the embedded default, in-process: embedded Kafka, the example
@@ -381,6 +383,9 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	}
 	s := &stack{t: t, cfg: cfg, logs: &syncBuffer{}, tracker: newTracker()}
 	s.logger = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.discardLogs {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
 	s.prom = metrics.NewHandler()
 	s.eng = stats.NewEngine("orbital", s.prom)
 	kcfg := embedkafka.Config{Topics: []string{"events"}, Logger: s.logger.With("component", "kafka")}
@@ -396,8 +401,14 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	t.Cleanup(func() { s.kafka().Close() })
 
 	s.rl = webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(s.eng))
+	var hookLogger webhook.Logger = s.rl
+	var apiHandler = func(h http.Handler) http.Handler { return h }
+	if !cfg.noTracker {
+		hookLogger = s.tracker.logger(s.rl)
+		apiHandler = s.tracker.api
+	}
 	s.hook = startServer(t, webhook.New(webhook.Config{
-		Logger: s.tracker.logger(s.rl),
+		Logger: hookLogger,
 		Secret: []byte(webhookSecret),
 		Stats:  s.eng,
 	}))
@@ -419,7 +430,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		t.Fatalf("pipeline.New: %v", err)
 	}
 	s.pipeline = p
-	s.api = startServer(t, s.tracker.api(p.Handler()))
+	s.api = startServer(t, apiHandler(p.Handler()))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if err := p.Start(ctx); err != nil {

@@ -1,0 +1,155 @@
+package reliability_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/internal/load"
+	"github.com/orbital-e2e/orbital/orbital"
+)
+
+// Soak bounds: growth after warm-up, from the median of the first samples to
+// the median of the last ones, must stay within these.
+const (
+	soakMaxGoroutines = 25      // goroutines
+	soakMaxHeap       = 8 << 20 // bytes of HeapAlloc after a GC
+	soakMaxFDs        = 20      // open file descriptors
+)
+
+// soakDuration is 60s (CI-sized) unless ORBITAL_SOAK says otherwise
+// (`make soak`: ORBITAL_SOAK=2h).
+func soakDuration(t *testing.T) time.Duration {
+	t.Helper()
+	v := os.Getenv("ORBITAL_SOAK")
+	if v == "" {
+		return 60 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 20*time.Second {
+		t.Fatalf("ORBITAL_SOAK=%q: want a duration of at least 20s", v)
+	}
+	return d
+}
+
+// boundKafkaLog makes the embedded broker drop records older than a minute,
+// checked every 5s, as a production topic's retention would: without it the
+// in-memory log is the one thing that grows with every event.
+func boundKafkaLog(t *testing.T, s *stack) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(s.kafka().Addr())}
+	res, err := c.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{
+		{ResourceType: kafka.ResourceTypeBroker, ResourceName: "0", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+			{Name: "log.cleaner.backoff.ms", Value: "5000", ConfigOperation: kafka.ConfigOperationSet},
+		}},
+		{ResourceType: kafka.ResourceTypeTopic, ResourceName: "events", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+			{Name: "retention.ms", Value: "60000", ConfigOperation: kafka.ConfigOperationSet},
+		}},
+	}})
+	if err != nil {
+		t.Fatalf("setting retention on the embedded broker: %v", err)
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			t.Fatalf("setting retention on %s: %v", r.ResourceName, r.Error)
+		}
+	}
+}
+
+// TestSoak runs every HTTP suite continuously, with a background load, and
+// samples goroutines, heap after GC and open file descriptors after a
+// warm-up: none may grow beyond the stated bounds, and no run may fail.
+func TestSoak(t *testing.T) {
+	total := soakDuration(t)
+	warmup := min(max(total/6, 10*time.Second), 10*time.Minute)
+	every := max((total-warmup)/20, 2*time.Second)
+
+	s := newStack(t, stackConfig{discardLogs: true, noTracker: true, dedupe: 5000})
+	boundKafkaLog(t, s)
+	h := s.harness()
+	cases := append(suite(t, h, 100*time.Millisecond, 20*time.Second, "track"),
+		suite(t, h, 500*time.Millisecond, 20*time.Second, "batch", "dedupe", "reject")...)
+	r := s.startService(t, 100, cases...)
+	loadRate := 50.0
+	if raceEnabled {
+		loadRate = 20
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), total)
+	defer cancel()
+	loadDone := make(chan load.Report, 1)
+	go func() {
+		rep, err := load.Run(ctx, load.Config{APIURL: s.api.URL(), WriteKey: writeKey, Waiter: s.rl, Rate: loadRate, Duration: total, Logger: s.logger})
+		if err != nil {
+			t.Error(err)
+		}
+		loadDone <- rep
+	}()
+
+	start := time.Now()
+	timer := time.NewTimer(warmup)
+	<-timer.C
+	var samples []usage
+	for {
+		samples = append(samples, sample())
+		if time.Since(start)+every > total {
+			break
+		}
+		timer.Reset(every)
+		<-timer.C
+	}
+	rep := <-loadDone
+	r.requireUp(t)
+
+	passes, fails := 0, 0
+	for _, tc := range cases {
+		passes += r.rec.n(tc.Name, orbital.Pass)
+		fails += r.rec.n(tc.Name, orbital.Fail)
+	}
+	t.Logf("soak %s (warm-up %s, race detector %v, load average %s): %d runs passed, %d failed; background load %s",
+		total, warmup, raceEnabled, loadAvg(), passes, fails, rep)
+	for i, u := range samples {
+		t.Logf("  sample %2d: goroutines %4d  heap %6.1f MiB  fds %3d", i, u.goroutines, float64(u.heap)/(1<<20), u.fds)
+	}
+	if fails != 0 {
+		t.Errorf("%d runs failed during the soak; last results:\n%s", fails, r.rec.tail(5))
+	}
+	if passes < int(total/time.Second) {
+		t.Errorf("only %d runs passed in %s", passes, total)
+	}
+	if rep.Lost != 0 || rep.Sent != rep.Matched+rep.Lost {
+		t.Errorf("background load: %s", rep)
+	}
+	if len(samples) < 4 {
+		t.Fatalf("only %d samples", len(samples))
+	}
+	k := max(len(samples)/4, 2)
+	first, last := samples[:k], samples[len(samples)-k:]
+	check := func(what string, f func(usage) int64, bound int64) {
+		a, b := median(first, f), median(last, f)
+		msg := fmt.Sprintf("%s: %d after warm-up, %d at the end (growth %d, bound %d)", what, a, b, b-a, bound)
+		if b-a > bound {
+			t.Error(msg)
+		} else {
+			t.Log(msg)
+		}
+	}
+	check("goroutines", func(u usage) int64 { return int64(u.goroutines) }, soakMaxGoroutines)
+	check("heap bytes", func(u usage) int64 { return int64(u.heap) }, soakMaxHeap)
+	check("open fds", func(u usage) int64 { return int64(u.fds) }, soakMaxFDs)
+}
+
+func median(us []usage, f func(usage) int64) int64 {
+	v := make([]int64, len(us))
+	for i, u := range us {
+		v[i] = f(u)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}

@@ -27,6 +27,15 @@ type Request struct {
 // and should not block: the Webhook answers 200 once Record returns.
 type Logger interface{ Record(Request) }
 
+// CheckedLogger is a Logger that can fail to keep a delivery, for example a cluster relay
+// whose Kafka is unreachable. When a Webhook's Logger implements it, the Webhook calls
+// RecordChecked instead of Record and answers 503 with Retry-After when it returns an error
+// (rejection reason "unavailable"), so the sender retries instead of the delivery being lost.
+type CheckedLogger interface {
+	Logger
+	RecordChecked(Request) error
+}
+
 // DefaultMaxBodyBytes is the default of Config.MaxBodyBytes (1 MiB).
 const DefaultMaxBodyBytes = 1 << 20
 
@@ -104,6 +113,7 @@ const (
 	reasonBadSignature = "bad_signature"
 	reasonBadEncoding  = "bad_encoding"
 	reasonReadError    = "read_error"
+	reasonUnavailable  = "unavailable"
 )
 
 func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
@@ -181,7 +191,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rawURL = r.URL.String()
 	}
 	if w.logger != nil {
-		w.logger.Record(Request{
+		req := Request{
 			RemoteAddr: r.RemoteAddr,
 			Method:     r.Method,
 			Proto:      r.Proto,
@@ -189,7 +199,16 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			Header:     r.Header,
 			Body:       decoded,
 			ReceivedAt: now,
-		})
+		}
+		if cl, ok := w.logger.(CheckedLogger); ok {
+			if err := cl.RecordChecked(req); err != nil {
+				rw.Header().Set("Retry-After", "1")
+				w.reject(rw, http.StatusServiceUnavailable, reasonUnavailable, "delivery not recorded, retry: "+err.Error())
+				return
+			}
+		} else {
+			w.logger.Record(req)
+		}
 	}
 	rw.WriteHeader(http.StatusOK)
 }

@@ -3,6 +3,8 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +158,17 @@ func TestKafkaOutage(t *testing.T) {
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Errorf("Record blocked %v with Kafka down, want about PublishTimeout (1s)", el)
+	}
+	// The webhook calls RecordChecked: the failure must reach it, so it answers 503 and the
+	// pipeline retries instead of the delivery being lost.
+	if err := b.RecordChecked(delivery("during-checked")); err == nil {
+		t.Error("RecordChecked reported no error with Kafka down")
+	}
+	rec := httptest.NewRecorder()
+	webhook.New(webhook.Config{Logger: b}).ServeHTTP(rec,
+		httptest.NewRequest(http.MethodPost, "/webhook", strings.NewReader(delivery("during-http").Body)))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("webhook answered %d with Kafka down, want 503", rec.Code)
 	}
 	if got := counter(metrics, "cluster.relay_errors_total"); got < 1 {
 		t.Errorf("cluster.relay_errors_total = %v, want ≥ 1", got)

@@ -29,7 +29,15 @@ type receipt struct {
 // waits for the key matches it. A receipt that cannot be published is logged
 // and counted as cluster.relay_errors_total, and the test waiting for it
 // times out. Before Start and after Close, Record only records locally.
-func (n *Node) Record(r webhook.Request) {
+//
+// The webhook calls RecordChecked instead (Node is a webhook.CheckedLogger), so a
+// receipt that cannot be published is answered 503 and the pipeline retries it.
+func (n *Node) Record(r webhook.Request) { _ = n.RecordChecked(r) }
+
+// RecordChecked is Record that reports a receipt it could not publish, so the
+// webhook answers 503 and the sender retries instead of the delivery being lost.
+// A delivery that reaches a closed node is kept locally and also reported.
+func (n *Node) RecordChecked(r webhook.Request) error {
 	key := n.cfg.Local.Key(r)
 	pending := key != "" && n.cfg.Local.Pending(key)
 	if pending || key == "" || !n.started.Load() || n.ctx.Err() != nil {
@@ -39,9 +47,11 @@ func (n *Node) Record(r webhook.Request) {
 		} else if key != "" && n.started.Load() {
 			n.cfg.Stats.Incr("cluster.relay_errors_total")
 			n.cfg.Logger.Warn("cluster: a delivery reached a closed node; it is only kept locally", "key", key)
+			n.cfg.Local.Record(r)
+			return fmt.Errorf("cluster: node %s is closed; delivery for key %q kept only locally", n.cfg.ReplicaID, key)
 		}
 		n.cfg.Local.Record(r)
-		return
+		return nil
 	}
 	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
 	if err == nil {
@@ -53,13 +63,14 @@ func (n *Node) Record(r webhook.Request) {
 		err = fmt.Errorf("cluster: relay delivery for key %q to %s: %w", key, n.receipts, err)
 		setErr(&n.publishErr, err)
 		n.cfg.Stats.Incr("cluster.relay_errors_total")
-		n.cfg.Logger.Warn("cluster: relaying a delivery failed; the test waiting for it on another replica will time out",
+		n.cfg.Logger.Warn("cluster: relaying a delivery failed; the webhook answers 503 so the sender retries",
 			"key", key, "err", err)
-		return
+		return err
 	}
 	setErr(&n.publishErr, nil)
 	n.relayed.Add(1)
 	n.cfg.Stats.Incr("cluster.relayed_total")
+	return nil
 }
 
 // consume reads partition p of the receipts topic until the node closes.

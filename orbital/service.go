@@ -199,6 +199,10 @@ func (s *Service) Run(ctx context.Context) error {
 	var due []*caseState
 loop:
 	for {
+		// A ctx done while the timer fired (or before Run) starts nothing.
+		if ctx.Err() != nil {
+			break
+		}
 		due = s.popDue(due[:0], time.Now())
 		for _, cs := range due {
 			s.tick(runCtx, cs, &runs)

@@ -388,3 +388,19 @@ func TestRunLogs(t *testing.T) {
 		t.Errorf("no run-end log line in:\n%s", f.logs.String())
 	}
 }
+
+// TestRunWithDoneContextStartsNothing: Run on a context that is already done
+// returns at once without starting a run, even for cases due immediately.
+func TestRunWithDoneContextStartsNothing(t *testing.T) {
+	f := newFixture(t, orbital.WithStartSpread(0))
+	var ran atomic.Int32
+	f.register(t, orbital.TestCase{Name: "due", Period: time.Millisecond, Func: func(context.Context, *orbital.O) { ran.Add(1) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.svc.Run(ctx); err != nil {
+		t.Fatalf("Run = %v, want nil", err)
+	}
+	if n := ran.Load(); n != 0 {
+		t.Errorf("%d runs started after ctx was done, want 0", n)
+	}
+}

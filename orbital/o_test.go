@@ -362,3 +362,47 @@ func TestMeasureAndStats(t *testing.T) {
 		t.Errorf("o.Stats() metric with the case tag recorded %d times, want 1", len(got))
 	}
 }
+
+// TestFatalFromAGoroutineTheTestStarted: testing.T forbids FailNow outside
+// the test goroutine; O must not crash on it. The calling goroutine ends,
+// the run fails, and the test goroutine carries on.
+func TestFatalFromAGoroutineTheTestStarted(t *testing.T) {
+	tests := []struct {
+		name string
+		stop func(o *orbital.O)
+		want orbital.Outcome
+	}{
+		{"Fatal", func(o *orbital.O) { o.Fatal("from a goroutine") }, orbital.Fail},
+		{"FailNow", (*orbital.O).FailNow, orbital.Fail},
+		{"SkipNow", (*orbital.O).SkipNow, orbital.Skip},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			var afterStop, testGoroutineGoesOn bool
+			res := runOne(t, f, tt.name, func(_ context.Context, o *orbital.O) {
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tt.stop(o)
+					afterStop = true
+				}()
+				wg.Wait()
+				testGoroutineGoesOn = true
+			})
+			if afterStop {
+				t.Errorf("code after %s ran in the goroutine", tt.name)
+			}
+			if !testGoroutineGoesOn {
+				t.Error("the test goroutine was ended by another goroutine's " + tt.name)
+			}
+			if res.Outcome != tt.want {
+				t.Errorf("Outcome = %q, want %q\n%s", res.Outcome, tt.want, res.Output)
+			}
+			if res := runOne(t, f, "after_"+tt.name, noop); res.Outcome != orbital.Pass {
+				t.Errorf("next run: Outcome = %q, want pass", res.Outcome)
+			}
+		})
+	}
+}

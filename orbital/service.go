@@ -84,8 +84,9 @@ func New(opts ...Option) *Service {
 
 // Register adds a test case. It returns an error wrapping ErrInvalidCase
 // when the name is empty, invalid or already registered, the Period is not
-// positive, the Timeout is negative or the Func is nil. A case registered
-// while Run is going is scheduled too.
+// positive, the Timeout is negative, the Func is nil, or a Tag has an empty
+// or repeated name or one the service sets itself ("case", "outcome"). A
+// case registered while Run is going is scheduled too.
 func (s *Service) Register(tc TestCase) error {
 	if err := tc.validate(); err != nil {
 		return err

@@ -58,6 +58,28 @@ func (tc TestCase) validate() error {
 	case tc.Func == nil:
 		return fmt.Errorf("orbital: register %q: nil Func: %w", tc.Name, ErrInvalidCase)
 	}
+	return validateTags(tc.Name, tc.Tags)
+}
+
+// validateTags refuses tags that would corrupt the case's metrics: an empty
+// name (dropped by stats/v4), a name the service sets itself ("case"
+// would replace the case name, "outcome" would give a series two outcome
+// labels, which Prometheus rejects for the whole scrape), and a name given
+// twice.
+func validateTags(caseName string, tags []stats.Tag) error {
+	for i, tag := range tags {
+		switch tag.Name {
+		case "":
+			return fmt.Errorf("orbital: register %q: tag %d has an empty name: %w", caseName, i, ErrInvalidCase)
+		case "case", "outcome":
+			return fmt.Errorf("orbital: register %q: tag name %q is reserved: %w", caseName, tag.Name, ErrInvalidCase)
+		}
+		for _, prev := range tags[:i] {
+			if prev.Name == tag.Name {
+				return fmt.Errorf("orbital: register %q: tag %q given twice: %w", caseName, tag.Name, ErrInvalidCase)
+			}
+		}
+	}
 	return nil
 }
 

@@ -30,6 +30,11 @@ func TestRegisterValidation(t *testing.T) {
 		{"negative period", orbital.TestCase{Name: "pn", Period: -time.Second, Func: noop}, true},
 		{"negative timeout", orbital.TestCase{Name: "tn", Period: time.Second, Timeout: -1, Func: noop}, true},
 		{"nil func", orbital.TestCase{Name: "nf", Period: time.Second}, true},
+		{"tags", orbital.TestCase{Name: "tg", Period: time.Second, Func: noop, Tags: []stats.Tag{stats.T("team", "a"), stats.T("tier", "1")}}, false},
+		{"tag named case", orbital.TestCase{Name: "tc", Period: time.Second, Func: noop, Tags: []stats.Tag{stats.T("case", "other")}}, true},
+		{"tag named outcome", orbital.TestCase{Name: "to", Period: time.Second, Func: noop, Tags: []stats.Tag{stats.T("outcome", "pass")}}, true},
+		{"tag with empty name", orbital.TestCase{Name: "te", Period: time.Second, Func: noop, Tags: []stats.Tag{stats.T("", "x")}}, true},
+		{"tag given twice", orbital.TestCase{Name: "td", Period: time.Second, Func: noop, Tags: []stats.Tag{stats.T("team", "a"), stats.T("team", "b")}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

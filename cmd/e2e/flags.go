@@ -125,7 +125,7 @@ With no --api, starts an in-process Kafka broker and the example pipeline (the e
 				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
 				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
 				fs.StringVar(&o.statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
-				fs.BoolVar(&o.cluster, "cluster", false, "cluster mode: share deliveries and cases with other replicas over Kafka (not available in this build)")
+				fs.BoolVar(&o.cluster, "cluster", false, "cluster mode: replicas sharing --kafka-brokers (the embedded broker when no --api) relay deliveries to the waiting replica and run each case once per period cluster-wide")
 				fs.StringVar(&o.clusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
 			},
 			exec: runServe,
@@ -294,8 +294,8 @@ func (o *options) validate(cmd string) error {
 				return fmt.Errorf("invalid --statsd %q: %w", o.statsd, err)
 			}
 		}
-		if o.cluster {
-			return errors.New("--cluster: cluster mode is not available in this build")
+		if o.cluster && o.clusterTopic == "" {
+			return errors.New("--cluster-topic must not be empty")
 		}
 	case "gate":
 		if o.count < 1 {

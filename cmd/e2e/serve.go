@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
+	"github.com/orbital-e2e/orbital/internal/cluster"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
 	"github.com/orbital-e2e/orbital/webhook"
@@ -76,7 +80,19 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	if a.embeddedPipeline != nil && t.pipeline != nil {
 		a.embeddedPipeline(t.pipeline)
 	}
-	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))
+	// svc is built below; the cluster node reads its cases only once Start runs.
+	var svc *orbital.Service
+	var hookLogger webhook.Logger = rl
+	var node *cluster.Node
+	if o.cluster {
+		if node, err = newClusterNode(o, t, rl, eng, logger, func() *orbital.Service { return svc }); err != nil {
+			t.Close(context.Background(), logger)
+			shutdown()
+			return err
+		}
+		hookLogger = node
+	}
+	wh.Store(webhook.New(webhook.Config{Logger: hookLogger, Secret: t.secret, Stats: eng}))
 
 	opts := []orbital.Option{
 		orbital.WithStats(eng),
@@ -88,9 +104,12 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	if t.embedded {
 		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
 	}
+	if node != nil {
+		opts = append(opts, orbital.WithAssignment(node.Owns))
+	}
 	st := &lateReporter{}
 	opts = append(opts, orbital.WithReporter(st))
-	svc := orbital.New(opts...)
+	svc = orbital.New(opts...)
 	page, err := status.New(status.Config{
 		Service:    svc,
 		History:    o.history,
@@ -122,6 +141,21 @@ func runServe(ctx context.Context, a *app, o *options) error {
 		shutdown()
 		return err
 	}
+	if node != nil {
+		sctx, cancel := context.WithTimeout(ctx, clusterStartup)
+		err := node.Start(sctx)
+		cancel()
+		if err != nil {
+			_ = node.Close()
+			t.Close(context.Background(), logger)
+			shutdown()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("cluster: %w", err)
+		}
+		logger.Info("cluster mode", "replica", node.ReplicaID(), "brokers", len(t.brokers), "topic", o.clusterTopic)
+	}
 	logger.Info("serving", "config", o, "cases", len(cases))
 	ready.Store(true)
 
@@ -152,7 +186,14 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	}
 	draining.Store(true)
 	t.Close(context.Background(), logger)
+	// The webhook stops before the node: a delivery that reached a closed node could not be
+	// relayed any more.
 	shutdown()
+	if node != nil {
+		if err := node.Close(); err != nil {
+			logger.Warn("cluster: leaving the group", "err", err)
+		}
+	}
 	logger.Info("stopped")
 	return failed
 }
@@ -168,4 +209,38 @@ func (l *lateReporter) Report(res orbital.Result) {
 	if s := l.r.Load(); s != nil {
 		s.Report(res)
 	}
+}
+
+// clusterStartup bounds creating the cluster topics and joining the group.
+const clusterStartup = time.Minute
+
+// newClusterNode builds the cluster node of --cluster on the target's brokers (--kafka-brokers,
+// or the embedded broker). svc returns the service once built: the node shares its case names
+// with the group when it starts.
+func newClusterNode(o *options, t *target, rl *webhook.RouteLogger, eng *stats.Engine, logger *slog.Logger, svc func() *orbital.Service) (*cluster.Node, error) {
+	if len(t.brokers) == 0 {
+		return nil, usageError{errors.New("--cluster needs --kafka-brokers (the Kafka cluster the replicas share)")}
+	}
+	node, err := cluster.New(cluster.Config{
+		Brokers: t.brokers,
+		Topic:   o.clusterTopic,
+		Local:   rl,
+		Cases: func() []string {
+			s := svc()
+			if s == nil {
+				return nil
+			}
+			var names []string
+			for _, tc := range s.Cases() {
+				names = append(names, tc.Name)
+			}
+			return names
+		},
+		Stats:  eng,
+		Logger: logger.With("component", "cluster"),
+	})
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--cluster: %w", err)}
+	}
+	return node, nil
 }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeCluster runs serve --cluster on the embedded default: the replica joins the group on
+// the embedded broker, owns every case (it is alone), runs them, and leaves cleanly.
+func TestServeCluster(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	addrc := make(chan string, 1)
+	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
+	done := make(chan int, 1)
+	go func() {
+		done <- a.main(ctx, []string{"serve", "--cluster", "--cluster-topic", "e2e-cluster-test",
+			"--addr", "127.0.0.1:0", "--run", "^track$", "--case-period", "track=500ms", "--drain", "10s"})
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case code := <-done:
+		t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	wants := []string{
+		`orbital_runs_total{case="track",outcome="pass"}`,
+		`orbital_cluster_owned_cases 1`,
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	var metrics string
+	for {
+		resp, err := client.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metrics = string(b)
+		missing := false
+		for _, w := range wants {
+			if !strings.Contains(metrics, w) {
+				missing = true
+			}
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %q\nmetrics:\n%s\nstderr:\n%s", wants, metrics, stderr.String())
+		}
+		select {
+		case <-time.After(100 * time.Millisecond): // polling interval of an external signal
+		case code := <-done:
+			t.Fatalf("serve exited with %d\nstderr:\n%s", code, stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "cluster mode") {
+		t.Errorf("log does not announce cluster mode:\n%s", stderr.String())
+	}
+	if strings.Contains(metrics, `outcome="fail"`) {
+		t.Errorf("a run failed in cluster mode:\n%s\nstdout:\n%s", metrics, stdout.String())
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited with %d after cancel, want 0\nstderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop within 60s of cancel")
+	}
+}
+
+func TestClusterNeedsBrokers(t *testing.T) {
+	r := runE2E(t, 30*time.Second, "serve", "--cluster", "--api", "http://127.0.0.1:1", "--write-key", "k",
+		"--addr", "127.0.0.1:0")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2\nstderr:\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "--cluster needs --kafka-brokers") {
+		t.Errorf("stderr does not say what is missing:\n%s", r.stderr)
+	}
+}

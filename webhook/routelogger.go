@@ -308,7 +308,7 @@ func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
 // key, so after WaitN(ctx, len(keys), keys...) every key has arrived at
 // least once (check Received per key for exactly-once). Repeated keys count
 // once; n larger than the number of distinct keys is an error; n <= 0
-// returns nothing at once.
+// returns nothing at once (ErrNotSent still, if a key is not pending).
 //
 // It returns an error wrapping ErrNotSent at once if any key is not
 // pending, or as soon as one stops being pending without a delivery. When
@@ -316,6 +316,16 @@ func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
 // ctx.Err().
 func (l *RouteLogger) WaitN(ctx context.Context, n int, keys ...string) ([]Request, error) {
 	if n <= 0 {
+		now := l.now()
+		for _, k := range keys {
+			s := l.shard(k)
+			s.mu.Lock()
+			e := l.lookupLocked(s, k, now)
+			s.mu.Unlock()
+			if e == nil {
+				return nil, fmt.Errorf("webhook: WaitN %q: %w", k, ErrNotSent)
+			}
+		}
 		return nil, nil
 	}
 	uniq := make([]string, 0, len(keys))

@@ -463,6 +463,9 @@ func waitNErrors(t *testing.T, s Setup) {
 	if got, err := s.Waiter.WaitN(ctx, 0, "a"); err != nil || len(got) != 0 {
 		t.Fatalf("WaitN(0): %d deliveries, %v", len(got), err)
 	}
+	if _, err := s.Waiter.WaitN(ctx, 0, "never"); !errors.Is(err, webhook.ErrNotSent) {
+		t.Fatalf("WaitN(0) with a never-sent key: got %v, want ErrNotSent", err)
+	}
 }
 
 func concurrentRoundTrips(t *testing.T, s Setup) {

@@ -56,12 +56,24 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 	req, err := s.waiter.Wait(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
-			o.Fatalf("messageId %s not delivered within %s", id, since(sent))
+			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
 		}
-		o.Fatalf("messageId %s not delivered within %s: %v", id, since(sent), err)
+		o.Fatalf("messageId %s not delivered within %s: %v%s", id, since(sent), err, s.healthNote())
 	}
 	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
 	return req
+}
+
+// healthNote is " (<why>)" when the Harness's Health reports a reason deliveries may not
+// arrive, else "".
+func (s *suites) healthNote() string {
+	if s.health == nil {
+		return ""
+	}
+	if err := s.health(); err != nil {
+		return " (" + err.Error() + ")"
+	}
+	return ""
 }
 
 // messageID is the key deliveries are matched by.

@@ -82,6 +82,10 @@ type Harness struct {
 	// Logger receives a line for each failed run, with the case, the
 	// messageIds and the webhook URL. Default: slog.Default().
 	Logger *slog.Logger
+	// Health, when set, is asked why deliveries may not arrive when a run
+	// gives up waiting; a non-nil answer is appended to the failure, e.g.
+	// "(cluster: kafka unreachable: ...)" in cluster mode. Default: none.
+	Health func() error
 }
 
 // suites is a Harness with its defaults resolved; its methods are the
@@ -96,6 +100,7 @@ type suites struct {
 	window                           time.Duration
 	client                           *http.Client
 	log                              *slog.Logger
+	health                           func() error
 }
 
 func (h *Harness) resolve() *suites {
@@ -112,6 +117,7 @@ func (h *Harness) resolve() *suites {
 		window:        h.DedupeWindow,
 		client:        h.HTTPClient,
 		log:           h.Logger,
+		health:        h.Health,
 	}
 	if s.topic == "" {
 		s.topic = DefaultTopic

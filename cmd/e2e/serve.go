@@ -127,7 +127,11 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	var pageHandler http.Handler = page
 	root.Store(&pageHandler)
 
-	cases, err := selectCases(o, t.harness(o, rl, logger))
+	h := t.harness(o, rl, logger)
+	if node != nil {
+		h.Health = node.Err // a run that gives up waiting says when the relay's Kafka is down
+	}
+	cases, err := selectCases(o, h)
 	if err == nil {
 		for _, tc := range cases {
 			if err = svc.Register(tc); err != nil {

@@ -72,9 +72,10 @@ func WithMaxUnmatched(n int) RouteOption {
 	}
 }
 
-// WithMaxUnmatchedBytes caps the body bytes of the unmatched deliveries
-// kept (each counts len(Body) plus 256 bytes of overhead); beyond it the
-// oldest are evicted as with WithMaxUnmatched. Values <= 0 keep the default.
+// WithMaxUnmatchedBytes caps the bytes of the unmatched deliveries kept
+// (each counts its body, header, URL and key plus 256 bytes of overhead);
+// beyond it the oldest are evicted as with WithMaxUnmatched. Values <= 0
+// keep the default.
 // Default: 64 MiB.
 func WithMaxUnmatchedBytes(n int64) RouteOption {
 	return func(c *routeConfig) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,6 +195,31 @@ func TestUnmatchedBytesBound(t *testing.T) {
 	}
 	if kept != 2 {
 		t.Fatalf("kept %d deliveries of ~4 KB under a 10 KB bound, want 2", kept)
+	}
+}
+
+// TestUnmatchedBytesBoundCountsHeaders: deliveries with an empty body but a
+// large header (net/http allows 1 MiB of header) count against the byte
+// bound too, so a header-only flood stays bounded.
+func TestUnmatchedBytesBoundCountsHeaders(t *testing.T) {
+	rl := webhook.NewRouteLogger(webhook.Header("X-Key"), webhook.WithMaxUnmatchedBytes(10_000))
+	pad := strings.Repeat("h", 4000)
+	for i := range 5 {
+		rl.Record(webhook.Request{Method: "POST", Header: http.Header{
+			"X-Key": {"hdr" + strconv.Itoa(i)},
+			"X-Pad": {pad},
+		}})
+	}
+	kept := 0
+	for i := range 5 {
+		k := "hdr" + strconv.Itoa(i)
+		if err := rl.Sent(k); err != nil {
+			t.Fatal(err)
+		}
+		kept += len(rl.Received(k))
+	}
+	if kept != 2 {
+		t.Fatalf("kept %d header-only deliveries of ~4 KB under a 10 KB bound, want 2", kept)
 	}
 }
 

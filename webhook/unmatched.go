@@ -6,8 +6,22 @@ import (
 )
 
 // heldOverhead is what one held delivery counts against the byte bound on
-// top of its body.
+// top of the bytes it holds.
 const heldOverhead = 256
+
+// heldSize is what a held delivery counts against the byte bound: its body,
+// header (up to the server's MaxHeaderBytes, 1 MiB by default, so a flood of
+// header-only deliveries must count too), other strings, key and overhead.
+func heldSize(key string, r Request) int64 {
+	n := len(key) + len(r.Body) + len(r.RawURL) + len(r.RemoteAddr) + len(r.Method) + len(r.Proto)
+	for k, vs := range r.Header {
+		n += len(k)
+		for _, v := range vs {
+			n += len(v) + 16 // the string header in the slice
+		}
+	}
+	return int64(n) + heldOverhead
+}
 
 // unmatchedStore keeps deliveries for keys that were not pending, for a
 // bounded time, count and size, so that a Sent shortly after can match
@@ -48,7 +62,7 @@ func (u *unmatchedStore) add(key string, r Request, now int64) (expired, overflo
 	if u.grace <= 0 || u.max <= 0 {
 		return expired, 1
 	}
-	h := &held{key: key, req: r, at: now, size: int64(len(r.Body)) + heldOverhead}
+	h := &held{key: key, req: r, at: now, size: heldSize(key, r)}
 	u.byKey[key] = append(u.byKey[key], h)
 	u.queue = append(u.queue, h)
 	u.count.Add(1)

@@ -70,7 +70,8 @@ type Config struct {
 // methods other than POST, PUT and PATCH; 413 when the body, decoded, is
 // larger than MaxBodyBytes; 401 for a missing or wrong signature; 415 for a
 // Content-Encoding other than gzip or identity; 400 for a corrupt gzip
-// body or a body that cannot be read.
+// body or a body that cannot be read; 503 with Retry-After when a
+// CheckedLogger could not keep the delivery.
 type Webhook struct {
 	logger    Logger
 	max       int64

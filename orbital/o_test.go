@@ -3,6 +3,7 @@ package orbital_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"runtime"
 	"slices"
@@ -404,5 +405,60 @@ func TestFatalFromAGoroutineTheTestStarted(t *testing.T) {
 				t.Errorf("next run: Outcome = %q, want pass", res.Outcome)
 			}
 		})
+	}
+}
+
+// blockingHandler is a slog handler that blocks on the record with message
+// block until release is closed, announcing it on entered.
+type blockingHandler struct {
+	slog.Handler
+	block            string
+	entered, release chan struct{}
+}
+
+func (h blockingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == h.block {
+		close(h.entered)
+		<-h.release
+	}
+	return nil
+}
+func (h blockingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h blockingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h blockingHandler) WithGroup(string) slog.Handler            { return h }
+
+// TestSlowLoggerDoesNotBlockTheTest: while the service logs a panic through
+// a slow handler, the test's other goroutines can still use O.
+func TestSlowLoggerDoesNotBlockTheTest(t *testing.T) {
+	h := blockingHandler{Handler: slog.DiscardHandler, block: "test panicked", entered: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(h.release) }) }
+	t.Cleanup(release)
+	svc := orbital.New(orbital.WithLogger(slog.New(h)), orbital.WithOutput(&syncBuffer{}))
+	logged := make(chan struct{})
+	err := svc.Register(orbital.TestCase{Name: "slowlog", Period: time.Hour, Timeout: time.Minute,
+		Func: func(ctx context.Context, o *orbital.O) {
+			go func() {
+				<-h.entered
+				o.Log("from another goroutine while the panic is logged")
+				close(logged)
+			}()
+			panic("boom")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make(chan []orbital.Result, 1)
+	go func() { results <- svc.RunOnce(context.Background(), nil) }()
+	recv(t, h.entered, "the panic log record")
+	select {
+	case <-logged:
+	case <-time.After(waitFor):
+		t.Error("O.Log blocked while the service logged the panic")
+	}
+	release()
+	res := recv(t, results, "the result")
+	if res[0].Outcome != orbital.Fail {
+		t.Errorf("Outcome = %q, want fail", res[0].Outcome)
 	}
 }

@@ -101,8 +101,8 @@ func (o *O) body(f TestFunc) {
 func (o *O) panicked(what string, r any, stack []byte) {
 	msg := fmt.Sprintf("%s: %v", what, r)
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.reported {
+		o.mu.Unlock()
 		return
 	}
 	o.failed = true
@@ -110,6 +110,9 @@ func (o *O) panicked(what string, r any, stack []byte) {
 		o.errMsg = msg
 	}
 	o.out = o.appendRaw(o.out, msg+"\n\n"+string(stack))
+	o.mu.Unlock()
+	// Logged without o.mu: a slow log handler must not block the test's
+	// other goroutines.
 	o.logger.Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/orbital-e2e/orbital/orbital"
@@ -173,11 +174,12 @@ func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 	}
 	suite.SetTimestamp(start)
 	for _, r := range results {
+		out := xmlText(r.Output)
 		tc := junit.Testcase{
-			Name:      r.Case,
+			Name:      xmlText(r.Case),
 			Classname: jsonPackage,
 			Time:      seconds(r.Duration),
-			SystemOut: &junit.Output{Data: r.Output},
+			SystemOut: &junit.Output{Data: out},
 		}
 		switch r.Outcome {
 		case orbital.Fail:
@@ -185,9 +187,9 @@ func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 			if msg == "" {
 				msg = "failed"
 			}
-			tc.Failure = &junit.Result{Message: msg, Type: "failure", Data: r.Output}
+			tc.Failure = &junit.Result{Message: xmlText(msg), Type: "failure", Data: out}
 		case orbital.Skip:
-			tc.Skipped = &junit.Result{Message: skipReason(r)}
+			tc.Skipped = &junit.Result{Message: xmlText(skipReason(r))}
 		}
 		suite.AddTestcase(tc)
 	}
@@ -201,6 +203,42 @@ func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// xmlText returns s with every character XML 1.0 does not allow (control characters other
+// than tab, newline and carriage return, invalid UTF-8, U+FFFE, U+FFFF) replaced by U+FFFD.
+// encoding/xml writes CDATA sections (the run's output) verbatim, so without this a run that
+// logged an escape sequence or a NUL would make the whole report unreadable to CI.
+func xmlText(s string) string {
+	ok := func(r rune) bool {
+		switch {
+		case r == utf8.RuneError:
+			return false
+		case r == '\t' || r == '\n' || r == '\r':
+			return true
+		case r < 0x20:
+			return false
+		case r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+			return false
+		}
+		return true
+	}
+	clean := true
+	for _, r := range s {
+		if !ok(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if ok(r) {
+			return r
+		}
+		return '\uFFFD'
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

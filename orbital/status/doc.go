@@ -10,7 +10,7 @@
 //	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped
 //	GET  /api/cases                 one row per case, subtests after their parent (JSON array)
 //	GET  /api/cases/{name}          one row
-//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50, at most Config.History)
+//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained)
 //	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
 //
 // Case names may contain '/' (subtests are "parent/sub"), so {name} is the

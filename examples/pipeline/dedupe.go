@@ -16,8 +16,9 @@ type dedupe struct {
 }
 
 type dedupeEntry struct {
-	id   string
-	done chan struct{} // closed when processing finished
+	id        string
+	done      chan struct{} // closed when processing finished
+	abandoned bool          // set by forget; guarded by dedupe.mu
 }
 
 func newDedupe(n int) *dedupe {
@@ -55,6 +56,7 @@ func (d *dedupe) finish(e *dedupeEntry) { close(e.done) }
 // processed again.
 func (d *dedupe) forget(e *dedupeEntry) {
 	d.mu.Lock()
+	e.abandoned = true
 	if d.ids[e.id] == e {
 		delete(d.ids, e.id)
 	}
@@ -62,9 +64,11 @@ func (d *dedupe) forget(e *dedupeEntry) {
 	close(e.done)
 }
 
-// forgotten reports whether e was forgotten rather than finished.
+// forgotten reports whether e was forgotten rather than finished. An entry
+// that merely fell out of the window while it was processed was finished:
+// asking the map instead would strand its duplicates uncommitted.
 func (d *dedupe) forgotten(e *dedupeEntry) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ids[e.id] != e
+	return e.abandoned
 }

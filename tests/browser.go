@@ -121,7 +121,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	}
 	sent := time.Now()
 	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {
-		o.Fatalf("messageId %s: loading %s/demo: %v", id, s.api, s.redactErr(err))
+		o.Fatalf("messageId %s: loading %s/demo: %v", id, redactURL(s.api), s.redactErr(err))
 	}
 	pollTimeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {

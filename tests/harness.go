@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -58,7 +59,8 @@ type Harness struct {
 	// messageId (webhook.JSONField("messageId")). Required.
 	Waiter *webhook.RouteLogger
 	// WebhookURL is the public URL of the webhook the pipeline delivers to.
-	// It is only informational: failures mention it. Default: none.
+	// It is only informational: failures mention it, without its user
+	// info, query and fragment (they may hold a token). Default: none.
 	WebhookURL string
 	// WebhookSecret, when set, makes every suite re-verify the X-Signature
 	// header of each delivery (hex HMAC-SHA256 of the body, optionally
@@ -108,7 +110,7 @@ func (h *Harness) resolve() *suites {
 		api:           strings.TrimRight(h.APIURL, "/"),
 		writeKey:      h.WriteKey,
 		topic:         h.Topic,
-		webhookURL:    h.WebhookURL,
+		webhookURL:    redactURL(h.WebhookURL),
 		brokers:       append([]string(nil), h.Brokers...),
 		waiter:        h.Waiter,
 		secret:        append([]byte(nil), h.WebhookSecret...),
@@ -196,4 +198,17 @@ func (s *suites) ready(o *orbital.O) {
 	if s.waiter == nil {
 		o.Fatal("harness has no Waiter")
 	}
+}
+
+// redactURL returns u without user info, query and fragment, for messages.
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
+	return p.String()
 }

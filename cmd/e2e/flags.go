@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -77,7 +78,7 @@ func (o *options) LogValue() slog.Value {
 		}
 		return "<set>"
 	}
-	target := o.api
+	target := redactURL(o.api)
 	if target == "" {
 		target = "embedded"
 	}
@@ -89,7 +90,7 @@ func (o *options) LogValue() slog.Value {
 		slog.String("admin_token", mask(o.adminToken)),
 		slog.String("kafka_brokers", o.kafkaBrokers),
 		slog.String("kafka_topic", o.kafkaTopic),
-		slog.String("webhook_url", o.webhookURL),
+		slog.String("webhook_url", redactURL(o.webhookURL)),
 		slog.String("faults", o.faultSpec.String()),
 		slog.String("run", o.run),
 		slog.String("timeout", o.timeout.String()),
@@ -97,6 +98,20 @@ func (o *options) LogValue() slog.Value {
 		slog.String("case_timeout", o.overrides.Timeout.String()),
 		slog.String("statsd", o.statsd),
 	)
+}
+
+// redactURL returns u without the credentials a URL may carry: user info, query and
+// fragment (a token in ?key=... is as secret as a password). Unparseable: "<redacted>".
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "<redacted>"
+	}
+	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
+	return p.String()
 }
 
 // command is a subcommand: its flags, help text and behaviour.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
 	"github.com/orbital-e2e/orbital/orbital"
@@ -58,5 +59,16 @@ func TestWriteJUnitStaysValidXMLWithControlCharacters(t *testing.T) {
 				t.Errorf("skipped %+v, want message %q", s, tt.want)
 			}
 		})
+	}
+}
+
+// The closing list cuts long errors, but never inside a UTF-8 character.
+func TestFailureLinesCutOnCharacterBoundary(t *testing.T) {
+	for _, prefix := range []string{"", "a", "ab"} {
+		msg := prefix + strings.Repeat("€", 200) // 3 bytes each
+		lines := failureLines([]orbital.Result{{Case: "track", TraceID: "t", Outcome: orbital.Fail, Error: msg}})
+		if len(lines) != 1 || !utf8.ValidString(lines[0]) || !strings.HasSuffix(lines[0], " …") {
+			t.Errorf("prefix %q: %q", prefix, lines)
+		}
 	}
 }

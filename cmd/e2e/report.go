@@ -316,7 +316,11 @@ func failureLines(results []orbital.Result) []string {
 		if r.Outcome == orbital.Fail {
 			msg := strings.ReplaceAll(r.Error, "\n", " ")
 			if len(msg) > maxFailureLine {
-				msg = msg[:maxFailureLine] + " …"
+				i := maxFailureLine
+				for i > 0 && !utf8.RuneStart(msg[i]) { // never split a character
+					i--
+				}
+				msg = msg[:i] + " …"
 			}
 			out = append(out, fmt.Sprintf("--- FAIL: %s [trace_id %s]: %s", r.Case, r.TraceID, msg))
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -594,10 +593,4 @@ func settleGoroutines(limit int, d time.Duration) int {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a count with a deadline
 	}
-}
-
-// isClosed reports whether err says the peer closed or reset the connection.
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "reset by peer") || strings.Contains(err.Error(), "broken pipe")
 }

@@ -12,6 +12,14 @@ import (
 	"github.com/segmentio/stats/v4"
 )
 
+// MaxAbandonedRuns bounds the test goroutines of one case that the service
+// abandoned after their timeout and that have still not returned. While that
+// many are alive, the case's scheduled ticks are skipped (counted in
+// orbital_run_overlap_skipped_total and logged): a test that ignores its ctx
+// forever holds at most this many goroutines, and the case stops being
+// reported, which the "case has not run" alert catches.
+const MaxAbandonedRuns = 3
+
 // abandonGrace is how long a run may take past its deadline (or past the
 // cancellation of its parent context) before it is reported as failed and
 // its goroutine abandoned.
@@ -62,6 +70,15 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 	go o.body(f)
 	abandoned := o.wait()
 	res := o.finish(abandoned)
+	if abandoned && o.parent == nil {
+		// Count the abandoned goroutine until it returns, if ever (see MaxAbandonedRuns).
+		cs := o.cs
+		cs.abandoned.Add(1)
+		go func() {
+			<-o.bodyDone
+			cs.abandoned.Add(-1)
+		}()
+	}
 
 	inFlight = 0
 	if o.parent == nil {

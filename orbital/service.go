@@ -57,6 +57,9 @@ type caseState struct {
 	engine   *stats.Engine // the service engine tagged with case and Tags
 	busy     atomic.Bool   // a scheduled run is going
 	inFlight atomic.Int64
+	// abandoned counts this case's runs given up after their timeout whose
+	// test goroutine has still not returned.
+	abandoned atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
@@ -170,8 +173,10 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 // Run runs every registered case on its period until ctx is done. A case's
 // first run starts after a random offset of at most min(Period, start
 // spread); a tick that comes while the case's previous run is still going is
-// skipped, counted and logged (a run abandoned after its timeout no longer
-// counts as going). When ctx is done Run stops scheduling, waits
+// skipped, counted and logged. A run abandoned after its timeout no longer
+// counts as going, but once MaxAbandonedRuns of a case's abandoned test
+// goroutines are still alive its ticks are skipped the same way until one
+// returns, so a test that hangs forever cannot pile up goroutines. When ctx is done Run stops scheduling, waits
 // for in-flight runs up to the drain grace, then cancels the ones left and
 // waits for them to be reported. It returns nil after a clean drain, an
 // error if the drain grace expired, and an error at once if Run is already
@@ -293,6 +298,12 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 // its previous run is still going.
 func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
 	if s.owns != nil && !s.owned(cs.tc.Name) {
+		return
+	}
+	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
+		cs.engine.Incr("run.overlap_skipped_total")
+		s.logger.Warn("tick skipped: earlier runs timed out and their test goroutines still have not returned",
+			"case", cs.tc.Name, "abandoned", n, "period", cs.tc.Period)
 		return
 	}
 	if !cs.busy.CompareAndSwap(false, true) {

@@ -404,3 +404,46 @@ func TestRunWithDoneContextStartsNothing(t *testing.T) {
 		t.Errorf("%d runs started after ctx was done, want 0", n)
 	}
 }
+
+// TestHungTestsDoNotPileUp: a test that ignores its ctx is abandoned after each timeout, but
+// once MaxAbandonedRuns of its goroutines are still alive the case's ticks are skipped, so a
+// test that hangs forever holds a bounded number of goroutines. When they return, runs resume.
+func TestHungTestsDoNotPileUp(t *testing.T) {
+	f := newFixture(t)
+	release := make(chan struct{})
+	var started atomic.Int32
+	f.register(t, orbital.TestCase{Name: "hung", Period: 5 * time.Millisecond, Timeout: 10 * time.Millisecond,
+		Func: func(ctx context.Context, o *orbital.O) {
+			started.Add(1)
+			<-release // ignores ctx
+		}})
+	startRun(t, f.svc)
+	for i := 0; i < orbital.MaxAbandonedRuns; i++ {
+		if res := f.next(t, "hung"); res.Outcome != orbital.Fail || !res.TimedOut {
+			t.Fatalf("run %d: Outcome %q TimedOut %v, want a timed-out failure", i, res.Outcome, res.TimedOut)
+		}
+	}
+	// Ticks are now skipped: each skip is counted; wait until the skips give the abandoned runs
+	// as their reason, then a few more.
+	deadline := time.Now().Add(waitFor)
+	for !strings.Contains(f.logs.String(), "still have not returned") {
+		if time.Now().After(deadline) {
+			t.Fatalf("skip for abandoned runs not logged:\n%s", f.logs.String())
+		}
+		f.waitMetric(t, "orbital.run.overlap_skipped_total")
+	}
+	for i := 0; i < 5; i++ {
+		f.waitMetric(t, "orbital.run.overlap_skipped_total")
+	}
+	if got := started.Load(); got != orbital.MaxAbandonedRuns {
+		t.Fatalf("%d runs started while %d abandoned goroutines were alive, want %d",
+			got, orbital.MaxAbandonedRuns, orbital.MaxAbandonedRuns)
+	}
+	close(release) // the hung goroutines return; the case runs (and passes) again
+	for {
+		res := f.next(t, "hung")
+		if res.Outcome == orbital.Pass {
+			break
+		}
+	}
+}

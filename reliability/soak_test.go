@@ -37,9 +37,10 @@ func soakDuration(t *testing.T) time.Duration {
 	return d
 }
 
-// boundKafkaLog makes the embedded broker drop records older than a minute,
-// checked every 5s, as a production topic's retention would: without it the
-// in-memory log is the one thing that grows with every event.
+// boundKafkaLog makes the embedded broker drop records older than 10s,
+// checked every 2s, as a production topic's retention would: without it the
+// in-memory log is the one thing that grows with every event. The window is
+// short so that the log is at its steady size within the warm-up.
 func boundKafkaLog(t *testing.T, s *stack) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -47,10 +48,10 @@ func boundKafkaLog(t *testing.T, s *stack) {
 	c := &kafka.Client{Addr: kafka.TCP(s.kafka().Addr())}
 	res, err := c.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{
 		{ResourceType: kafka.ResourceTypeBroker, ResourceName: "0", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
-			{Name: "log.cleaner.backoff.ms", Value: "5000", ConfigOperation: kafka.ConfigOperationSet},
+			{Name: "log.cleaner.backoff.ms", Value: "2000", ConfigOperation: kafka.ConfigOperationSet},
 		}},
 		{ResourceType: kafka.ResourceTypeTopic, ResourceName: "events", Configs: []kafka.IncrementalAlterConfigsRequestConfig{
-			{Name: "retention.ms", Value: "60000", ConfigOperation: kafka.ConfigOperationSet},
+			{Name: "retention.ms", Value: "10000", ConfigOperation: kafka.ConfigOperationSet},
 		}},
 	}})
 	if err != nil {
@@ -68,10 +69,13 @@ func boundKafkaLog(t *testing.T, s *stack) {
 // warm-up: none may grow beyond the stated bounds, and no run may fail.
 func TestSoak(t *testing.T) {
 	total := soakDuration(t)
-	warmup := min(max(total/6, 10*time.Second), 10*time.Minute)
+	// The warm-up covers the windows that fill before they plateau: Kafka
+	// retention (10s here), the pipeline's dedupe window (1,000 ids, about
+	// 15s), connection pools.
+	warmup := min(max(total/3, 20*time.Second), 10*time.Minute)
 	every := max((total-warmup)/20, 2*time.Second)
 
-	s := newStack(t, stackConfig{discardLogs: true, noTracker: true, dedupe: 5000})
+	s := newStack(t, stackConfig{discardLogs: true, noTracker: true, dedupe: 1000})
 	boundKafkaLog(t, s)
 	h := s.harness()
 	cases := append(suite(t, h, 100*time.Millisecond, 20*time.Second, "track"),

@@ -88,7 +88,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err := p.createTopics(ctx); err != nil {
 		return err
 	}
-	p.worker = newWorker(p)
+	w, err := newWorker(p)
+	if err != nil {
+		return err
+	}
+	p.worker = w
 	p.worker.start()
 
 	p.mu.Lock()

@@ -9,10 +9,16 @@ import (
 
 // tracker decides which offsets may be committed while events are processed
 // concurrently: per partition, only the longest prefix of fetched offsets
-// whose processing finished. It also bounds how many fetched events may wait
-// for their commit (window). It is safe for concurrent use.
+// whose processing finished. Its state belongs to one consumer-group
+// generation and covers only the partitions assigned in it: assign starts a
+// generation, revoke ends it and forgets everything, so a partition the
+// worker lost is neither tracked nor committed any more. It also bounds how
+// many fetched events may wait for their offset to become committable
+// (window). It is safe for concurrent use.
 type tracker struct {
 	mu     sync.Mutex
+	gen    int32 // generation the state belongs to
+	owned  bool  // a generation is running
 	parts  map[topicPartition]*partState
 	window chan struct{} // one token per tracked (fetched, not yet committable) offset
 }
@@ -23,7 +29,7 @@ type topicPartition struct {
 }
 
 type partState struct {
-	epoch   uint64  // bumped when the reader rewinds (a rebalance)
+	epoch   uint64  // bumped if the partition's reader ever goes back
 	entries []entry // fetched offsets, ascending, not yet committable
 	last    int64   // last fetched offset
 	commit  int64   // highest committable offset; -1 none yet
@@ -37,6 +43,7 @@ type entry struct {
 
 // token identifies one fetched message for done.
 type token struct {
+	gen    int32
 	tp     topicPartition
 	epoch  uint64
 	offset int64
@@ -46,38 +53,69 @@ func newTracker(window int) *tracker {
 	return &tracker{parts: map[topicPartition]*partState{}, window: make(chan struct{}, window)}
 }
 
-// add tracks a fetched message. The caller must hold a window token (see
-// acquire), which the tracker releases when the offset becomes committable
-// or is dropped.
-func (t *tracker) add(m kafka.Message) token {
+// assign starts generation gen owning parts. State left from an earlier
+// generation is dropped: each partition is read again from its committed
+// offset, and completions of events fetched before no longer count.
+func (t *tracker) assign(gen int32, parts []topicPartition) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.clear()
+	t.gen, t.owned = gen, true
+	for _, tp := range parts {
+		t.parts[tp] = &partState{commit: -1, last: -1}
+	}
+}
+
+// revoke ends generation gen (if it is the current one) and drops its state.
+func (t *tracker) revoke(gen int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.owned && t.gen == gen {
+		t.clear()
+		t.owned = false
+	}
+}
+
+func (t *tracker) clear() {
+	for tp, ps := range t.parts {
+		t.release(len(ps.entries))
+		delete(t.parts, tp)
+	}
+}
+
+// add tracks a message fetched in generation gen. It reports false, and
+// tracks nothing, when gen is over or the partition is not assigned in it.
+// The caller holds a window token, which the tracker releases when the
+// offset becomes committable or is dropped (on false, the caller releases
+// it).
+func (t *tracker) add(gen int32, m kafka.Message) (token, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	tp := topicPartition{m.Topic, m.Partition}
 	ps := t.parts[tp]
-	if ps == nil {
-		ps = &partState{commit: -1, last: -1}
-		t.parts[tp] = ps
+	if !t.owned || t.gen != gen || ps == nil {
+		return token{}, false
 	}
 	if m.Offset <= ps.last {
-		// The reader went back (it resumed from the committed offset after a
-		// rebalance). Messages in flight from before will be fetched again;
-		// their completions no longer count.
+		// The reader went back. Messages in flight from before will be
+		// fetched again; their completions no longer count.
 		ps.epoch++
 		t.release(len(ps.entries))
 		ps.entries = nil
 	}
 	ps.last = m.Offset
 	ps.entries = append(ps.entries, entry{offset: m.Offset})
-	return token{tp: tp, epoch: ps.epoch, offset: m.Offset}
+	return token{gen: gen, tp: tp, epoch: ps.epoch, offset: m.Offset}, true
 }
 
 // done marks a message finished and advances the partition's committable
-// offset over the finished prefix.
+// offset over the finished prefix. Messages of an ended generation are
+// ignored.
 func (t *tracker) done(tok token) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ps := t.parts[tok.tp]
-	if ps == nil || ps.epoch != tok.epoch {
+	if !t.owned || t.gen != tok.gen || ps == nil || ps.epoch != tok.epoch {
 		return
 	}
 	i := sort.Search(len(ps.entries), func(i int) bool { return ps.entries[i].offset >= tok.offset })
@@ -104,28 +142,38 @@ func (t *tracker) release(n int) {
 	}
 }
 
-// pending returns one message per partition whose committable offset advanced
-// since the last call (kafka-go commits Offset+1), marking them clean.
-func (t *tracker) pending() []kafka.Message {
+// pending returns the current generation and, per partition whose
+// committable offset advanced since the last call, the offset to commit
+// (the next one to read), marking them clean.
+func (t *tracker) pending() (int32, map[topicPartition]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var msgs []kafka.Message
+	if !t.owned {
+		return 0, nil
+	}
+	var offsets map[topicPartition]int64
 	for tp, ps := range t.parts {
 		if ps.dirty {
-			msgs = append(msgs, kafka.Message{Topic: tp.topic, Partition: tp.partition, Offset: ps.commit})
+			if offsets == nil {
+				offsets = map[topicPartition]int64{}
+			}
+			offsets[tp] = ps.commit + 1
 			ps.dirty = false
 		}
 	}
-	return msgs
+	return t.gen, offsets
 }
 
-// failed marks the partitions of msgs dirty again after a failed commit,
-// unless they advanced meanwhile.
-func (t *tracker) failed(msgs []kafka.Message) {
+// failed marks the partitions of a failed commit of generation gen dirty
+// again, unless they advanced meanwhile or the generation is over.
+func (t *tracker) failed(gen int32, offsets map[topicPartition]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, m := range msgs {
-		if ps := t.parts[topicPartition{m.Topic, m.Partition}]; ps != nil && ps.commit == m.Offset {
+	if !t.owned || t.gen != gen {
+		return
+	}
+	for tp, off := range offsets {
+		if ps := t.parts[tp]; ps != nil && ps.commit+1 == off {
 			ps.dirty = true
 		}
 	}

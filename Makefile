@@ -5,14 +5,15 @@ GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test vet fmt-check lint unit deploy-check bench cover
+.PHONY: run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz
 
 ## run: the main job — the e2e service on the embedded default (no Kafka, no config)
 run:
 	$(GO) run ./cmd/e2e serve
 
-## test: vet, gofmt check, staticcheck, the race-enabled test suite and the deploy/ checks
-test: vet fmt-check lint unit deploy-check
+## test: vet, gofmt check, staticcheck, the race-enabled test suite, a CI-sized load run,
+## every fuzz target for a bounded time, and the deploy/ checks
+test: vet fmt-check lint unit load-ci fuzz-ci deploy-check
 
 vet:
 	$(GO) vet $(PKGS)
@@ -26,6 +27,36 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## load-ci: e2e on the embedded default at 2,000 traced events/s for 10 s (no race detector:
+## it slows the pipeline tenfold); exits non-zero if any event is lost or any run fails
+load-ci:
+	$(GO) run ./cmd/e2e load --rate 2000 --duration 10s --log-level warn
+
+## load: the same for 60 s (LOAD_RATE, LOAD_DURATION to change)
+LOAD_RATE ?= 2000
+LOAD_DURATION ?= 60s
+load:
+	$(GO) run ./cmd/e2e load --rate $(LOAD_RATE) --duration $(LOAD_DURATION) --log-level warn
+
+## soak: the reliability soak for hours (ORBITAL_SOAK=2h make soak); make test runs 60 s of it
+soak:
+	ORBITAL_SOAK=$${ORBITAL_SOAK:-30m} $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 0 ./reliability/
+
+## fuzz: every fuzz target for FUZZTIME each (fuzz-ci: 5 s each, in make test)
+FUZZTIME ?= 30s
+FUZZ_TARGETS = \
+	./webhook:FuzzWebhook ./webhook:FuzzJSONField ./webhook:FuzzJSONFieldAgreesWithEncodingJSON \
+	./webhook:FuzzHeaderKey ./examples/pipeline:FuzzIngest ./examples/pipeline:FuzzParseFaults \
+	./reliability:FuzzCaseOverrides ./cmd/e2e:FuzzParseFlags
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
+
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 ## deploy-check: promtool rule tests, PromQL names against a live /metrics, kustomize and
 ## compose validation (deploy/ is its own Go module; the first build takes a few minutes)

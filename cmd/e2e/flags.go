@@ -57,6 +57,12 @@ type options struct {
 	cluster      bool
 	clusterTopic string
 
+	// load only (serve with a load generator)
+	loadRate            float64
+	loadDuration        time.Duration
+	loadDeliveryTimeout time.Duration
+	loadConcurrency     int
+
 	// gate only
 	count    int
 	junit    string
@@ -161,6 +167,28 @@ table. With no --api, runs against the embedded default; --faults injects faults
 				fs.StringVar(&o.jsonFile, "json-file", "", "write go test -json style events to this file")
 			},
 			exec: runGate,
+		},
+		{
+			name:  "load",
+			short: "serve under load: traced events at --rate for --duration, every one accounted for",
+			long: `Runs the service as serve does (cases on their periods, status page, /metrics, /webhook)
+and also sends traced track events into the tracking API at --rate per second for --duration.
+Every event is declared on the webhook, sent, and waited for; the report adds up:
+sent = matched + lost, with a reason for each lost event, plus throughput and send-to-delivery
+p50/p99. SIGTERM/SIGINT or the end of --duration stop sending; events in flight keep their
+deadline and runs in flight drain (--drain), so nothing is dropped or failed by the shutdown.
+Exit status: 0 when no event was lost and no run failed, 1 otherwise, 2 on a usage error.`,
+			flags: func(fs *flag.FlagSet, o *options) {
+				commonFlags(fs, o, "127.0.0.1:0")
+				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
+				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after the load ends or SIGTERM")
+				fs.Float64Var(&o.loadRate, "rate", 2000, "events sent per second")
+				fs.DurationVar(&o.loadDuration, "duration", time.Minute, "how long events are sent")
+				fs.DurationVar(&o.loadDeliveryTimeout, "delivery-timeout", 10*time.Second, "an event not delivered this long after its send is lost")
+				fs.IntVar(&o.loadConcurrency, "concurrency", 1024, "bound on events in flight")
+			},
+			exec: runLoad,
 		},
 		{
 			name:  "list",
@@ -297,6 +325,25 @@ func (o *options) validate(cmd string) error {
 	}
 	o.overrides = flagOverrides.Merge(file)
 	switch cmd {
+	case "load":
+		if o.loadRate <= 0 {
+			return errors.New("--rate must be positive")
+		}
+		if o.loadDuration <= 0 {
+			return errors.New("--duration must be positive")
+		}
+		if o.loadDeliveryTimeout <= 0 {
+			return errors.New("--delivery-timeout must be positive")
+		}
+		if o.loadConcurrency <= 0 {
+			return errors.New("--concurrency must be positive")
+		}
+		if o.history <= 0 {
+			return errors.New("--history must be positive")
+		}
+		if o.drain < 0 {
+			return errors.New("--drain must not be negative")
+		}
 	case "serve":
 		if o.history <= 0 {
 			return errors.New("--history must be positive")

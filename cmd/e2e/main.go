@@ -3,6 +3,7 @@
 //
 //	e2e serve   run every registered case on its period until SIGTERM, then drain (default)
 //	e2e gate    run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error
+//	e2e load    serve under a load of traced events at --rate for --duration, every event accounted for
 //	e2e list    print the registered cases with their period and timeout
 //	e2e version print the build version
 //
@@ -73,14 +74,14 @@ func (a *app) main(ctx context.Context, args []string) int {
 	name := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "serve", "gate", "list", "version":
+		case "serve", "gate", "load", "list", "version":
 			name, args = args[0], args[1:]
 		case "help", "-h", "-help", "--help":
 			a.printHelp(a.stdout, args[1:])
 			return exitOK
 		default:
 			if len(args[0]) > 0 && args[0][0] != '-' {
-				fmt.Fprintf(a.stderr, "e2e: unknown command %q (commands: serve, gate, list, version)\nRun 'e2e --help' for usage.\n", args[0])
+				fmt.Fprintf(a.stderr, "e2e: unknown command %q (commands: serve, gate, load, list, version)\nRun 'e2e --help' for usage.\n", args[0])
 				return exitUsage
 			}
 		}

@@ -6,15 +6,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/load"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
 	"github.com/orbital-e2e/orbital/webhook"
 	stats "github.com/segmentio/stats/v4"
 )
+
+// runLoad is `e2e load`: serve with a load generator (o.loadRate > 0) that ends the service
+// after --duration.
+func runLoad(ctx context.Context, a *app, o *options) error { return runServe(ctx, a, o) }
 
 // runServe is `e2e serve`: every case on its period until ctx is done, then a drain.
 func runServe(ctx context.Context, a *app, o *options) error {
@@ -109,6 +116,10 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	}
 	st := &lateReporter{}
 	opts = append(opts, orbital.WithReporter(st))
+	tally := &runTally{}
+	if o.loadRate > 0 {
+		opts = append(opts, orbital.WithReporter(tally))
+	}
 	svc = orbital.New(opts...)
 	page, err := status.New(status.Config{
 		Service:    svc,
@@ -173,6 +184,30 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	})
 	defer stopDrain()
 
+	// e2e load: a load generator beside the cases. When its --duration is over it stops the
+	// service; on SIGTERM it stops sending and accounts for the events in flight.
+	var loadDone chan load.Report
+	if o.loadRate > 0 {
+		loadDone = make(chan load.Report, 1)
+		go func() {
+			rep, err := load.Run(runCtx, load.Config{
+				APIURL:          t.apiURL,
+				WriteKey:        t.writeKey,
+				Waiter:          rl,
+				Rate:            o.loadRate,
+				Duration:        o.loadDuration,
+				DeliveryTimeout: o.loadDeliveryTimeout,
+				Concurrency:     o.loadConcurrency,
+				Logger:          logger.With("component", "load"),
+			})
+			if err != nil {
+				logger.Error("load", "err", err)
+			}
+			loadDone <- rep
+			stopRun()
+		}()
+	}
+
 	runErr := make(chan error, 1)
 	go func() { runErr <- svc.Run(runCtx) }()
 	var failed error
@@ -189,6 +224,18 @@ func runServe(ctx context.Context, a *app, o *options) error {
 		<-runErr
 	}
 	draining.Store(true)
+	if loadDone != nil {
+		// The pipeline and the webhook stay up until every event of the load is accounted for.
+		rep := <-loadDone
+		tl := tally.counts()
+		fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped\n", rep, tl.pass, tl.fail, tl.skip)
+		logger.Info("load finished", "sent", rep.Sent, "matched", rep.Matched, "lost", rep.Lost,
+			"throughput", rep.Throughput, "p50", rep.P50, "p99", rep.P99,
+			"runs_passed", tl.pass, "runs_failed", tl.fail, "runs_skipped", tl.skip)
+		if failed == nil && (!rep.OK() || tl.fail > 0) {
+			failed = exitCode(exitFail)
+		}
+	}
 	t.Close(context.Background(), logger)
 	// The webhook stops before the node: a delivery that reached a closed node could not be
 	// relayed any more.
@@ -247,4 +294,37 @@ func newClusterNode(o *options, t *target, rl *webhook.RouteLogger, eng *stats.E
 		return nil, usageError{fmt.Errorf("--cluster: %w", err)}
 	}
 	return node, nil
+}
+
+// runTally counts the outcomes of top-level runs (e2e load reports them). It is safe for
+// concurrent use.
+type runTally struct {
+	mu               sync.Mutex
+	pass, fail, skip int
+}
+
+// Report implements orbital.Reporter; subtests are counted in their parent's outcome.
+func (r *runTally) Report(res orbital.Result) {
+	if strings.Contains(res.Case, "/") {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch res.Outcome {
+	case orbital.Pass:
+		r.pass++
+	case orbital.Fail:
+		r.fail++
+	case orbital.Skip:
+		r.skip++
+	}
+}
+
+// runCounts is a snapshot of a runTally.
+type runCounts struct{ pass, fail, skip int }
+
+func (r *runTally) counts() runCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return runCounts{pass: r.pass, fail: r.fail, skip: r.skip}
 }

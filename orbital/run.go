@@ -22,9 +22,11 @@ const MaxAbandonedRuns = 3
 
 // abandonGrace is how long a run may take past its deadline (or past the
 // cancellation of its parent context) before it is reported as failed and
-// its goroutine abandoned.
+// its goroutine abandoned: a tenth of the timeout, at least 500ms (a test
+// that notices its ctx still needs time for its cleanups on a loaded machine)
+// and at most 2s.
 func abandonGrace(timeout time.Duration) time.Duration {
-	return min(max(timeout/10, 50*time.Millisecond), 2*time.Second)
+	return min(max(timeout/10, 500*time.Millisecond), 2*time.Second)
 }
 
 // newO prepares a run of cs named name. parent is nil for a top-level run,

@@ -6,36 +6,22 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/orbital-e2e/orbital/internal/chrome"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
-// chromeNames are the binaries the browser suite looks for on PATH, in order.
-func chromeNames() []string {
-	return []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
-}
-
-// findChrome returns the browser binary to run: ChromePath when set, else
-// the first of chromeNames on PATH.
+// findChrome returns the browser binary to run: ChromePath when set, else the
+// first of chrome.Names on PATH.
 func (s *suites) findChrome() (string, error) {
-	if s.chromePath != "" {
-		p, err := exec.LookPath(s.chromePath)
-		if err != nil {
-			return "", fmt.Errorf("no Chrome binary at ChromePath %q: %w", s.chromePath, err)
-		}
-		return p, nil
+	p, err := chrome.Find(s.chromePath)
+	if err != nil && s.chromePath != "" {
+		return "", fmt.Errorf("ChromePath: %w", err)
 	}
-	for _, name := range chromeNames() {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no Chrome binary found on PATH (looked for %s)", strings.Join(chromeNames(), ", "))
+	return p, err
 }
 
 // statusJS reads the demo page's #status once the snippet's call finished:
@@ -54,7 +40,7 @@ const statusJS = `(function () {
 // binary the run is skipped, or fails when RequireChrome is set.
 func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	s.ready(o)
-	chrome, err := s.findChrome()
+	browserPath, err := s.findChrome()
 	if err != nil {
 		if s.requireChrome {
 			o.Fatalf("%v; RequireChrome (ORBITAL_REQUIRE_CHROME=1) makes this a failure", err)
@@ -88,22 +74,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		o.Fatalf("creating the browser's profile directory: %v", err)
 	}
 	o.Cleanup(func() { removeProfile(o, dir) })
-	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chrome),
-		chromedp.UserDataDir(dir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.ModifyCmdFunc(browserCmd),
-	)
+	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx, chrome.Options(browserPath, dir)...)
 	o.Cleanup(stopBrowser) // cancels and waits for the browser to exit
 	tab, closeTab := chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(func(string, ...any) {}),
@@ -117,7 +88,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	// Start the browser first, so that its start-up is not counted as
 	// delivery latency.
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		o.Fatalf("messageId %s: starting %s: %v", id, chrome, s.redactErr(err))
+		o.Fatalf("messageId %s: starting %s: %v", id, browserPath, s.redactErr(err))
 	}
 	sent := time.Now()
 	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {

@@ -220,7 +220,7 @@ func TestBrowserWithoutChrome(t *testing.T) {
 			if r.Outcome != tc.want {
 				t.Fatalf("got %s, want %s", describe(r), tc.want)
 			}
-			if !strings.Contains(r.Output, `no Chrome binary at ChromePath "/nonexistent/chromium"`) {
+			if !strings.Contains(r.Output, `ChromePath: no Chrome binary at "/nonexistent/chromium"`) {
 				t.Errorf("Output does not give the reason:\n%s", r.Output)
 			}
 			if tc.require && !strings.Contains(r.Error, "RequireChrome") {

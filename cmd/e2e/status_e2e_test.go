@@ -15,7 +15,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,21 +23,16 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/chrome"
 )
 
 func TestStatusPageFullStackInBrowser(t *testing.T) {
-	chrome := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			chrome = p
-			break
-		}
-	}
-	if chrome == "" {
+	browser, err := chrome.Find("")
+	if err != nil {
 		if os.Getenv("ORBITAL_REQUIRE_CHROME") == "1" {
-			t.Fatal("no Chromium on PATH and ORBITAL_REQUIRE_CHROME=1")
+			t.Fatalf("%v and ORBITAL_REQUIRE_CHROME=1", err)
 		}
-		t.Skip("no Chromium on PATH; install chromium to run the status page browser test")
+		t.Skipf("%v; install chromium to run the status page browser test", err)
 	}
 
 	// e2e serve on the embedded default.
@@ -77,21 +71,12 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 
 	// Headless Chromium with a fresh profile.
 	dir := t.TempDir()
-	allocCtx, stop := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome), chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-	)
+	allocCtx, stop := chromedp.NewExecAllocator(context.Background(), chrome.Options(browser, filepath.Join(dir, "profile"))...)
 	t.Cleanup(stop) // registered after TempDir: the browser exits before its profile is removed
 	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(func(string, ...any) {}))
 	t.Cleanup(closeTab)
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil { // no timeout on the first call
-		t.Fatalf("starting %s: %v", chrome, err)
+		t.Fatalf("starting %s: %v", browser, err)
 	}
 	waitJS := func(what, expr string, limit time.Duration) {
 		t.Helper()

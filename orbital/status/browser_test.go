@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/orbital-e2e/orbital/internal/chrome"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
 )
@@ -22,15 +22,14 @@ import (
 // fails when ORBITAL_REQUIRE_CHROME=1 (as in CI).
 func chromePath(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
+	p, err := chrome.Find("")
+	if err == nil {
+		return p
 	}
 	if os.Getenv("ORBITAL_REQUIRE_CHROME") == "1" {
-		t.Fatal("no chromium, chromium-browser or google-chrome on PATH and ORBITAL_REQUIRE_CHROME=1")
+		t.Fatalf("%v and ORBITAL_REQUIRE_CHROME=1", err)
 	}
-	t.Skip("no chromium, chromium-browser or google-chrome on PATH; install chromium to run the browser test")
+	t.Skipf("%v; install chromium to run the browser test", err)
 	return ""
 }
 
@@ -38,7 +37,7 @@ func chromePath(t *testing.T) string {
 // tab; the browser is stopped and its profile removed at cleanup.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	chrome := chromePath(t)
+	browser := chromePath(t)
 	dir, err := os.MkdirTemp("", "orbital-status-chrome-")
 	if err != nil {
 		t.Fatal(err)
@@ -53,28 +52,14 @@ func newBrowser(t *testing.T) context.Context {
 		}
 		t.Logf("removing the browser profile %s: %v", dir, err)
 	})
-	allocCtx, stop := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome),
-		chromedp.UserDataDir(dir),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-	)
+	allocCtx, stop := chromedp.NewExecAllocator(context.Background(), chrome.Options(browser, dir)...)
 	t.Cleanup(stop)
 	tab, closeTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(func(string, ...any) {}))
 	t.Cleanup(closeTab)
 	// Start the browser under the tab's own context (a timeout there would
 	// stop the browser); later steps get deadlines of their own.
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("starting %s: %v", chrome, err)
+		t.Fatalf("starting %s: %v", browser, err)
 	}
 	return tab
 }

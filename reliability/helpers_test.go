@@ -349,6 +349,7 @@ type stackConfig struct {
 	dedupe      int           // pipeline dedupe window (default: the pipeline's)
 	discardLogs bool          // no captured logs (a soak would keep them all)
 	noTracker   bool          // no acknowledged/delivered bookkeeping (it grows with every event)
+	retention   time.Duration // embedded Kafka retention (default: embedkafka's)
 }
 
 // stack is the embedded default, in-process: embedded Kafka, the example
@@ -387,7 +388,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	}
 	s.prom = metrics.NewHandler()
 	s.eng = stats.NewEngine("orbital", s.prom)
-	kcfg := embedkafka.Config{Topics: []string{"events"}, Logger: s.logger.With("component", "kafka")}
+	kcfg := embedkafka.Config{Topics: []string{"events"}, Retention: cfg.retention, Logger: s.logger.With("component", "kafka")}
 	if cfg.persistent {
 		s.dataDir = t.TempDir()
 		kcfg.DataDir = s.dataDir
@@ -461,7 +462,7 @@ func (s *stack) restartKafka() {
 	var b *embedkafka.Broker
 	waitUntil(s.t, 10*time.Second, "a broker on "+addr, func() bool {
 		var err error
-		b, err = embedkafka.Start(embedkafka.Config{Addr: addr, DataDir: s.dataDir, Topics: []string{"events"}, Logger: s.logger.With("component", "kafka")})
+		b, err = embedkafka.Start(embedkafka.Config{Addr: addr, DataDir: s.dataDir, Topics: []string{"events"}, Retention: s.cfg.retention, Logger: s.logger.With("component", "kafka")})
 		return err == nil
 	})
 	s.mu.Lock()

@@ -9,6 +9,17 @@
 // one on the same address that still holds the topics, records and committed
 // offsets of the first.
 //
+// Retention is bounded by default, so a long-running process on the embedded
+// broker (`e2e serve`'s embedded default, `make run`) does not grow with
+// every event: every topic, including topics clients create later with
+// CreateTopics, keeps records for Config.Retention (default 10 minutes) and at
+// most Config.RetentionBytes per partition (default 64 MiB). A background
+// sweep drops older records every Retention/10 (between 50ms and 1s);
+// ListOffsets for the first offset then reports the advanced log start. The
+// memory of dropped records is released a segment (at most 1 MiB) at a time.
+// A topic's own retention.ms / retention.bytes, set by a client through
+// CreateTopics or AlterConfigs, overrides these defaults.
+//
 // Notes for kafka-go clients (all measured against this broker):
 //   - Consumer groups work. The broker refuses session timeouts below 6s,
 //     which is above kafka-go's Reader minimum; kafka-go's defaults (10s) are
@@ -26,7 +37,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -53,9 +66,30 @@ type Config struct {
 	// (memory only; a restarted broker is empty).
 	DataDir string
 
+	// Retention is how long every topic keeps a record, measured from the
+	// record's timestamp (kafka-go writers stamp the write time). Default
+	// (zero): DefaultRetention. Negative: keep records forever (the broker
+	// then grows with every record; only for short-lived tests).
+	Retention time.Duration
+
+	// RetentionBytes bounds the size of each partition's log; the oldest
+	// records are dropped beyond it. Default (zero): DefaultRetentionBytes.
+	// Negative: no size bound.
+	RetentionBytes int64
+
 	// Logger receives the broker's warnings and errors. Default: discard.
 	Logger *slog.Logger
 }
+
+// Retention defaults for Config.
+const (
+	DefaultRetention      = 10 * time.Minute
+	DefaultRetentionBytes = 64 << 20
+)
+
+// segmentBytes is the log segment size: memory of records dropped by
+// retention is released a whole segment at a time.
+const segmentBytes = 1 << 20
 
 // Broker is a running in-process Kafka-protocol broker. It is safe for
 // concurrent use.
@@ -63,6 +97,8 @@ type Broker struct {
 	cluster *kfake.Cluster
 	addrs   []string
 	once    sync.Once
+	stop    chan struct{} // closed by Close to stop the retention sweep
+	swept   chan struct{} // closed when the retention sweep has returned
 }
 
 // Start starts a broker listening on cfg.Addr and returns once it accepts
@@ -84,8 +120,32 @@ func Start(cfg Config) (*Broker, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 
+	retention, retentionBytes := cfg.Retention, cfg.RetentionBytes
+	if retention == 0 {
+		retention = DefaultRetention
+	}
+	if retentionBytes == 0 {
+		retentionBytes = DefaultRetentionBytes
+	}
+	retentionMs, segBytes := int64(-1), int64(segmentBytes)
+	if retention > 0 {
+		retentionMs = max(retention.Milliseconds(), 1)
+	}
+	if retentionBytes < 0 {
+		retentionBytes = -1
+	} else {
+		segBytes = min(segBytes, max(retentionBytes/4, 4<<10))
+	}
+
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
+		// Broker-wide defaults apply to every topic without its own
+		// retention.ms / retention.bytes, including ones created later.
+		kfake.BrokerConfigs(map[string]string{
+			"log.retention.ms":    strconv.FormatInt(retentionMs, 10),
+			"log.retention.bytes": strconv.FormatInt(retentionBytes, 10),
+			"log.segment.bytes":   strconv.FormatInt(segBytes, 10),
+		}),
 		kfake.DefaultNumPartitions(partitions),
 		kfake.ClusterID("embedkafka"),
 		kfake.WithLogger(slogLogger{logger}),
@@ -105,9 +165,37 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedkafka: start broker on %s: %w", addr, err)
 	}
-	b := &Broker{cluster: c, addrs: c.ListenAddrs()}
-	logger.Debug("embedded kafka broker started", "addr", b.addrs)
+	b := &Broker{cluster: c, addrs: c.ListenAddrs(), stop: make(chan struct{}), swept: make(chan struct{})}
+	// kfake only sweeps topics that carry their own retention config, so
+	// the broker-wide defaults are enforced by this sweep.
+	go b.sweep(sweepInterval(retention))
+	logger.Debug("embedded kafka broker started", "addr", b.addrs,
+		"retention", retention, "retention_bytes", retentionBytes)
 	return b, nil
+}
+
+// sweepInterval is how often retention is applied: a tenth of the retention,
+// between 50ms and 1s (1s when only the size is bounded).
+func sweepInterval(retention time.Duration) time.Duration {
+	if retention <= 0 {
+		return time.Second
+	}
+	return min(max(retention/10, 50*time.Millisecond), time.Second)
+}
+
+// sweep applies retention to every topic every interval until Close.
+func (b *Broker) sweep(interval time.Duration) {
+	defer close(b.swept)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+			b.cluster.ApplyRetention()
+		}
+	}
 }
 
 // Brokers returns the broker's host:port list, as kafka-go's Writer.Addr
@@ -122,7 +210,11 @@ func (b *Broker) Addr() string { return b.addrs[0] }
 // Close stops the broker and closes its listener. It is idempotent and safe
 // to call from several goroutines.
 func (b *Broker) Close() {
-	b.once.Do(b.cluster.Close)
+	b.once.Do(func() {
+		close(b.stop)
+		<-b.swept
+		b.cluster.Close()
+	})
 }
 
 // slogLogger adapts a *slog.Logger to kfake.Logger. kfake's info and debug

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -98,9 +99,17 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if dl, ok := ctx.Deadline(); ok {
 		pollTimeout = max(time.Until(dl), time.Millisecond)
 	}
-	status, err := chromedp.Run(tab, chromedp.Poll[string](statusJS,
-		chromedp.WithPollingInterval(20*time.Millisecond),
-		chromedp.WithPollingTimeout(pollTimeout)))
+	var status string
+	for attempt := 0; ; attempt++ {
+		status, err = chromedp.Run(tab, chromedp.Poll[string](statusJS,
+			chromedp.WithPollingInterval(20*time.Millisecond),
+			chromedp.WithPollingTimeout(pollTimeout)))
+		// Right after a navigation chromedp may still hold the previous document's execution
+		// context; the page itself is fine, so evaluate again in the new one.
+		if err == nil || attempt == 2 || ctx.Err() != nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
+			break
+		}
+	}
 	if err != nil {
 		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))
 	}

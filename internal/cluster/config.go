@@ -1,14 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
 	"github.com/orbital-e2e/orbital/webhook"
@@ -93,6 +96,11 @@ type Config struct {
 
 	// Logger receives the node's logs. Default: discarded.
 	Logger *slog.Logger
+
+	// dial, when set, opens every Kafka connection of the node (its client,
+	// writer, readers and consumer group). Tests set it to cut a node off
+	// from Kafka without it leaving the group, as a crash would.
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -145,4 +153,22 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return c, nil
+}
+
+// transport is the kafka-go transport of the node's client and writer: the
+// default one unless dial is set.
+func (c Config) transport() kafka.RoundTripper {
+	if c.dial == nil {
+		return nil
+	}
+	return &kafka.Transport{Dial: c.dial}
+}
+
+// dialer is the kafka-go dialer of the node's readers and consumer group:
+// the default one unless dial is set.
+func (c Config) dialer() *kafka.Dialer {
+	if c.dial == nil {
+		return nil
+	}
+	return &kafka.Dialer{Timeout: 10 * time.Second, DialFunc: c.dial}
 }

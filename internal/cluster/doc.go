@@ -20,17 +20,21 @@
 //     to replicas by the assignment of the Kafka consumer group
 //     "<prefix>-scheduler" (kafka-go's ConsumerGroup), so each case runs on
 //     one replica per period. When a replica leaves the group its partitions
-//     move to the others at the next generation: at once after a clean
-//     Close, after the group's session timeout after a crash.
+//     move to the others at the next generation: at their next heartbeat
+//     after a clean Close, and after the group's session timeout (plus at
+//     most one heartbeat interval) after a crash; each moved case then runs
+//     at its next tick, within one period.
 //
 // The group's balancer spreads cases, not only partitions: each member tells
 // the group the case names it knows and the partitions it owns, and the
 // leader assigns partitions so that every member runs about the same number
 // of cases and keeps the partitions it had when that stays balanced.
 //
-// When Kafka is unreachable the node keeps serving: receipts that cannot be
-// published are logged and counted (their tests time out, and Node.Err says
-// why), the readers and the group reconnect with backoff by themselves, and
-// a replica keeps the last assignment it received until the group hands out a
-// new one.
+// When Kafka is unreachable the node keeps serving: a delivery whose key is
+// pending here still matches at once; a receipt that cannot be published is
+// logged, counted and reported by RecordChecked (the webhook answers 503, so
+// the sender retries), a test that waits for it in vain says why through
+// Node.Err, the readers and the group reconnect with backoff by themselves,
+// and a replica keeps the last assignment it received until the group hands
+// out a new one.
 package cluster

@@ -1,5 +1,12 @@
 package cluster
 
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+)
+
 // Exports for the external tests.
 
 // Member is a group member as the balancer sees it.
@@ -18,3 +25,46 @@ var PartitionOf = partitionOf
 
 // MemberCases returns the case names a Member knows.
 func MemberCases(m Member) []string { return m.cases }
+
+// Crashable routes every Kafka connection of a node started with c through a
+// switch and returns crash, which cuts them all and refuses new ones: from
+// Kafka's side the node is gone without leaving the group, as when its
+// process dies. The node's own goroutines keep running (and keep failing)
+// until Close.
+func Crashable(c *Config) (crash func()) {
+	s := &killSwitch{conns: map[net.Conn]struct{}{}}
+	c.dial = s.dial
+	return s.crash
+}
+
+type killSwitch struct {
+	mu      sync.Mutex
+	crashed bool
+	conns   map[net.Conn]struct{}
+}
+
+func (s *killSwitch) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.crashed {
+		conn.Close()
+		return nil, errors.New("crashed")
+	}
+	s.conns[conn] = struct{}{}
+	return conn, nil
+}
+
+func (s *killSwitch) crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.crashed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.conns = nil
+}

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/stats/v4"
+	"github.com/segmentio/stats/v4/statstest"
+
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/cluster"
 	"github.com/orbital-e2e/orbital/orbital"
@@ -25,6 +28,7 @@ const (
 	itSecret   = "cluster-secret"
 	itPeriod   = time.Second
 	itSession  = 6 * time.Second // the smallest session timeout the broker accepts
+	itBeat     = 500 * time.Millisecond
 	itWindow   = 30 * time.Second
 )
 
@@ -125,23 +129,37 @@ func (l *runLog) waitFor(t *testing.T, d time.Duration, what string, cond func([
 // replica is one e2e service: an orbital.Service whose cases are assigned by
 // a cluster.Node, and the node's webhook on its own server.
 type replica struct {
-	id     string
-	node   *cluster.Node
-	hook   *httptest.Server
-	hookU  *url.URL
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	id       string
+	node     *cluster.Node
+	crash    func() // cuts the node's Kafka connections without leaving the group
+	metrics  *statstest.Handler
+	hook     *httptest.Server
+	hookU    *url.URL
+	cancel   context.CancelFunc
+	done     chan error
+	svcOnce  sync.Once
+	nodeOnce sync.Once
 }
 
-func (r *replica) stop(t *testing.T) {
+// stopService drains the replica's Service and stops its webhook, leaving the
+// node in the group.
+func (r *replica) stopService(t *testing.T) {
 	t.Helper()
-	r.once.Do(func() {
+	r.svcOnce.Do(func() {
 		r.cancel()
 		if err := <-r.done; err != nil {
 			t.Errorf("replica %s: Service.Run: %v", r.id, err)
 		}
 		r.hook.Close() // waits for deliveries in flight, which may need the node
+	})
+}
+
+// stop stops the replica cleanly: its Service, its webhook, then its node,
+// which leaves the group.
+func (r *replica) stop(t *testing.T) {
+	t.Helper()
+	r.stopService(t)
+	r.nodeOnce.Do(func() {
 		if err := r.node.Close(); err != nil {
 			t.Errorf("replica %s: Close: %v", r.id, err)
 		}
@@ -189,14 +207,18 @@ func trackCase(api string, rl *webhook.RouteLogger, node *cluster.Node) orbital.
 func startReplica(t *testing.T, id string, brokers []string, api string, log *runLog) *replica {
 	t.Helper()
 	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
+	var crash func()
 	node := startNode(t, brokers, "it", id, func(c *cluster.Config) {
+		crash = cluster.Crashable(c)
 		c.Local = rl
 		c.Partitions = 64
 		c.SessionTimeout = itSession
-		c.HeartbeatInterval = 500 * time.Millisecond
+		c.HeartbeatInterval = itBeat
 		c.Cases = func() []string { return itCases }
 	})
+	metrics := &statstest.Handler{}
 	svc := orbital.New(
+		orbital.WithStats(stats.NewEngine("orbital", metrics)),
 		orbital.WithAssignment(node.Owns),
 		orbital.WithReporter(log.reporter(id)),
 		orbital.WithOutput(io.Discard),
@@ -205,7 +227,7 @@ func startReplica(t *testing.T, id string, brokers []string, api string, log *ru
 		orbital.WithDrainGrace(10*time.Second),
 		orbital.WithStartSpread(itPeriod),
 	)
-	r := &replica{id: id, node: node, done: make(chan error, 1)}
+	r := &replica{id: id, node: node, crash: crash, metrics: metrics, done: make(chan error, 1)}
 	for _, name := range itCases {
 		if err := svc.Register(orbital.TestCase{Name: name, Period: itPeriod, Func: trackCase(api, rl, node)}); err != nil {
 			t.Fatal(err)
@@ -265,7 +287,12 @@ func waitSpread(t *testing.T, rs []*replica, d time.Duration) map[string][]strin
 }
 
 // TestThreeReplicas runs three replicas behind a round-robin proxy, with the
-// example pipeline delivering to the proxy, on one embedded Kafka broker.
+// example pipeline delivering to the proxy, on one embedded Kafka broker:
+// 30 s of steady state (every case once per period cluster-wide), a clean
+// stop of one replica, a new one joining, and a crash of another (its Kafka
+// connections cut, no LeaveGroup), each failover within the session timeout
+// plus one period (plus one heartbeat interval for the crash); then every
+// delivery and every exported run is accounted for.
 func TestThreeReplicas(t *testing.T) {
 	broker := startBroker(t)
 	rr := &roundRobin{}
@@ -347,42 +374,15 @@ func TestThreeReplicas(t *testing.T) {
 
 	// Failover: stop one replica; its cases resume on the others within
 	// the session timeout plus one period.
+	bound := itSession + itPeriod
 	victim := rs[2]
-	var moved []string
-	for name, ids := range own {
-		if ids[0] == victim.id {
-			moved = append(moved, name)
-		}
-	}
+	moved := ownedBy(own, victim.id)
 	rr.set(rs[0].hookU, rs[1].hookU) // the load balancer's health check drops it
 	stopped := time.Now()
 	victim.stop(t)
 	t.Logf("%s stopped at %s", victim.id, stopped.Format(time.StampMilli))
-	bound := itSession + itPeriod
-	log.waitFor(t, bound+5*time.Second, fmt.Sprintf("cases %v of the stopped replica to resume", moved), func(runs []run) bool {
-		for _, name := range moved {
-			if !slices.ContainsFunc(runs, func(r run) bool {
-				return r.Case == name && r.replica != victim.id && r.Start.After(stopped)
-			}) {
-				return false
-			}
-		}
-		return true
-	})
-	runs, _ = log.snapshot()
-	var worst time.Duration
-	for _, name := range moved {
-		for _, r := range runs {
-			if r.Case == name && r.replica != victim.id && r.Start.After(stopped) {
-				worst = max(worst, r.Start.Sub(stopped))
-				break
-			}
-		}
-	}
+	worst := waitResumed(t, log, victim.id, moved, stopped, bound)
 	t.Logf("stopped %s owning %v: its cases resumed after at most %v (bound %v)", victim.id, moved, worst, bound)
-	if worst > bound {
-		t.Errorf("cases resumed %v after the stop, want within %v", worst, bound)
-	}
 	waitSpread(t, rs[:2], 20*time.Second)
 
 	// Rejoin: a new replica in the place of the stopped one gets cases again.
@@ -398,9 +398,35 @@ func TestThreeReplicas(t *testing.T) {
 		return slices.ContainsFunc(runs, func(r run) bool { return r.replica == back.id && r.Start.After(rejoined) })
 	})
 
+	// Crash: a replica dies without leaving the group. Its runs drain and its
+	// webhook leaves the load balancer first (a dead replica's runs in flight
+	// are lost anyway; here they must not count as failures), then every
+	// Kafka connection of its node is cut and never reopened: no LeaveGroup,
+	// no heartbeat. The broker expires its session at most the session
+	// timeout after the crash (counted from its last heartbeat, which came
+	// before), the others learn of the rebalance at their next heartbeat, and
+	// each moved case runs at its next tick: within the session timeout plus
+	// one heartbeat interval plus one period.
+	dead := rs[0]
+	moved = ownedBy(own, dead.id)
+	rr.set(rs[1].hookU, rs[2].hookU)
+	dead.stopService(t)
+	crashed := time.Now()
+	dead.crash()
+	t.Logf("%s crashed at %s", dead.id, crashed.Format(time.StampMilli))
+	crashBound := itSession + itBeat + itPeriod
+	worst = waitResumed(t, log, dead.id, moved, crashed, crashBound)
+	t.Logf("crashed %s owning %v: its cases resumed after at most %v (bound %v)", dead.id, moved, worst, crashBound)
+	if worst < itSession/2 {
+		t.Errorf("cases of the crashed replica resumed after %v, long before its session (%v) could time out: did it leave the group?", worst, itSession)
+	}
+	waitSpread(t, rs[1:], 20*time.Second)
+	rs = rs[1:]
+
 	// Stop everything, draining in-flight runs, then account for every
 	// delivery: each passed run matched exactly one delivery, locally or
 	// through a relayed receipt, and nothing failed.
+	dead.stop(t)
 	for i, r := range rs {
 		var live []*url.URL
 		for _, o := range rs[i+1:] {
@@ -429,7 +455,74 @@ func TestThreeReplicas(t *testing.T) {
 	if got := local + matched; got != int64(passed) {
 		t.Errorf("deliveries matched (local %d + relayed %d) = %d, want one per passed run = %d", local, matched, got, passed)
 	}
-	if relayed < matched || local == 0 || matched == 0 {
+	if local == 0 || matched == 0 {
 		t.Errorf("relay counts implausible: local %d, relayed %d, matched %d", local, relayed, matched)
 	}
+	if relayed != matched {
+		t.Errorf("%d deliveries relayed but %d matched from receipts: %d unmatched", relayed, matched, relayed-matched)
+	}
+
+	// Metrics stay per case: each replica exported exactly the runs it made,
+	// so the sum across replicas is the number of runs cluster-wide.
+	for _, r := range all {
+		for _, name := range itCases {
+			ran := 0
+			for _, x := range runs {
+				if x.replica == r.id && x.Case == name {
+					ran++
+				}
+			}
+			if got := counter(r.metrics, "orbital.runs_total", stats.T("case", name)); int(got) != ran {
+				t.Errorf("replica %s exported orbital.runs_total{case=%q} = %v, but ran it %d times", r.id, name, got, ran)
+			}
+		}
+	}
+}
+
+// ownedBy returns the cases own assigns to replica id.
+func ownedBy(own map[string][]string, id string) []string {
+	var out []string
+	for name, ids := range own {
+		if slices.Contains(ids, id) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitResumed waits until every case in moved has started a run on a
+// replica other than gone after since, fails the test if the slowest took
+// longer than bound, and returns that slowest delay.
+func waitResumed(t *testing.T, log *runLog, gone string, moved []string, since time.Time, bound time.Duration) time.Duration {
+	t.Helper()
+	if len(moved) == 0 {
+		t.Fatalf("%s owned no case", gone)
+	}
+	first := func(runs []run, name string) (run, bool) {
+		for _, r := range runs {
+			if r.Case == name && r.replica != gone && r.Start.After(since) {
+				return r, true
+			}
+		}
+		return run{}, false
+	}
+	log.waitFor(t, bound+5*time.Second, fmt.Sprintf("cases %v of %s to resume", moved, gone), func(runs []run) bool {
+		for _, name := range moved {
+			if _, ok := first(runs, name); !ok {
+				return false
+			}
+		}
+		return true
+	})
+	runs, _ := log.snapshot()
+	var worst time.Duration
+	for _, name := range moved {
+		r, _ := first(runs, name)
+		worst = max(worst, r.Start.Sub(since))
+	}
+	if worst > bound {
+		t.Errorf("cases %v of %s resumed %v after it went, want within %v", moved, gone, worst, bound)
+	}
+	return worst
 }

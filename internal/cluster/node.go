@@ -64,7 +64,7 @@ func New(cfg Config) (*Node, error) {
 		receipts: cfg.Topic + "-receipts",
 		schedule: cfg.Topic + "-schedule",
 		group:    cfg.Topic + "-scheduler",
-		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second},
+		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.transport()},
 		progress: make(chan struct{}),
 		names:    make(map[string]int),
 	}
@@ -124,6 +124,7 @@ func (n *Node) start(ctx context.Context) error {
 		ReadTimeout:     cfg.PublishTimeout,
 		WriteTimeout:    cfg.PublishTimeout,
 		ErrorLogger:     n.kafkaLogger("writer"),
+		Transport:       cfg.transport(),
 	}
 	n.processed = make([]atomic.Int64, len(starts))
 	for p, off := range starts {
@@ -137,6 +138,7 @@ func (n *Node) start(ctx context.Context) error {
 			ReadBackoffMin: 100 * time.Millisecond,
 			ReadBackoffMax: time.Second,
 			ErrorLogger:    n.kafkaLogger("reader"),
+			Dialer:         cfg.dialer(),
 		})
 		if err := r.SetOffset(off); err != nil {
 			r.Close()
@@ -157,6 +159,7 @@ func (n *Node) start(ctx context.Context) error {
 		JoinGroupBackoff:  cfg.JoinBackoff,
 		Timeout:           5 * time.Second,
 		ErrorLogger:       n.kafkaLogger("group"),
+		Dialer:            cfg.dialer(),
 	})
 	if err != nil {
 		n.closeReaders()

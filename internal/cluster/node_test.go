@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 	"github.com/segmentio/stats/v4/statstest"
 
@@ -194,5 +195,95 @@ func TestKafkaOutage(t *testing.T) {
 	}
 	if err := b.Err(); err != nil && strings.Contains(err.Error(), "relay") {
 		t.Errorf("Err after recovery still reports %v", err)
+	}
+}
+
+// receiptsEnd returns the sum of the end offsets of the receipts topic of the
+// cluster named topic: how many receipts were ever published.
+func receiptsEnd(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	name := topic + "-receipts"
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
+	if err != nil || len(md.Topics) != 1 {
+		t.Fatalf("metadata of %s: %v", name, err)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{name: reqs}})
+	if err != nil {
+		t.Fatalf("offsets of %s: %v", name, err)
+	}
+	var sum int64
+	for _, po := range resp.Topics[name] {
+		if po.Error != nil {
+			t.Fatalf("offsets of %s/%d: %v", name, po.Partition, po.Error)
+		}
+		sum += po.LastOffset
+	}
+	return sum
+}
+
+// TestLocalMatchSkipsKafka: a delivery that reaches the replica whose test
+// waits for its key is matched there without a receipt being published, and
+// so still matches while Kafka is down; a delivery for a key pending
+// elsewhere is published.
+func TestLocalMatchSkipsKafka(t *testing.T) {
+	broker, err := embedkafka.Start(embedkafka.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	topic := uniqueTopic("local")
+	metrics := &statstest.Handler{}
+	a := startNode(t, broker.Brokers(), topic, "a", func(c *cluster.Config) { c.Stats = stats.NewEngine("", metrics) })
+	b := startNode(t, broker.Brokers(), topic, "b", nil)
+
+	before := receiptsEnd(t, broker.Brokers(), topic)
+	a.Local().Sent("mine")
+	if err := a.RecordChecked(delivery("mine")); err != nil {
+		t.Fatalf("RecordChecked of a locally pending key: %v", err)
+	}
+	if got := len(a.Local().Received("mine")); got != 1 {
+		t.Fatalf("Received right after Record: %d deliveries, want 1 (matched locally, synchronously)", got)
+	}
+	if c := a.Counts(); c.Local != 1 || c.Relayed != 0 {
+		t.Errorf("counts after a local match: %+v, want Local 1, Relayed 0", c)
+	}
+	if got := counter(metrics, "cluster.local_total"); got != 1 {
+		t.Errorf("cluster.local_total = %v, want 1", got)
+	}
+	if after := receiptsEnd(t, broker.Brokers(), topic); after != before {
+		t.Errorf("a local match published %d receipts, want none", after-before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(b.Local().Received("mine")); got != 0 {
+		t.Errorf("the other replica recorded the local match %d times, want 0", got)
+	}
+
+	// The contrast: a key pending nowhere on a is published.
+	if err := a.RecordChecked(delivery("theirs")); err != nil {
+		t.Fatalf("RecordChecked of a key pending elsewhere: %v", err)
+	}
+	if after := receiptsEnd(t, broker.Brokers(), topic); after != before+1 {
+		t.Errorf("a delivery for a key not pending here published %d receipts, want 1", after-before)
+	}
+
+	// Without Kafka, a local match still works at once.
+	broker.Close()
+	a.Local().Sent("offline")
+	if err := a.RecordChecked(delivery("offline")); err != nil {
+		t.Errorf("RecordChecked of a locally pending key with Kafka down: %v (want a match without Kafka)", err)
+	}
+	if got := len(a.Local().Received("offline")); got != 1 {
+		t.Errorf("Received with Kafka down: %d deliveries, want 1", got)
 	}
 }

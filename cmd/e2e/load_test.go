@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -31,9 +33,12 @@ func TestMain(m *testing.M) {
 func TestLoadSIGTERM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// delay=300ms keeps every run in flight for most of its period, so the SIGTERM below lands
+	// while runs wait for their deliveries (the test waits until /metrics shows one).
+	addr := freeAddr(t)
 	cmd := exec.CommandContext(ctx, os.Args[0], "load", "--rate", "200", "--duration", "5m",
-		"--run", "^(track|batch|dedupe)$", "--case-period", "track=300ms,batch=500ms,dedupe=1s",
-		"--drain", "20s", "--log-level", "warn")
+		"--run", "^(track|batch|dedupe)$", "--case-period", "track=400ms,batch=500ms,dedupe=1s",
+		"--faults", "delay=300ms", "--addr", addr, "--drain", "20s", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "ORBITAL_E2E_AS_MAIN=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -58,11 +63,31 @@ func TestLoadSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatalf("e2e load stopped before runs passed\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
 	}
+	// Keep reading stdout (a full pipe would block e2e) while /metrics is polled until a run is
+	// in flight; then SIGTERM at once.
+	restc := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(stdout)
+		restc <- b
+	}()
+	var before, inFlight int
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before, inFlight = runGauges(t, addr)
+		if inFlight > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no run in flight on /metrics within 30s\nstderr:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval of an external signal
+	}
 	sigAt := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	rest, _ := io.ReadAll(stdout)
+	rest := <-restc
 	out.Write(rest)
 	err = cmd.Wait()
 	took := time.Since(sigAt)
@@ -90,10 +115,16 @@ func TestLoadSIGTERM(t *testing.T) {
 	if r == nil || r[2] != "0" {
 		t.Fatalf("runs line missing or runs failed:\n%s\nstderr:\n%s", text, stderr.String())
 	}
-	// Every run that started was reported: a PASS line per passed run, and no FAIL at all.
-	if n, _ := strconv.Atoi(r[1]); n != strings.Count(text, "--- PASS:") {
+	// Every run that started was reported: a PASS line per passed run, no FAIL at all, and
+	// the runs in flight at SIGTERM came on top of those finished before it.
+	n, _ := strconv.Atoi(r[1])
+	if n != strings.Count(text, "--- PASS:") {
 		t.Errorf("runs line counts %s passed, output shows %d PASS lines", r[1], strings.Count(text, "--- PASS:"))
 	}
+	if n < before+inFlight {
+		t.Errorf("%d runs reported, but %d had finished and %d were in flight at SIGTERM: runs in flight were dropped", n, before, inFlight)
+	}
+	t.Logf("SIGTERM with %d runs finished and %d in flight; %d runs reported, exit after %s", before, inFlight, n, took.Round(time.Millisecond))
 	if strings.Contains(text, "--- FAIL:") {
 		t.Errorf("a run failed around the shutdown:\n%s", text)
 	}
@@ -147,4 +178,50 @@ func TestLoadAccounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freeAddr returns a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runGauges scrapes /metrics at addr and returns the finished top-level runs
+// (orbital_runs_total, all cases and outcomes) and the runs in flight
+// (orbital_runs_in_flight, all cases). Before the server listens both are 0.
+func runGauges(t *testing.T, addr string) (finished, inFlight int) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		name, rest, ok := strings.Cut(line, "{")
+		if !ok {
+			continue
+		}
+		_, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "orbital_runs_total":
+			finished += int(f)
+		case "orbital_runs_in_flight":
+			inFlight += int(f)
+		}
+	}
+	return finished, inFlight
 }

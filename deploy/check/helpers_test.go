@@ -13,6 +13,7 @@ const (
 	deployDir     = ".."
 	repoRoot      = "../.."
 	rulesFile     = "../prometheus/rules.yaml"
+	rulesTestFile = "../prometheus/rules_test.yaml"
 	dashboardFile = "../grafana/dashboard.json"
 	metricsDoc    = "../../docs/metrics.md"
 	runbookFile   = "../../docs/runbook.md"

@@ -3,11 +3,15 @@ package check_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // sloWindows are the SRE workbook's windows for multi-window, multi-burn-rate alerts.
@@ -144,4 +148,56 @@ func markdownAnchors(md []byte) map[string]bool {
 		anchors[slug] = true
 	}
 	return anchors
+}
+
+// TestRuleTestsCoverEveryAlert checks that rules_test.yaml shows every alert of rules.yaml
+// both firing (a non-empty exp_alerts) and not firing (an empty one), and tests no alert
+// that does not exist; promtool (make -C deploy promtool) then proves each expectation.
+func TestRuleTestsCoverEveryAlert(t *testing.T) {
+	var file struct {
+		RuleFiles []string `json:"rule_files"`
+		Tests     []struct {
+			Name           string `json:"name"`
+			AlertRuleTests []struct {
+				Alertname string            `json:"alertname"`
+				ExpAlerts []json.RawMessage `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	if err := yaml.Unmarshal(readFile(t, rulesTestFile), &file); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(file.RuleFiles, "rules.yaml") {
+		t.Errorf("rules_test.yaml tests %q, want rules.yaml", file.RuleFiles)
+	}
+	fires, quiet := map[string]int{}, map[string]int{}
+	for _, tc := range file.Tests {
+		for _, at := range tc.AlertRuleTests {
+			if len(at.ExpAlerts) > 0 {
+				fires[at.Alertname]++
+			} else {
+				quiet[at.Alertname]++
+			}
+		}
+	}
+	known := map[string]bool{}
+	for _, a := range loadRules(t).Alerts {
+		known[a.Name] = true
+		if fires[a.Name] == 0 {
+			t.Errorf("alert %s: no test shows it firing", a.Name)
+		}
+		if quiet[a.Name] == 0 {
+			t.Errorf("alert %s: no test shows it not firing", a.Name)
+		}
+	}
+	for name := range fires {
+		if !known[name] {
+			t.Errorf("rules_test.yaml expects alert %s, which rules.yaml does not define", name)
+		}
+	}
+	for name := range quiet {
+		if !known[name] {
+			t.Errorf("rules_test.yaml expects alert %s, which rules.yaml does not define", name)
+		}
+	}
 }

@@ -9,19 +9,39 @@ import (
 	"time"
 )
 
-// TestServeCluster runs serve --cluster on the embedded default: the replica joins the group on
-// the embedded broker, owns every case (it is alone), runs them, and leaves cleanly.
+// TestServeCluster runs serve with and without --cluster on the embedded default. With it,
+// the replica joins the group on the embedded broker, owns every case (it is alone), runs them,
+// and leaves cleanly. Without it nothing of cluster mode appears: no cluster metrics, no
+// group, deliveries matched in process.
 func TestServeCluster(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string // in /metrics
+		absent  []string // not in /metrics
+		logWant bool     // "cluster mode" in the log
+	}{
+		{"cluster", []string{"--cluster", "--cluster-topic", "e2e-cluster-test"},
+			[]string{`orbital_cluster_owned_cases 1`}, nil, true},
+		{"no cluster", nil, nil, []string{"orbital_cluster_"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			serveCluster(t, tt.args, tt.want, tt.absent, tt.logWant)
+		})
+	}
+}
+
+func serveCluster(t *testing.T, extra, want, absent []string, logWant bool) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
 	addrc := make(chan string, 1)
 	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
 	done := make(chan int, 1)
-	go func() {
-		done <- a.main(ctx, []string{"serve", "--cluster", "--cluster-topic", "e2e-cluster-test",
-			"--addr", "127.0.0.1:0", "--run", "^track$", "--case-period", "track=500ms", "--drain", "10s"})
-	}()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--run", "^track$", "--case-period", "track=500ms", "--drain", "10s"}, extra...)
+	go func() { done <- a.main(ctx, args) }()
 	var addr string
 	select {
 	case addr = <-addrc:
@@ -31,10 +51,7 @@ func TestServeCluster(t *testing.T) {
 		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
-	wants := []string{
-		`orbital_runs_total{case="track",outcome="pass"}`,
-		`orbital_cluster_owned_cases 1`,
-	}
+	wants := append([]string{`orbital_runs_total{case="track",outcome="pass"}`}, want...)
 	deadline := time.Now().Add(90 * time.Second)
 	var metrics string
 	for {
@@ -63,11 +80,16 @@ func TestServeCluster(t *testing.T) {
 			t.Fatalf("serve exited with %d\nstderr:\n%s", code, stderr.String())
 		}
 	}
-	if !strings.Contains(stderr.String(), "cluster mode") {
-		t.Errorf("log does not announce cluster mode:\n%s", stderr.String())
+	for _, a := range absent {
+		if strings.Contains(metrics, a) {
+			t.Errorf("/metrics shows %s:\n%s", a, metrics)
+		}
+	}
+	if got := strings.Contains(stderr.String(), "cluster mode"); got != logWant {
+		t.Errorf("log announces cluster mode: %v, want %v\n%s", got, logWant, stderr.String())
 	}
 	if strings.Contains(metrics, `outcome="fail"`) {
-		t.Errorf("a run failed in cluster mode:\n%s\nstdout:\n%s", metrics, stdout.String())
+		t.Errorf("a run failed:\n%s\nstdout:\n%s", metrics, stdout.String())
 	}
 
 	cancel()

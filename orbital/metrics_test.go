@@ -48,6 +48,7 @@ func TestRunMetrics(t *testing.T) {
 		{"orbital", "runs_in_flight", []stats.Tag{caseTag("ok"), team}, 2}, // set at start and end
 		{"orbital.case", "last_run_timestamp_seconds", []stats.Tag{caseTag("ok"), team}, 1},
 		{"orbital.case", "period_seconds", []stats.Tag{caseTag("ok"), team}, 2}, // Register and run end
+		{"orbital.case", "registered_timestamp_seconds", []stats.Tag{caseTag("ok"), team}, 1},
 	}
 	for _, tt := range tests {
 		got := f.measures(tt.measure, tt.field, tt.tags...)
@@ -100,6 +101,7 @@ func TestPrometheusNames(t *testing.T) {
 		`orbital_runs_in_flight{case="prom",team="x"} 0`,
 		`orbital_case_last_run_timestamp_seconds{case="prom",team="x"}`,
 		`orbital_case_period_seconds{case="prom",team="x"} 60`,
+		`orbital_case_registered_timestamp_seconds{case="prom",team="x"} 1`,
 		`orbital_delivery_latency_seconds_count{case="prom",team="x"} 1`,
 	} {
 		if !strings.Contains(body, want) {

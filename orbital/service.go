@@ -116,6 +116,8 @@ func (s *Service) Register(tc TestCase) error {
 	s.mu.Unlock()
 
 	cs.engine.Set("case.period_seconds", tc.Period)
+	// With the period, this lets "has not run for 3 periods" alert on a case that never ran.
+	cs.engine.Set("case.registered_timestamp_seconds", time.Now().Unix())
 	return nil
 }
 

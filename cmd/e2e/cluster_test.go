@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,72 +31,22 @@ func TestServeCluster(t *testing.T) {
 
 func serveCluster(t *testing.T, extra, want, absent []string, logWant bool) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	addrc := make(chan string, 1)
-	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
-	done := make(chan int, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--run", "^track$", "--case-period", "track=500ms", "--drain", "10s"}, extra...)
-	go func() { done <- a.main(ctx, args) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
-	}
-	client := &http.Client{Timeout: 5 * time.Second}
-	wants := append([]string{`orbital_runs_total{case="track",outcome="pass"}`}, want...)
-	deadline := time.Now().Add(90 * time.Second)
-	var metrics string
-	for {
-		resp, err := client.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		metrics = string(b)
-		missing := false
-		for _, w := range wants {
-			if !strings.Contains(metrics, w) {
-				missing = true
-			}
-		}
-		if !missing {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q\nmetrics:\n%s\nstderr:\n%s", wants, metrics, stderr.String())
-		}
-		select {
-		case <-time.After(100 * time.Millisecond): // polling interval of an external signal
-		case code := <-done:
-			t.Fatalf("serve exited with %d\nstderr:\n%s", code, stderr.String())
-		}
-	}
+	srv := startServe(t, &app{}, args...)
+	metrics := srv.waitMetrics(t, 90*time.Second, append([]string{`orbital_runs_total{case="track",outcome="pass"}`}, want...)...)
 	for _, a := range absent {
 		if strings.Contains(metrics, a) {
 			t.Errorf("/metrics shows %s:\n%s", a, metrics)
 		}
 	}
-	if got := strings.Contains(stderr.String(), "cluster mode"); got != logWant {
-		t.Errorf("log announces cluster mode: %v, want %v\n%s", got, logWant, stderr.String())
+	if got := strings.Contains(srv.stderr.String(), "cluster mode"); got != logWant {
+		t.Errorf("log announces cluster mode: %v, want %v\n%s", got, logWant, srv.stderr.String())
 	}
 	if strings.Contains(metrics, `outcome="fail"`) {
-		t.Errorf("a run failed:\n%s\nstdout:\n%s", metrics, stdout.String())
+		t.Errorf("a run failed:\n%s\nstdout:\n%s", metrics, srv.stdout.String())
 	}
-
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited with %d after cancel, want 0\nstderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("serve did not stop within 60s of cancel")
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("serve exited with %d after cancel, want 0\nstderr:\n%s", code, srv.stderr.String())
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -90,11 +89,6 @@ func TestLeaksDetectsEveryForm(t *testing.T) {
 // rejected requests, and checks that no secret appears in any response, log
 // line, run output or error.
 func TestServeKeepsSecrets(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	addrc := make(chan string, 1)
-	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
 	cases := []string{"track", "batch", "dedupe", "reject", "kafka"}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--run", "^(" + strings.Join(cases, "|") + ")$",
 		"--log-level", "debug", "--log-format", "json", "--drain", "10s",
@@ -103,17 +97,8 @@ func TestServeKeepsSecrets(t *testing.T) {
 		"--faults", "corrupt=0.3,dest5xx=0.3",
 		"--case-period", "track=200ms,batch=500ms,dedupe=500ms,reject=500ms,kafka=500ms",
 		"--case-timeout", "track=10s"}, secretArgs...)
-	done := make(chan int, 1)
-	go func() { done <- a.main(ctx, args) }()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
-	}
-	base := "http://" + addr
+	srv := startServe(t, &app{}, args...)
+	base, stdout, stderr, done := srv.base, srv.stdout, srv.stderr, srv.done
 	waitReady(t, base, done)
 	client := &http.Client{Timeout: 30 * time.Second}
 	do := func(method, u string, body string, header map[string]string) (int, string) {
@@ -262,14 +247,8 @@ func TestServeKeepsSecrets(t *testing.T) {
 		t.Errorf("no failed run with an error was checked")
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Errorf("serve exited with %d, want 0", code)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve did not stop within 60s of its context ending")
+	if code := srv.stop(t); code != exitOK {
+		t.Errorf("serve exited with %d, want 0", code)
 	}
 	noLeak(t, "serve's stdout (go test output)", stdout.String())
 	noLeak(t, "serve's stderr (logs)", stderr.String())

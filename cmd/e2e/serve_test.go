@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -18,25 +17,9 @@ func TestServe(t *testing.T) {
 	}
 	defer agent.Close()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	addrc := make(chan string, 1)
-	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
-	done := make(chan int, 1)
-	go func() {
-		done <- a.main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--run", "^(track|reject)$",
-			"--case-period", "track=500ms", "--statsd", agent.LocalAddr().String(), "--drain", "10s"})
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
-	}
-	base := "http://" + addr
+	srv := startServe(t, &app{}, "serve", "--addr", "127.0.0.1:0", "--run", "^(track|reject)$",
+		"--case-period", "track=500ms", "--statsd", agent.LocalAddr().String(), "--drain", "10s")
+	base, stdout, stderr := srv.base, srv.stdout, srv.stderr
 	client := &http.Client{Timeout: 5 * time.Second}
 	get := func(path string) (int, string) {
 		t.Helper()
@@ -50,23 +33,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// Wait for a passing run to show on /metrics.
-	const passed = `orbital_runs_total{case="track",outcome="pass"}`
-	deadline := time.Now().Add(60 * time.Second)
-	var metrics string
-	for {
-		_, metrics = get("/metrics")
-		if strings.Contains(metrics, passed) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %s\nmetrics:\n%s\nstderr:\n%s", passed, metrics, stderr.String())
-		}
-		select {
-		case <-time.After(50 * time.Millisecond): // polling interval of an external signal
-		case code := <-done:
-			t.Fatalf("serve exited with %d\nstderr:\n%s", code, stderr.String())
-		}
-	}
+	metrics := srv.waitMetrics(t, 60*time.Second, `orbital_runs_total{case="track",outcome="pass"}`)
 	for _, want := range []string{
 		`orbital_run_duration_seconds_bucket{case="track",outcome="pass",le="1"}`,
 		`orbital_delivery_latency_seconds_count{case="track"}`,
@@ -109,20 +76,14 @@ func TestServe(t *testing.T) {
 		t.Errorf("stdout has no go test style output:\n%s", stdout.String())
 	}
 
-	cancel()
-	select {
-	case code := <-done:
-		if code != exitOK {
-			t.Fatalf("serve exited with %d after SIGTERM, want 0\nstderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not stop within 30s of its context ending\nstderr:\n%s", stderr.String())
+	if code := srv.stop(t); code != exitOK {
+		t.Fatalf("serve exited with %d after SIGTERM, want 0\nstderr:\n%s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), `"msg":"draining"`) || !strings.Contains(stderr.String(), `"msg":"stopped"`) {
 		t.Errorf("no draining/stopped log lines:\n%s", stderr.String())
 	}
-	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		t.Errorf("%s still accepts connections after serve returned", addr)
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
+		t.Errorf("%s still accepts connections after serve returned", base)
 	}
 
 	// The statsd agent got the run metrics (flushed at the latest on shutdown).
@@ -139,23 +100,13 @@ func TestServe(t *testing.T) {
 }
 
 func TestServeDoesNotLogSecrets(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	addrc := make(chan string, 1)
-	a := &app{stdout: &stdout, stderr: &stderr, listening: func(addr string) { addrc <- addr }}
-	done := make(chan int, 1)
-	go func() {
-		done <- a.main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--run", "^track$", "--log-level", "debug",
-			"--write-key", "wk-very-secret", "--webhook-secret", "whs-very-secret", "--admin-token", "adm-very-secret"})
-	}()
-	addr := <-addrc
-	waitReady(t, "http://"+addr, done)
-	cancel()
-	code := <-done
-	if code != exitOK {
-		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
+	srv := startServe(t, &app{}, "serve", "--addr", "127.0.0.1:0", "--run", "^track$", "--log-level", "debug",
+		"--write-key", "wk-very-secret", "--webhook-secret", "whs-very-secret", "--admin-token", "adm-very-secret")
+	waitReady(t, srv.base, srv.done)
+	if code := srv.stop(t); code != exitOK {
+		t.Fatalf("exit code %d\nstderr:\n%s", code, srv.stderr.String())
 	}
+	stdout, stderr := srv.stdout, srv.stderr
 	out := stdout.String() + stderr.String()
 	if strings.Contains(out, "very-secret") {
 		t.Fatalf("a secret was logged:\n%s", out)

@@ -37,37 +37,12 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 
 	// e2e serve on the embedded default.
 	const token = "test-admin-token"
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
-	addrc := make(chan string, 1)
 	var pl atomic.Pointer[pipeline.Pipeline]
-	a := &app{stdout: &stdout, stderr: &stderr,
-		listening:        func(addr string) { addrc <- addr },
-		embeddedPipeline: func(p *pipeline.Pipeline) { pl.Store(p) },
-	}
-	done := make(chan int, 1)
-	go func() {
-		done <- a.main(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--run", "^(track|reject)$",
-			"--case-period", "track=500ms,reject=500ms", "--case-timeout", "track=3s",
-			"--admin-token", token, "--history", "100", "--drain", "5s"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Errorf("serve did not stop within 30s\nstderr:\n%s", stderr.String())
-		}
-	})
-	var base string
-	select {
-	case addr := <-addrc:
-		base = "http://" + addr
-	case code := <-done:
-		t.Fatalf("serve exited with %d before listening\nstderr:\n%s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not listen within 30s\nstderr:\n%s", stderr.String())
-	}
+	srv := startServe(t, &app{embeddedPipeline: func(p *pipeline.Pipeline) { pl.Store(p) }},
+		"serve", "--addr", "127.0.0.1:0", "--run", "^(track|reject)$",
+		"--case-period", "track=500ms,reject=500ms", "--case-timeout", "track=3s",
+		"--admin-token", token, "--history", "100", "--drain", "5s")
+	base, stderr := srv.base, srv.stderr
 
 	// Headless Chromium with a fresh profile.
 	dir := t.TempDir()

@@ -99,13 +99,20 @@ func (o *O) Fail() { o.failWith("failed") }
 func (o *O) failWith(msg string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.failLocked(msg)
+}
+
+// failLocked is failWith with o.mu held; it reports false when the run was
+// already reported (calls on a finished O are ignored).
+func (o *O) failLocked(msg string) bool {
 	if o.reported {
-		return
+		return false
 	}
 	o.failed = true
 	if o.errMsg == "" {
 		o.errMsg = msg
 	}
+	return true
 }
 
 // Failed reports whether the run has failed (a failed subtest fails its

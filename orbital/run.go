@@ -139,14 +139,9 @@ func (o *O) panicked(what string, r any, stack []byte) {
 func (o *O) failLine(msg string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.reported {
-		return
+	if o.failLocked(msg) {
+		o.out = o.appendRaw(o.out, msg)
 	}
-	o.failed = true
-	if o.errMsg == "" {
-		o.errMsg = msg
-	}
-	o.out = o.appendRaw(o.out, msg)
 }
 
 // runCleanups runs the registered cleanups last-in-first-out. A cleanup

@@ -60,6 +60,9 @@ type caseState struct {
 	// abandoned counts this case's runs given up after their timeout whose
 	// test goroutine has still not returned.
 	abandoned atomic.Int64
+	// notOwned: at its last tick this replica did not own the case
+	// (WithAssignment); see Reassigned.
+	notOwned atomic.Bool
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
@@ -300,8 +303,10 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 // its previous run is still going.
 func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
 	if s.owns != nil && !s.owned(cs.tc.Name) {
+		cs.notOwned.Store(true)
 		return
 	}
+	cs.notOwned.Store(false)
 	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: earlier runs timed out and their test goroutines still have not returned",
@@ -319,6 +324,57 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		defer cs.busy.Store(false)
 		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
 	}()
+}
+
+// Reassigned tells the service that the answers of its assignment function
+// (WithAssignment) may have changed, for example after a cluster rebalance.
+// Every case that this replica did not own at its last tick and owns now
+// runs at once, then on its period from there: a case taken over from a
+// replica that left or died runs as soon as the takeover is known, not up to
+// a period later. It is safe for concurrent use and does nothing without
+// WithAssignment or while Run is not going.
+func (s *Service) Reassigned() {
+	if s.owns == nil {
+		return
+	}
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	var candidates []*caseState
+	for _, cs := range s.cases {
+		if cs.notOwned.Load() {
+			candidates = append(candidates, cs)
+		}
+	}
+	s.mu.Unlock()
+
+	var gained []*caseState // asked without s.mu: the function may take locks of its own
+	for _, cs := range candidates {
+		if s.owned(cs.tc.Name) {
+			gained = append(gained, cs)
+		}
+	}
+	if len(gained) == 0 {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return
+	}
+	for _, cs := range gained {
+		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index] == cs && cs.next.After(now) {
+			cs.next = now
+			heap.Fix(&s.queue, cs.index)
+		}
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // owned asks the assignment function whether this replica runs name; if it

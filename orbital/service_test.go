@@ -447,3 +447,49 @@ func TestHungTestsDoNotPileUp(t *testing.T) {
 		}
 	}
 }
+
+// TestReassignedRunsGainedCasesAtOnce: a case this replica did not own at its last tick and owns
+// after a reassignment runs at once, not a whole period later; one it keeps owning does not.
+func TestReassignedRunsGainedCasesAtOnce(t *testing.T) {
+	var mine atomic.Bool
+	asked := make(chan string, 100)
+	f := newFixture(t, orbital.WithStartSpread(0), orbital.WithAssignment(func(name string) bool {
+		select {
+		case asked <- name:
+		default:
+		}
+		return name == "kept" || mine.Load()
+	}))
+	f.register(t, orbital.TestCase{Name: "gained", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {}})
+	f.register(t, orbital.TestCase{Name: "kept", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {}})
+	f.svc.Reassigned() // before Run: nothing to do, and no panic
+	startRun(t, f.svc)
+	// The first ticks: "kept" runs, "gained" is not ours yet.
+	if res := f.next(t, "kept"); res.Outcome != orbital.Pass {
+		t.Fatalf("kept: %q", res.Outcome)
+	}
+	for seen := map[string]bool{}; !seen["gained"]; {
+		select {
+		case name := <-asked:
+			seen[name] = true
+		case <-time.After(waitFor):
+			t.Fatal("the assignment function was never asked about the gained case")
+		}
+	}
+	mine.Store(true)
+	f.svc.Reassigned()
+	if res := f.next(t, "gained"); res.Outcome != orbital.Pass {
+		t.Fatalf("gained: %q", res.Outcome)
+	}
+	// Both are now owned and ran within their period: another reassignment runs neither again.
+	f.svc.Reassigned()
+	f.register(t, orbital.TestCase{Name: "marker", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {}})
+	select {
+	case res := <-f.results:
+		if res.Case != "marker" {
+			t.Fatalf("after a second Reassigned, %q ran again before the marker case", res.Case)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the marker case did not run")
+	}
+}

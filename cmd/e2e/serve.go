@@ -287,6 +287,12 @@ func newClusterNode(o *options, t *target, rl *webhook.RouteLogger, eng *stats.E
 			}
 			return names
 		},
+		// A case taken over from a replica that left or died runs at once, not a period later.
+		OnAssign: func() {
+			if s := svc(); s != nil {
+				s.Reassigned()
+			}
+		},
 		Stats:  eng,
 		Logger: logger.With("component", "cluster"),
 	})

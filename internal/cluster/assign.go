@@ -124,6 +124,9 @@ func (n *Node) assignLoop() {
 		owned := n.setOwnedGauge(a)
 		n.cfg.Logger.Info("cluster: new assignment", "replica", n.cfg.ReplicaID, "generation", gen.ID,
 			"partitions", len(ids), "owned_cases", owned)
+		if n.cfg.OnAssign != nil {
+			n.cfg.OnAssign()
+		}
 	}
 }
 

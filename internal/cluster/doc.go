@@ -22,8 +22,10 @@
 //     one replica per period. When a replica leaves the group its partitions
 //     move to the others at the next generation: at their next heartbeat
 //     after a clean Close, and after the group's session timeout (plus at
-//     most one heartbeat interval) after a crash; each moved case then runs
-//     at its next tick, within one period.
+//     most one heartbeat interval) after a crash. Config.OnAssign, wired to
+//     orbital's Service.Reassigned, then runs each gained case at once
+//     rather than at its next tick, so a case moves within the session
+//     timeout plus one period.
 //
 // The group's balancer spreads cases, not only partitions: each member tells
 // the group the case names it knows and the partitions it owns, and the

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,8 +209,14 @@ func startReplica(t *testing.T, id string, brokers []string, api string, log *ru
 	t.Helper()
 	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
 	var crash func()
+	var svcRef atomic.Pointer[orbital.Service] // the node starts before the service exists
 	node := startNode(t, brokers, "it", id, func(c *cluster.Config) {
 		crash = cluster.Crashable(c)
+		c.OnAssign = func() {
+			if s := svcRef.Load(); s != nil {
+				s.Reassigned()
+			}
+		}
 		c.Local = rl
 		c.Partitions = 64
 		c.SessionTimeout = itSession
@@ -227,6 +234,7 @@ func startReplica(t *testing.T, id string, brokers []string, api string, log *ru
 		orbital.WithDrainGrace(10*time.Second),
 		orbital.WithStartSpread(itPeriod),
 	)
+	svcRef.Store(svc)
 	r := &replica{id: id, node: node, crash: crash, metrics: metrics, done: make(chan error, 1)}
 	for _, name := range itCases {
 		if err := svc.Register(orbital.TestCase{Name: name, Period: itPeriod, Func: trackCase(api, rl, node)}); err != nil {
@@ -405,8 +413,8 @@ func TestThreeReplicas(t *testing.T) {
 	// no heartbeat. The broker expires its session at most the session
 	// timeout after the crash (counted from its last heartbeat, which came
 	// before), the others learn of the rebalance at their next heartbeat, and
-	// each moved case runs at its next tick: within the session timeout plus
-	// one heartbeat interval plus one period.
+	// each moved case runs at once (OnAssign → Service.Reassigned): within the
+	// session timeout plus one period, as a clean stop.
 	dead := rs[0]
 	moved = ownedBy(own, dead.id)
 	rr.set(rs[1].hookU, rs[2].hookU)
@@ -414,7 +422,7 @@ func TestThreeReplicas(t *testing.T) {
 	crashed := time.Now()
 	dead.crash()
 	t.Logf("%s crashed at %s", dead.id, crashed.Format(time.StampMilli))
-	crashBound := itSession + itBeat + itPeriod
+	crashBound := itSession + itPeriod
 	worst = waitResumed(t, log, dead.id, moved, crashed, crashBound)
 	t.Logf("crashed %s owning %v: its cases resumed after at most %v (bound %v)", dead.id, moved, worst, crashBound)
 	if worst < itSession/2 {

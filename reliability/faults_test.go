@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,7 +179,7 @@ func TestFaultMisbehavingTests(t *testing.T) {
 	unhang := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(unhang)
 	r.rec.waitFor(t, 0, waitLong, "a first pass of track", passed("track"))
-	base := runtime.NumGoroutine() - int(hung.Load()) // the service going, nothing hung
+	base := appGoroutines() - int(hung.Load()) // the service going, nothing hung
 
 	for i := range 3 {
 		res := r.rec.waitFor(t, r.rec.mark(), waitLong, fmt.Sprintf("timed-out run %d of hang", i+1), func(res orbital.Result) bool {

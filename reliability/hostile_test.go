@@ -81,7 +81,7 @@ func TestHostileRequests(t *testing.T) {
 	const parallel = 8
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			base := runtime.NumGoroutine()
+			base := appGoroutines()
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
@@ -180,7 +180,7 @@ func TestSlowloris(t *testing.T) {
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); <-served })
-	base := runtime.NumGoroutine()
+	base := appGoroutines()
 
 	const clients = 50
 	header := "POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Slow: " + strings.Repeat("a", 100) + "\r\n\r\n{}"

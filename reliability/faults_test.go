@@ -240,7 +240,7 @@ func TestFaultSlowMetricsScraper(t *testing.T) {
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close(); <-served })
-	base := sample().goroutines
+	base := appGoroutines()
 
 	// The slow scraper: a small receive buffer (set before connecting, so
 	// the advertised window is small too), one byte a second.

@@ -29,7 +29,7 @@ const (
 	itSecret   = "cluster-secret"
 	itPeriod   = time.Second
 	itSession  = 6 * time.Second // the smallest session timeout the broker accepts
-	itBeat     = 500 * time.Millisecond
+	itBeat     = 250 * time.Millisecond
 	itWindow   = 30 * time.Second
 )
 

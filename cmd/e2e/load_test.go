@@ -65,10 +65,14 @@ func TestLoadSIGTERM(t *testing.T) {
 	}
 	// Keep reading stdout (a full pipe would block e2e) while /metrics is polled until a run is
 	// in flight; then SIGTERM at once.
-	restc := make(chan []byte, 1)
+	// Go on with the same scanner: it may already hold lines read ahead from the pipe.
+	restc := make(chan string, 1)
 	go func() {
-		b, _ := io.ReadAll(stdout)
-		restc <- b
+		var rest strings.Builder
+		for lines.Scan() {
+			rest.WriteString(lines.Text() + "\n")
+		}
+		restc <- rest.String()
 	}()
 	var before, inFlight int
 	deadline := time.Now().Add(30 * time.Second)
@@ -87,8 +91,7 @@ func TestLoadSIGTERM(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	rest := <-restc
-	out.Write(rest)
+	out.WriteString(<-restc)
 	err = cmd.Wait()
 	took := time.Since(sigAt)
 	text := out.String()

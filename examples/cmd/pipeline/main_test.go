@@ -164,16 +164,30 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 		t.Errorf("delivered %v", ev)
 	}
 
-	resp, err = http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, name := range []string{"pipeline_ingested_total", "pipeline_produced_total", "pipeline_consumed_total", "pipeline_delivered_total", "pipeline_delivery_latency_seconds_bucket"} {
-		if !bytes.Contains(metrics, []byte(name)) {
-			t.Errorf("/metrics lacks %s", name)
+	// The worker counts a delivery once the destination answered, just after the destination
+	// saw it: poll /metrics until every counter is there.
+	names := []string{"pipeline_ingested_total", "pipeline_produced_total", "pipeline_consumed_total", "pipeline_delivered_total", "pipeline_delivery_latency_seconds_bucket"}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		resp, err = http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var missing []string
+		for _, name := range names {
+			if !bytes.Contains(metrics, []byte(name)) {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %v:\n%s", missing, metrics)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external signal with a deadline
 	}
 
 	cancel() // as SIGTERM does

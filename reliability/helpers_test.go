@@ -350,6 +350,7 @@ type stackConfig struct {
 	discardLogs bool          // no captured logs (a soak would keep them all)
 	noTracker   bool          // no acknowledged/delivered bookkeeping (it grows with every event)
 	retention   time.Duration // embedded Kafka retention (default: embedkafka's)
+	delivery    *http.Client  // the pipeline's delivery client (default: the pipeline's)
 }
 
 // stack is the embedded default, in-process: embedded Kafka, the example
@@ -423,6 +424,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		BackoffMin:        50 * time.Millisecond,
 		BackoffMax:        cfg.backoffMax,
 		DedupeWindow:      cfg.dedupe,
+		HTTPClient:        cfg.delivery,
 		Stats:             stats.NewEngine("pipeline", s.prom),
 		Logger:            s.logger.With("component", "pipeline"),
 	})
@@ -564,15 +566,42 @@ func (r *running) requireUp(t testing.TB) {
 // usage is a sample of the process's resources.
 type usage struct {
 	goroutines int
-	heap       uint64 // HeapAlloc after a GC
-	fds        int    // open file descriptors, -1 when unknown
+	heap       uint64         // HeapAlloc after a GC
+	fds        int            // open file descriptors, -1 when unknown
+	byCreator  map[string]int // goroutines by the function that started them
 }
 
 func sample() usage {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return usage{goroutines: runtime.NumGoroutine(), heap: ms.HeapAlloc, fds: openFDs()}
+	return usage{goroutines: runtime.NumGoroutine(), heap: ms.HeapAlloc, fds: openFDs(), byCreator: goroutinesByCreator()}
+}
+
+// goroutinesByCreator counts the process's goroutines by the function that
+// started them ("created by" in a stack dump), to tell what grew.
+func goroutinesByCreator() map[string]int {
+	m := map[string]int{}
+	for _, g := range strings.Split(allStacks(), "\n\n") {
+		creator := "(main or unknown)"
+		if _, after, ok := strings.Cut(g, "\ncreated by "); ok {
+			creator, _, _ = strings.Cut(after, "\n")
+			creator, _, _ = strings.Cut(creator, " in goroutine")
+		}
+		m[creator]++
+	}
+	return m
+}
+
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 func openFDs() int {
@@ -601,17 +630,8 @@ func settleGoroutines(limit int, d time.Duration) int {
 // reconnects and rebalances whatever the test does, and would make a leak
 // check flaky. Goroutines of HTTP servers, handlers and tests all count.
 func appGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(allStacks(), "\n\n") {
 		if strings.Contains(g, "franz-go/pkg/kfake") || strings.Contains(g, "segmentio/kafka-go") {
 			continue
 		}

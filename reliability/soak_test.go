@@ -3,6 +3,7 @@ package reliability_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -49,7 +50,17 @@ func TestSoak(t *testing.T) {
 	// The embedded broker drops records older than its retention, as a
 	// production topic would (embedkafka's default bound is 10 minutes); a
 	// 10s window puts its log at its steady size within the warm-up.
-	s := newStack(t, stackConfig{discardLogs: true, noTracker: true, dedupe: 1000, retention: 10 * time.Second})
+	//
+	// The pipeline's delivery client and the load's client keep few idle
+	// connections (Go's default, 2 per host). Their defaults keep up to 256
+	// and 1,024 for 30-90s: after any stall (a loaded CI machine), the
+	// burst of concurrent sends that catches up opens tens of connections
+	// that then sit in those pools, a bounded cache a 60s soak cannot tell
+	// from a leak. With small pools a burst's extra connections close when
+	// its requests finish, while a connection that never returns to its
+	// pool (a leak) still shows.
+	delivery, loadClient := smallPoolClient(t), smallPoolClient(t)
+	s := newStack(t, stackConfig{discardLogs: true, noTracker: true, dedupe: 1000, retention: 10 * time.Second, delivery: delivery})
 	h := s.harness()
 	cases := append(suite(t, h, 100*time.Millisecond, 20*time.Second, "track"),
 		suite(t, h, 500*time.Millisecond, 20*time.Second, "batch", "dedupe", "reject")...)
@@ -62,7 +73,7 @@ func TestSoak(t *testing.T) {
 	defer cancel()
 	loadDone := make(chan load.Report, 1)
 	go func() {
-		rep, err := load.Run(ctx, load.Config{APIURL: s.api.URL(), WriteKey: writeKey, Waiter: s.rl, Rate: loadRate, Duration: total, Logger: s.logger})
+		rep, err := load.Run(ctx, load.Config{APIURL: s.api.URL(), WriteKey: writeKey, Waiter: s.rl, Rate: loadRate, Duration: total, HTTPClient: loadClient, Logger: s.logger})
 		if err != nil {
 			t.Error(err)
 		}
@@ -93,6 +104,13 @@ func TestSoak(t *testing.T) {
 		total, warmup, raceEnabled, loadAvg(), passes, fails, rep)
 	for i, u := range samples {
 		t.Logf("  sample %2d: goroutines %4d  heap %6.1f MiB  fds %3d", i, u.goroutines, float64(u.heap)/(1<<20), u.fds)
+		if i > 0 {
+			for creator, n := range u.byCreator {
+				if d := n - samples[i-1].byCreator[creator]; d > 5 || d < -5 {
+					t.Logf("      %+d goroutines created by %s", d, creator)
+				}
+			}
+		}
 	}
 	if fails != 0 {
 		t.Errorf("%d runs failed during the soak; last results:\n%s", fails, r.rec.tail(5))
@@ -120,6 +138,14 @@ func TestSoak(t *testing.T) {
 	check("goroutines", func(u usage) int64 { return int64(u.goroutines) }, soakMaxGoroutines)
 	check("heap bytes", func(u usage) int64 { return int64(u.heap) }, soakMaxHeap)
 	check("open fds", func(u usage) int64 { return int64(u.fds) }, soakMaxFDs)
+}
+
+// smallPoolClient returns a client that keeps at most 2 idle connections per
+// host; its idle connections are closed when t ends.
+func smallPoolClient(t testing.TB) *http.Client {
+	tr := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 func median(us []usage, f func(usage) int64) int64 {

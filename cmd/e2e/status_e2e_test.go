@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -53,11 +54,14 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil { // no timeout on the first call
 		t.Fatalf("starting %s: %v", browser, err)
 	}
+	// waitJS polls inside one Runtime.evaluate, which runs in the page's current document:
+	// chromedp.Poll names the execution context chromedp last recorded, which right after a
+	// Navigate can still be the previous document's ("Cannot find context with specified id").
 	waitJS := func(what, expr string, limit time.Duration) {
 		t.Helper()
 		c, cancel := context.WithTimeout(tab, limit)
 		defer cancel()
-		if _, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		if _, err := chromedp.Run(c, chromedp.Evaluate[bool](pollJS(expr, 100*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatalf("waiting for %s: %v\nstderr:\n%s", what, err, stderr.String())
 		}
 	}
@@ -134,4 +138,21 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 	if out, _ := raw["output"].(string); raw["case"] != "track" || raw["outcome"] != "fail" || !strings.Contains(out, "not delivered") {
 		t.Errorf("manual run under drop=1: %s", b)
 	}
+}
+
+// pollJS returns a JavaScript expression: a promise that evaluates expr every interval and
+// resolves to true once it is truthy, or rejects after limit (the page stops polling when the
+// test gave up). An exception in expr rejects it.
+func pollJS(expr string, interval, limit time.Duration) string {
+	return fmt.Sprintf(`new Promise((resolve, reject) => {
+		const deadline = Date.now() + %d;
+		const check = () => {
+			try {
+				if (%s) { resolve(true); return; }
+			} catch (e) { reject(e); return; }
+			if (Date.now() > deadline) { reject(new Error("still false after %s")); return; }
+			setTimeout(check, %d);
+		};
+		check();
+	})`, limit.Milliseconds(), expr, limit, interval.Milliseconds())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,13 +89,38 @@ func eval[T any](t *testing.T, tab context.Context, expr string) T {
 }
 
 // waitJS waits until a JavaScript expression is truthy.
+//
+// It polls inside one Runtime.evaluate, which runs in the page's current
+// document, rather than with chromedp.Poll: Poll names the execution context
+// chromedp last recorded, and right after a Navigate that can still be the
+// previous document's (chromedp's navigation wait and its context bookkeeping
+// run on different goroutines), which fails with "Cannot find context with
+// specified id" on a loaded machine.
 func waitJS(t *testing.T, tab context.Context, what, expr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	const limit = 20 * time.Second
+	ctx, cancel := context.WithTimeout(tab, limit)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](pollJS(expr, 50*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
 	}
+}
+
+// pollJS returns a JavaScript expression: a promise that evaluates expr every
+// interval and resolves to true once it is truthy, or rejects after limit (the
+// page stops polling when the test gave up). An exception in expr rejects it.
+func pollJS(expr string, interval, limit time.Duration) string {
+	return fmt.Sprintf(`new Promise((resolve, reject) => {
+		const deadline = Date.now() + %d;
+		const check = () => {
+			try {
+				if (%s) { resolve(true); return; }
+			} catch (e) { reject(e); return; }
+			if (Date.now() > deadline) { reject(new Error("still false after %s")); return; }
+			setTimeout(check, %d);
+		};
+		check();
+	})`, limit.Milliseconds(), expr, limit, interval.Milliseconds())
 }
 
 // TestPageInBrowser runs a real Service whose case "flaky" fails once a

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -33,6 +32,22 @@ const statusJS = `(function () {
   var t = e.textContent;
   return (t === "sent" || t.indexOf("error") === 0) ? t : false;
 })()`
+
+// pollStatusJS is a promise that evaluates statusJS every interval and resolves with its
+// value once it has one, or rejects after limit.
+func pollStatusJS(interval, limit time.Duration) string {
+	return fmt.Sprintf(`new Promise((resolve, reject) => {
+  const deadline = Date.now() + %d;
+  const check = () => {
+    let v;
+    try { v = %s; } catch (e) { reject(e); return; }
+    if (v) { resolve(v); return; }
+    if (Date.now() > deadline) { reject(new Error("no status within %s")); return; }
+    setTimeout(check, %d);
+  };
+  check();
+})`, limit.Milliseconds(), statusJS, limit, interval.Milliseconds())
+}
 
 // browser starts a headless Chromium of its own (one per run, with a fresh
 // profile in a temporary directory), loads the pipeline's /demo page with
@@ -99,17 +114,12 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if dl, ok := ctx.Deadline(); ok {
 		pollTimeout = max(time.Until(dl), time.Millisecond)
 	}
-	var status string
-	for attempt := 0; ; attempt++ {
-		status, err = chromedp.Run(tab, chromedp.Poll[string](statusJS,
-			chromedp.WithPollingInterval(20*time.Millisecond),
-			chromedp.WithPollingTimeout(pollTimeout)))
-		// Right after a navigation chromedp may still hold the previous document's execution
-		// context; the page itself is fine, so evaluate again in the new one.
-		if err == nil || attempt == 2 || ctx.Err() != nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
-			break
-		}
-	}
+	// The page's status is polled inside one awaited Runtime.evaluate, which runs in the
+	// current document: chromedp.Poll names the execution context chromedp last recorded, and
+	// right after a navigation that can still be the previous document's ("Cannot find context
+	// with specified id" on a loaded machine).
+	status, err := chromedp.Run(tab, chromedp.Evaluate[string](pollStatusJS(20*time.Millisecond, pollTimeout),
+		chromedp.EvalAwaitPromise))
 	if err != nil {
 		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))
 	}

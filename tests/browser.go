@@ -33,22 +33,6 @@ const statusJS = `(function () {
   return (t === "sent" || t.indexOf("error") === 0) ? t : false;
 })()`
 
-// pollStatusJS is a promise that evaluates statusJS every interval and resolves with its
-// value once it has one, or rejects after limit.
-func pollStatusJS(interval, limit time.Duration) string {
-	return fmt.Sprintf(`new Promise((resolve, reject) => {
-  const deadline = Date.now() + %d;
-  const check = () => {
-    let v;
-    try { v = %s; } catch (e) { reject(e); return; }
-    if (v) { resolve(v); return; }
-    if (Date.now() > deadline) { reject(new Error("no status within %s")); return; }
-    setTimeout(check, %d);
-  };
-  check();
-})`, limit.Milliseconds(), statusJS, limit, interval.Milliseconds())
-}
-
 // browser starts a headless Chromium of its own (one per run, with a fresh
 // profile in a temporary directory), loads the pipeline's /demo page with
 // the run's messageId and the write key, waits for the page to report that
@@ -118,7 +102,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	// current document: chromedp.Poll names the execution context chromedp last recorded, and
 	// right after a navigation that can still be the previous document's ("Cannot find context
 	// with specified id" on a loaded machine).
-	status, err := chromedp.Run(tab, chromedp.Evaluate[string](pollStatusJS(20*time.Millisecond, pollTimeout),
+	status, err := chromedp.Run(tab, chromedp.Evaluate[string](chrome.PollJS(statusJS, 20*time.Millisecond, pollTimeout),
 		chromedp.EvalAwaitPromise))
 	if err != nil {
 		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))

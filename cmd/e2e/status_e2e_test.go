@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -61,7 +60,7 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 		t.Helper()
 		c, cancel := context.WithTimeout(tab, limit)
 		defer cancel()
-		if _, err := chromedp.Run(c, chromedp.Evaluate[bool](pollJS(expr, 100*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
+		if _, err := chromedp.Run(c, chromedp.Evaluate[bool](chrome.PollJS(expr, 100*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
 			t.Fatalf("waiting for %s: %v\nstderr:\n%s", what, err, stderr.String())
 		}
 	}
@@ -138,21 +137,4 @@ func TestStatusPageFullStackInBrowser(t *testing.T) {
 	if out, _ := raw["output"].(string); raw["case"] != "track" || raw["outcome"] != "fail" || !strings.Contains(out, "not delivered") {
 		t.Errorf("manual run under drop=1: %s", b)
 	}
-}
-
-// pollJS returns a JavaScript expression: a promise that evaluates expr every interval and
-// resolves to true once it is truthy, or rejects after limit (the page stops polling when the
-// test gave up). An exception in expr rejects it.
-func pollJS(expr string, interval, limit time.Duration) string {
-	return fmt.Sprintf(`new Promise((resolve, reject) => {
-		const deadline = Date.now() + %d;
-		const check = () => {
-			try {
-				if (%s) { resolve(true); return; }
-			} catch (e) { reject(e); return; }
-			if (Date.now() > deadline) { reject(new Error("still false after %s")); return; }
-			setTimeout(check, %d);
-		};
-		check();
-	})`, limit.Milliseconds(), expr, limit, interval.Milliseconds())
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -57,4 +58,24 @@ func Options(execPath, profileDir string) []chromedp.ExecAllocatorOption {
 		chromedp.Flag("disable-extensions", true),
 		chromedp.ModifyCmdFunc(browserCmd),
 	}
+}
+
+// PollJS returns a JavaScript expression for chromedp.Evaluate with chromedp.EvalAwaitPromise:
+// a promise that evaluates expr every interval and resolves with its value once it is truthy,
+// or rejects after limit; an exception in expr rejects it. Polling inside one awaited evaluate
+// runs in the page's current document, unlike chromedp.Poll, which names the execution context
+// chromedp last recorded: right after a navigation that can still be the previous document's
+// ("Cannot find context with specified id" on a loaded machine).
+func PollJS(expr string, interval, limit time.Duration) string {
+	return fmt.Sprintf(`new Promise((resolve, reject) => {
+  const deadline = Date.now() + %d;
+  const check = () => {
+    let v;
+    try { v = (%s); } catch (e) { reject(e); return; }
+    if (v) { resolve(v); return; }
+    if (Date.now() > deadline) { reject(new Error("still false after %s")); return; }
+    setTimeout(check, %d);
+  };
+  check();
+})`, limit.Milliseconds(), expr, limit, interval.Milliseconds())
 }

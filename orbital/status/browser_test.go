@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,26 +100,9 @@ func waitJS(t *testing.T, tab context.Context, what, expr string) {
 	const limit = 20 * time.Second
 	ctx, cancel := context.WithTimeout(tab, limit)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](pollJS(expr, 50*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](chrome.PollJS(expr, 50*time.Millisecond, limit), chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
 	}
-}
-
-// pollJS returns a JavaScript expression: a promise that evaluates expr every
-// interval and resolves to true once it is truthy, or rejects after limit (the
-// page stops polling when the test gave up). An exception in expr rejects it.
-func pollJS(expr string, interval, limit time.Duration) string {
-	return fmt.Sprintf(`new Promise((resolve, reject) => {
-		const deadline = Date.now() + %d;
-		const check = () => {
-			try {
-				if (%s) { resolve(true); return; }
-			} catch (e) { reject(e); return; }
-			if (Date.now() > deadline) { reject(new Error("still false after %s")); return; }
-			setTimeout(check, %d);
-		};
-		check();
-	})`, limit.Milliseconds(), expr, limit, interval.Milliseconds())
 }
 
 // TestPageInBrowser runs a real Service whose case "flaky" fails once a

@@ -15,7 +15,6 @@ import (
 	"github.com/orbital-e2e/orbital/orbital/status"
 )
 
-
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fixture is a Service with cases, a Status reporting its runs and a server

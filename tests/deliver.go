@@ -60,7 +60,7 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 		}
 		o.Fatalf("messageId %s not delivered within %s: %v%s", id, since(sent), err, s.healthNote())
 	}
-	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
 }
 
@@ -76,8 +76,11 @@ func (s *suites) healthNote() string {
 	return ""
 }
 
-// messageID is the key deliveries are matched by.
-func messageID(r webhook.Request) string { return webhook.JSONField("messageId")(r) }
+// MessageID is the key the suites match deliveries by: the event's JSON field messageId.
+// Build the Harness's Waiter with it: webhook.NewRouteLogger(tests.MessageID).
+func MessageID(r webhook.Request) string { return messageIDField(r) }
+
+var messageIDField = webhook.JSONField("messageId")
 
 // since is the time elapsed since t, rounded for messages.
 func since(t time.Time) time.Duration {

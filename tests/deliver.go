@@ -57,6 +57,9 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 	o.Helper()
 	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
+		if ctx.Err() == context.Canceled { // the service stopped the run; it is not the pipeline's doing
+			o.Fatalf("messageId %s: run cut short after %s, before a delivery: %v", id, since(sent), context.Cause(ctx))
+		}
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
 		}

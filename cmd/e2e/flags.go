@@ -303,6 +303,9 @@ func (o *options) overrides() (config.Overrides, error) {
 		flagOverrides.Enabled[n] = true
 	}
 	for _, n := range o.disable {
+		if flagOverrides.Enabled[n] {
+			return config.Overrides{}, fmt.Errorf("case %s is both enabled and disabled", n)
+		}
 		flagOverrides.Enabled[n] = false
 	}
 	var file config.File

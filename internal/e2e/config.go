@@ -15,6 +15,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/config"
+	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
@@ -76,6 +77,9 @@ type Config struct {
 	Output io.Writer
 	// Reporters receive every result, besides the status page.
 	Reporters []orbital.Reporter
+	// Streams are the process's non-blocking stdout and stderr: their dropped bytes are
+	// counted in orbital_output_dropped_bytes_total{stream}.
+	Streams []*output.Writer
 	// OnPipeline, when set, is called with the embedded pipeline once it started (tests
 	// inject faults with its SetFaults, as --faults or PUT /admin/faults would).
 	OnPipeline func(*pipeline.Pipeline)

@@ -69,6 +69,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 	cfg := s.cfg
 	s.eng = stats.NewEngine("orbital", s.sink.handler)
+	for _, w := range cfg.Streams {
+		w.SetStats(s.eng)
+	}
 	s.rl = webhook.NewRouteLogger(tests.MessageID, webhook.WithStats(s.eng))
 	if s.target, err = startTarget(ctx, cfg, listenURL(ln, "/webhook"), s.sink.handler); err != nil {
 		if ctx.Err() != nil {
@@ -236,6 +239,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	return s.front.Run(ctx)
 }
+
+// Abort cuts the runs in flight short at once (a second SIGTERM during the drain): they are
+// reported as cut short and Run returns.
+func (s *Server) Abort() { s.svc.Abort() }
 
 // SetDraining makes /readyz answer 503 from now on.
 func (s *Server) SetDraining() { s.front.SetDraining() }

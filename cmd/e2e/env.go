@@ -115,6 +115,7 @@ type target struct {
 	brokers    []string
 	webhookURL string
 	embedded   bool
+	pageURL    string // orbital#18: where this process serves the browser suite's page
 
 	broker   *embedkafka.Broker
 	pipeline *pipeline.Pipeline
@@ -156,6 +157,7 @@ func newTarget(ctx context.Context, o *options, ownWebhook string, h stats.Handl
 		secret:     []byte(o.webhookSecret),
 		brokers:    o.brokersList,
 		webhookURL: o.webhookURL,
+		pageURL:    strings.TrimSuffix(ownWebhook, "/webhook") + tests.BrowserPagePath, // orbital#18
 	}
 	if o.api != "" {
 		if len(t.secret) == 0 {
@@ -282,6 +284,8 @@ func (t *target) harness(o *options, rl *webhook.RouteLogger, logger *slog.Logge
 		WebhookSecret: t.secret,
 		ChromePath:    o.chromePath,
 		RequireChrome: o.requireChrome,
+		BrowserURL:    t.pageURL, // orbital#18: the page webhookMux serves
+		CDNURL:        o.cdnURL,  // orbital#18
 		Logger:        logger,
 	}
 }
@@ -321,6 +325,9 @@ func webhookMux(wh http.Handler, prom http.Handler, ready, draining *atomic.Bool
 	mux := http.NewServeMux()
 	mux.Handle("/webhook", wh)
 	mux.Handle("GET /metrics", prom)
+	// orbital#18: the browser suite's page and the installed analytics.js, served to Chromium by
+	// e2e itself (target.pageURL points the Harness here).
+	mux.Handle("GET "+tests.BrowserPagePath, tests.NewBrowserPage(""))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

@@ -46,6 +46,7 @@ type options struct {
 	enable        config.NameList
 	chromePath    string
 	requireChrome bool
+	cdnURL        string // orbital#18: where analytics.js fetches its settings
 	logFormat     string
 	logLevel      string
 
@@ -237,6 +238,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.Var(&o.enable, "enable", "enable cases the config file disables, repeatable or comma-separated")
 	fs.StringVar(&o.chromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
 	fs.BoolVar(&o.requireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.cdnURL, "cdn-url", "", "where the browser suite's analytics.js fetches its source settings, <url>/v1/projects/<write key>/settings (default: --api; Segment itself: https://cdn.segment.com)")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -292,6 +294,9 @@ func (o *options) validate(cmd string) error {
 		if o.writeKey == "" {
 			return errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api")
 		}
+	}
+	if o.cdnURL != "" && !strings.HasPrefix(o.cdnURL, "http://") && !strings.HasPrefix(o.cdnURL, "https://") {
+		return fmt.Errorf("invalid --cdn-url %q: want an http:// or https:// URL", redactURL(o.cdnURL))
 	}
 	if o.timeout <= 0 {
 		return errors.New("--timeout must be positive")

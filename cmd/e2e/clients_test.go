@@ -35,7 +35,7 @@ func TestGateRealClients(t *testing.T) {
 			wants: []string{"--- PASS: analytics-go", "sending through github.com/segmentio/analytics-go/v3 " + tests.AnalyticsGoVersion},
 		},
 		{
-			name: "drop=1", extra: []string{"--timeout", "15s", "--faults", "drop=1"}, code: exitFail,
+			name: "drop=1", extra: []string{"--timeout", "25s", "--faults", "drop=1"}, code: exitFail,
 			wants: []string{"--- FAIL: analytics-go", "8 of 8 analytics-go events not delivered within"},
 		},
 	} {

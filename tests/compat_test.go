@@ -77,9 +77,23 @@ func TestClientCompatibility(t *testing.T) {
 		}
 		h := s.harness()
 		h.RequireChrome = true
+		before := len(s.requests())
 		r := runCases(t, h, 60*time.Second, nil, "browser")["browser"]
 		if r.Outcome != orbital.Pass {
 			t.Fatalf("browser suite: %s", describe(r))
+		}
+		// What analytics.js sent, seen by the API: its settings request, then each call on
+		// its short path, preflighted, with a text/plain body (the write key in it and, in
+		// 1.84.3, also as Basic auth).
+		seen := strings.Join(s.requests()[before:], "\n")
+		for _, want := range []string{
+			"GET /v1/projects/<key>/settings",
+			"OPTIONS /v1/i", "OPTIONS /v1/t", "OPTIONS /v1/p",
+			"POST /v1/i text/plain", "POST /v1/t text/plain", "POST /v1/p text/plain",
+		} {
+			if !strings.Contains(seen, want) {
+				t.Errorf("the API saw no %q from analytics.js; it saw:\n%s", want, seen)
+			}
 		}
 		if want := "sending through analytics.js " + lib.Version + " (npm @segment/analytics-next " + lib.Version; !strings.Contains(r.Output, want) {
 			t.Errorf("output does not name the library and version (%q):\n%s", want, r.Output)

@@ -63,7 +63,9 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 	for _, w := range want {
 		byID[w.id] = w
 	}
-	got, err := s.waiter.WaitN(ctx, len(all), all...)
+	wctx, cancel := context.WithTimeout(ctx, s.deliveryBudget(ctx))
+	got, err := s.waiter.WaitN(wctx, len(all), all...)
+	cancel()
 	if err != nil {
 		var missing []string
 		for _, id := range all {
@@ -84,7 +86,7 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 		if req.ReceivedAt.After(last) {
 			last = req.ReceivedAt
 		}
-		id := messageID(req)
+		id := MessageID(req)
 		w := byID[id]
 		problems := s.problems(id, req, w.fields)
 		if w.library != nil {
@@ -100,7 +102,7 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 			}
 		}
 	}
-	o.Measure("delivery.latency", last.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, last.Sub(sent))
 	if len(bad) > maxReported {
 		o.Errorf("%d more deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
 	}

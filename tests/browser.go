@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/orbital-e2e/orbital/internal/chrome"
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -83,11 +84,11 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	o.Cleanup(closeTab)
 
 	if err := chromedp.Do(tab, chromedp.Navigate(pageURL)); err != nil {
-		o.Fatalf("messageId %s: starting %s and loading %s: %v", id, browserPath, redactURL(pageURL), s.redactErr(err))
+		o.Fatalf("messageId %s: starting %s and loading %s: %v", id, browserPath, redact.URL(pageURL), s.redactErr(err))
 	}
 	lib, err := chromedp.Run(tab, chromedp.Evaluate[*pageLibrary](`window.orbitalLibrary`))
 	if err != nil {
-		o.Fatalf("messageId %s: reading which analytics.js %s serves: %v", id, redactURL(pageURL), s.redactErr(err))
+		o.Fatalf("messageId %s: reading which analytics.js %s serves: %v", id, redact.URL(pageURL), s.redactErr(err))
 	}
 	msgIDs := map[string]string{"identify": id + "-identify", "track": id, "page": id + "-page"}
 	props := map[string]any{"suite": "browser", "case": o.Name(), "traceId": o.TraceID()}
@@ -98,7 +99,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		{id: msgIDs["page"], fields: map[string]any{"type": "page", "name": pageName, "messageId": msgIDs["page"], "userId": userID}},
 	}
 	if lib != nil && lib.Package != "" {
-		o.Logf("sending through analytics.js %s (npm %s %s, served from %s)", lib.Version, lib.Package, lib.Version, redactURL(pageURL))
+		o.Logf("sending through analytics.js %s (npm %s %s, served from %s)", lib.Version, lib.Package, lib.Version, redact.URL(pageURL))
 		want = append([]expected{{id: msgIDs["identify"], fields: map[string]any{"type": "identify", "messageId": msgIDs["identify"], "userId": userID, "traits": traits}}}, want...)
 		library := AnalyticsJS{Version: lib.Version}.Library()
 		for i := range want {
@@ -107,7 +108,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	} else {
 		reason, _ := chromedp.Run(tab, chromedp.Evaluate[string](`window.orbitalFallbackReason || ""`))
 		o.Logf("FALLBACK: the real analytics.js is not installed (%s); sending through the example pipeline's small snippet (%s/analytics.js) instead: run `make npm` to test the real one",
-			s.redact(reason), redactURL(s.api))
+			s.redact(reason), redact.URL(s.api))
 		for i := range want {
 			want[i].library = map[string]any{"name": "orbital-example-analytics.js", "version": "1.0.0"}
 		}

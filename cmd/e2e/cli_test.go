@@ -42,6 +42,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"api without write key", []string{"gate", "--api", "http://127.0.0.1:1"}, "--write-key"},
 		{"faults with api", []string{"gate", "--api", "http://127.0.0.1:1", "--write-key", "k", "--faults", "drop=1"}, "embedded"},
 		{"bad addr", []string{"serve", "--addr", "nohostport"}, "--addr"},
+		{"bad cdn url", []string{"gate", "--cdn-url", "ftp://cdn.example"}, "invalid --cdn-url"},
 		{"bad statsd", []string{"serve", "--statsd", "no-port"}, "--statsd"},
 		{"unknown command", []string{"launch"}, "unknown command"},
 		// Refused at start, in every command (issue: hardening).

@@ -56,6 +56,10 @@ type Config struct {
 	// RequireChrome fails the browser suite when no Chromium is found instead of
 	// skipping it.
 	RequireChrome bool
+	// CDNURL is where the browser suite's analytics.js fetches its source settings
+	// (<CDNURL>/v1/projects/<write key>/settings). Default: API (the example pipeline
+	// serves them); Segment itself: https://cdn.segment.com.
+	CDNURL string
 	// AdminToken is the bearer token of the status page's manual runs (secret). "": none.
 	AdminToken string
 	// History is how many runs the status page keeps per case. Default: 200.

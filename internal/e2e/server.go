@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -83,6 +84,9 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 		cfg.OnPipeline(s.target.pipeline)
 	}
 	h := s.target.harness(cfg, s.rl, cfg.Logger)
+	// The browser suite's page (and the installed analytics.js) is served by the front
+	// (frontConfig) on this listener: Chromium loads it from here.
+	h.BrowserURL = listenURL(ln, tests.BrowserPagePath)
 	var hookLogger webhook.Logger = s.rl
 	if cfg.Cluster {
 		if s.node, err = s.newClusterNode(); err != nil {
@@ -149,6 +153,8 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 		// extends its own deadline further when its case has a longer timeout).
 		WriteTimeout: s.cfg.Timeout + 30*time.Second,
 		Logger:       s.cfg.Logger,
+		// The browser suite's page and the installed analytics.js (see build).
+		Handlers: map[string]http.Handler{"GET " + tests.BrowserPagePath: tests.NewBrowserPage("")},
 	}
 	if s.node != nil {
 		// Without the relay's Kafka, deliveries that land here for another replica are

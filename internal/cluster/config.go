@@ -97,6 +97,18 @@ type Config struct {
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
+// DefaultReplicaID is a replica name for a process that was given none: the
+// host name and 6 random hex digits.
+func DefaultReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "replica"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if len(c.Brokers) == 0 {
 		return c, errors.New("cluster: Config.Brokers is empty")
@@ -108,13 +120,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Topic = DefaultTopic
 	}
 	if c.ReplicaID == "" {
-		host, err := os.Hostname()
-		if err != nil || host == "" {
-			host = "replica"
-		}
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		c.ReplicaID = host + "-" + hex.EncodeToString(b[:])
+		c.ReplicaID = DefaultReplicaID()
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = DefaultPartitions

@@ -46,6 +46,8 @@ type Node struct {
 	relayed       atomic.Int64
 	local         atomic.Int64
 	matchedRemote atomic.Int64
+	read          atomic.Int64
+	decoded       atomic.Int64
 }
 
 // maxNames bounds the case names a node remembers from Owns.

@@ -56,7 +56,8 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.PublishTimeout)
-		err = n.writer.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: msg})
+		err = n.writer.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: msg,
+			Headers: []kafka.Header{{Key: originHeader, Value: []byte(n.cfg.ReplicaID)}}})
 		cancel()
 	}
 	if err != nil {
@@ -68,6 +69,9 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 		return err
 	}
 	setErr(&n.publishErr, nil)
+	// Kept here as unmatched for the grace period: a Sent on this replica right after
+	// still matches it (the receipt itself is skipped here, see handle).
+	n.cfg.Local.Record(r)
 	n.relayed.Add(1)
 	n.cfg.Stats.Incr("cluster.relayed_total")
 	return nil
@@ -95,30 +99,46 @@ func (n *Node) consume(p int, r *kafka.Reader) {
 	}
 }
 
-// handle records one receipt in Local. Every receipt is recorded, also the
-// ones this replica published (its own test may have called Sent since):
-// where the key is pending it matches, elsewhere it is kept as unmatched for
-// the RouteLogger's grace period.
+// handle records one receipt in Local when its key is pending here. The key
+// travels as the Kafka message key and the publisher as a header, so a
+// receipt meant for another replica costs a header scan and one lookup and
+// is never decoded here, nor kept as unmatched (its publisher keeps it as
+// unmatched, the replica that waits for it records it).
 func (n *Node) handle(m kafka.Message) {
+	n.read.Add(1)
+	key := string(m.Key)
+	if key == "" || n.ownReceipt(m) || !n.cfg.Local.Pending(key) {
+		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
+		return
+	}
+	n.decoded.Add(1)
 	var rc receipt
-	if err := json.Unmarshal(m.Value, &rc); err != nil {
+	if err := json.Unmarshal(m.Value, &rc); err != nil || n.cfg.Local.Key(rc.Request) != key {
 		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "invalid"))
 		n.cfg.Logger.Warn("cluster: ignoring an undecodable receipt", "partition", m.Partition, "offset", m.Offset, "err", err)
 		return
 	}
-	pending := n.cfg.Local.Pending(n.cfg.Local.Key(rc.Request))
-	if pending {
-		n.matchedRemote.Add(1) // before Record wakes the waiter, so Counts is current
-	}
+	n.matchedRemote.Add(1) // before Record wakes the waiter, so Counts is current
 	n.cfg.Local.Record(rc.Request)
-	if !pending {
-		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
-		return
-	}
 	n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "matched"))
 	if rc.SentAt > 0 {
 		n.cfg.Stats.Observe("cluster.relay_latency_seconds", time.Since(time.Unix(0, rc.SentAt)))
 	}
+}
+
+// originHeader is the Kafka header naming the replica that published a
+// receipt.
+const originHeader = "origin"
+
+// ownReceipt reports whether m was published by this replica (which recorded
+// the delivery when it published it).
+func (n *Node) ownReceipt(m kafka.Message) bool {
+	for _, h := range m.Headers {
+		if h.Key == originHeader {
+			return string(h.Value) == n.cfg.ReplicaID
+		}
+	}
+	return false
 }
 
 // Sync blocks until this node has recorded every receipt that any replica
@@ -161,9 +181,12 @@ type Counts struct {
 	Local   int64 // deliveries recorded here because their key was pending here
 	Relayed int64 // deliveries published as receipts
 	Matched int64 // receipts from the topic whose key was pending here
+	Read    int64 // receipts read from the topic
+	Decoded int64 // receipts decoded: only those whose key was pending here
 }
 
 // Counts returns the node's relay counters (also exported as metrics).
 func (n *Node) Counts() Counts {
-	return Counts{Local: n.local.Load(), Relayed: n.relayed.Load(), Matched: n.matchedRemote.Load()}
+	return Counts{Local: n.local.Load(), Relayed: n.relayed.Load(), Matched: n.matchedRemote.Load(),
+		Read: n.read.Load(), Decoded: n.decoded.Load()}
 }

@@ -3,6 +3,7 @@ package orbital_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -222,5 +223,16 @@ func TestCleanName(t *testing.T) {
 	}
 	if err := orbital.ValidateName("a/b"); !errors.Is(err, orbital.ErrInvalidCase) {
 		t.Errorf("ValidateName(a/b) = %v, want ErrInvalidCase", err)
+	}
+}
+
+func TestRunOnceSelectingNothingSaysSo(t *testing.T) {
+	f := newFixture(t)
+	f.register(t, orbital.TestCase{Name: "track", Period: time.Hour, Func: func(context.Context, *orbital.O) {}})
+	if got := f.svc.RunOnce(context.Background(), func(string) bool { return false }); got != nil {
+		t.Errorf("RunOnce selecting nothing = %v, want nil", got)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "RunOnce selected no case") {
+		t.Errorf("no warning logged:\n%s", logs)
 	}
 }

@@ -240,6 +240,10 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 		}
 	}
 	s.mu.Unlock()
+	if len(picked) == 0 {
+		s.logger.Warn("orbital: RunOnce selected no case; nothing ran")
+		return nil
+	}
 	slices.SortFunc(picked, func(a, b *caseState) int { return strings.Compare(a.tc.Name, b.tc.Name) })
 
 	per := make([][]Result, len(picked))

@@ -34,7 +34,9 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 
 	sent := time.Now()
 	s.mustPost(ctx, o, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19")
-	got, err := s.waiter.WaitN(ctx, len(ids), ids...)
+	wctx, cancel := context.WithTimeout(ctx, s.deliveryBudget(ctx))
+	got, err := s.waiter.WaitN(wctx, len(ids), ids...)
+	cancel()
 	if err != nil {
 		var missing []string
 		for _, id := range ids {

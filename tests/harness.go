@@ -18,6 +18,8 @@ const (
 	DefaultTopic        = "events"
 	DefaultDedupeWindow = time.Second
 	DefaultHTTPTimeout  = 10 * time.Second
+	// DefaultDeliveryTimeout is how long a run without a deadline waits for a delivery.
+	DefaultDeliveryTimeout = 20 * time.Second
 )
 
 // Default periods of the suites, as Cases registers them.
@@ -78,6 +80,11 @@ type Harness struct {
 	// event (and for any delivery of a rejected one) after the first.
 	// Default: 1s. It is shortened when a run's deadline leaves less time.
 	DedupeWindow time.Duration
+	// DeliveryTimeout is how long a run waits for each delivery before it fails with
+	// "messageId X not delivered within D". Default: what the run's deadline leaves, minus a
+	// tenth of it (100ms to 5s) kept for the reporting after it, so a lost event is reported
+	// as a failure, never as a run timeout.
+	DeliveryTimeout time.Duration
 	// HTTPClient sends the requests to the tracking API. Default: a client
 	// with a 10s timeout.
 	HTTPClient *http.Client
@@ -99,7 +106,7 @@ type suites struct {
 	secret                           []byte
 	chromePath                       string
 	requireChrome                    bool
-	window                           time.Duration
+	window, deliveryTimeout          time.Duration
 	client                           *http.Client
 	log                              *slog.Logger
 	health                           func() error
@@ -108,20 +115,21 @@ type suites struct {
 
 func (h *Harness) resolve() *suites {
 	s := &suites{
-		api:           strings.TrimRight(h.APIURL, "/"),
-		writeKey:      h.WriteKey,
-		topic:         h.Topic,
-		webhookURL:    redact.URL(h.WebhookURL),
-		secrets:       redact.NewSecrets(map[string]string{"write-key": h.WriteKey}),
-		brokers:       append([]string(nil), h.Brokers...),
-		waiter:        h.Waiter,
-		secret:        append([]byte(nil), h.WebhookSecret...),
-		chromePath:    h.ChromePath,
-		requireChrome: h.RequireChrome,
-		window:        h.DedupeWindow,
-		client:        h.HTTPClient,
-		log:           h.Logger,
-		health:        h.Health,
+		api:             strings.TrimRight(h.APIURL, "/"),
+		writeKey:        h.WriteKey,
+		topic:           h.Topic,
+		webhookURL:      redact.URL(h.WebhookURL),
+		secrets:         redact.NewSecrets(map[string]string{"write-key": h.WriteKey}),
+		brokers:         append([]string(nil), h.Brokers...),
+		waiter:          h.Waiter,
+		secret:          append([]byte(nil), h.WebhookSecret...),
+		chromePath:      h.ChromePath,
+		requireChrome:   h.RequireChrome,
+		window:          h.DedupeWindow,
+		deliveryTimeout: h.DeliveryTimeout,
+		client:          h.HTTPClient,
+		log:             h.Logger,
+		health:          h.Health,
 	}
 	if s.topic == "" {
 		s.topic = DefaultTopic

@@ -112,8 +112,12 @@ func run(ctx context.Context, cfg config, ln net.Listener, out io.Writer) int {
 		}
 		return 0
 	}
-	srv.Start()
-	for _, r := range svc.RunOnce(ctx, nil) {
+	srv.Start() // a gate: serve /webhook, run every case once, exit by the outcome
+	results := svc.RunOnce(ctx, nil)
+	if len(results) == 0 {
+		return 2 // nothing ran: never read that as a pass
+	}
+	for _, r := range results {
 		if r.Outcome == orbital.Fail {
 			return 1
 		}

@@ -54,7 +54,11 @@
 // Webhook on one engine: kafkasource.received_total{topic},
 // kafkasource.dropped_total{topic,reason="too_large"},
 // kafkasource.errors_total{topic} and the gauge kafkasource.partitions{topic},
-// every labelled series created at 0 by Start.
+// every labelled series created at 0 by Start. Record a Source's messages in
+// the same RouteLogger as the Webhook's deliveries when one key function fits
+// both; a second RouteLogger on the same engine would export the same
+// webhook_* series, so give it an engine of its own tags
+// (eng.WithTags(stats.T("source", "kafka"))).
 //
 // A Source is safe for concurrent use. It calls Logger.Record from one
 // goroutine per partition, so the Logger must be safe for concurrent use (a

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,12 +134,20 @@ func TestRestart(t *testing.T) {
 	topic := newTopic(t, brokers, 3)
 	w := newWriter(t, brokers, topic)
 	rl := webhook.NewRouteLogger(kafkasource.MessageKey)
-	cfg := kafkasource.Config{Brokers: brokers, Topics: []string{topic}, Logger: rl}
+	var closed atomic.Bool // set once a Close returned: no Record may follow it
+	logger := loggerFunc(func(r webhook.Request) {
+		if closed.Load() {
+			t.Errorf("Record after Close returned: %s", r.RawURL)
+		}
+		rl.Record(r)
+	})
+	cfg := kafkasource.Config{Brokers: brokers, Topics: []string{topic}, Logger: logger}
 	for i := range 3 {
 		s, err := kafkasource.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		closed.Store(false)
 		began := time.Now()
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		if err := s.Start(ctx); err != nil {
@@ -159,6 +168,9 @@ func TestRestart(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("close %d: %v", i, err)
 		}
+		closed.Store(true)
+		// The next source starts on what this one may no longer read.
+		produce(t, w, kafka.Message{Key: []byte("after-close-" + strconv.Itoa(i)), Value: []byte("x")})
 		if err := s.Close(); err != nil {
 			t.Fatalf("second close %d: %v", i, err)
 		}

@@ -37,7 +37,9 @@
 // then on will be read (a test that produces right after Start cannot miss
 // its message), and so will messages written in the grace window just
 // before Start (a pipeline faster than the tester's start-up). Messages
-// older than the window are not read.
+// older than the window are not read. The window is measured on the
+// messages' timestamps: the producer's clock, or the broker's for a topic
+// with LogAppendTime.
 //
 // A Source uses no consumer group and commits no offsets: there is no group
 // membership to join on Start or leave on Close, so a tester restarted at

@@ -54,7 +54,7 @@ func TestRunOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			cfg := config{orders: api, secret: tc.secret, period: time.Hour, timeout: 10 * time.Second, wait: 1500 * time.Millisecond, once: true}
+			cfg := config{orders: api, secret: tc.secret, period: time.Hour, timeout: 10 * time.Second, wait: 3 * time.Second, once: true}
 			if got := run(t.Context(), cfg, ln, &out); got != tc.want {
 				t.Errorf("run = %d, want %d; output:\n%s", got, tc.want, out.String())
 			}
@@ -67,8 +67,8 @@ func TestRunOnce(t *testing.T) {
 			if tc.name == "drop" {
 				// A lost confirmation is the test's own failure, said as
 				// such, not a run that hit its timeout.
-				if !strings.Contains(out.String(), "not delivered within 1.5s") || strings.Contains(out.String(), "timed out") {
-					t.Errorf("a drop should fail with \"not delivered within 1.5s\", not a timeout:\n%s", out.String())
+				if !strings.Contains(out.String(), "not delivered within 3s") || strings.Contains(out.String(), "timed out") {
+					t.Errorf("a drop should fail with \"not delivered within 3s\", not a timeout:\n%s", out.String())
 				}
 			}
 		})

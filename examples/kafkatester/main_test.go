@@ -49,7 +49,7 @@ func TestRunOnce(t *testing.T) {
 		output []string
 	}{
 		{"healthy", orders.Faults{}, 0, []string{"--- PASS: order-confirmed-kafka", "confirmed at kafka://" + topic + "/"}},
-		{"lost", orders.Faults{Drop: true}, 1, []string{"--- FAIL: order-confirmed-kafka", "order confirmation on " + topic + ": ", "not delivered within 1.5s"}},
+		{"lost", orders.Faults{Drop: true}, 1, []string{"--- FAIL: order-confirmed-kafka", "order confirmation on " + topic + ": ", "not delivered within 3s"}},
 		{"duplicate", orders.Faults{Duplicate: true}, 1, []string{"--- FAIL: order-confirmed-kafka", "confirmed twice"}},
 		{"healthy again", orders.Faults{}, 0, []string{"--- PASS: order-confirmed-kafka"}},
 	} {
@@ -60,7 +60,7 @@ func TestRunOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			cfg := config{brokers: brokers, topic: topic, orders: api, period: time.Hour, timeout: 10 * time.Second, wait: 1500 * time.Millisecond, once: true}
+			cfg := config{brokers: brokers, topic: topic, orders: api, period: time.Hour, timeout: 10 * time.Second, wait: 3 * time.Second, once: true}
 			if got := run(t.Context(), cfg, ln, &out); got != tc.want {
 				t.Errorf("run = %d, want %d; output:\n%s", got, tc.want, out.String())
 			}

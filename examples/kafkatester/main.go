@@ -97,8 +97,7 @@ func run(ctx context.Context, cfg config, ln net.Listener, out io.Writer) int {
 	}
 	srv, err := server.New(server.Config{
 		Service: svc, Stats: eng, Metrics: prom, Listener: ln,
-		// Confirmations come from Kafka: what is posted to /webhook counts for nothing.
-		Webhook: webhook.Config{Logger: nowhere{}},
+		// Confirmations come from Kafka: no Webhook.Logger, so no /webhook.
 	})
 	if err != nil {
 		fmt.Fprintln(out, err)
@@ -124,11 +123,6 @@ func run(ctx context.Context, cfg config, ln net.Listener, out io.Writer) int {
 	}
 	return 0
 }
-
-// nowhere drops deliveries.
-type nowhere struct{}
-
-func (nowhere) Record(webhook.Request) {}
 
 // orderConfirmed places an order whose id is the run's trace id and waits
 // for its confirmation on the topic, keyed by the message key.

@@ -89,3 +89,15 @@ func WithAssignment(owns func(caseName string) bool) Option {
 		s.owns = owns
 	}
 }
+
+// WithTraceIDs makes newID name every run and subtest (O.TraceID, the
+// Result's TraceID) instead of a random UUID. newID must return a UUID in
+// its canonical form (the traceparent is derived from it), unique per call;
+// it is called from the goroutines that start runs, so it must be safe for
+// concurrent use. Cluster mode uses it so a run's id names the replica that
+// waits for its deliveries. Default (nil): uuid.NewString.
+func WithTraceIDs(newID func() string) Option {
+	return func(s *Service) {
+		s.newTraceID = newID
+	}
+}

@@ -41,6 +41,7 @@ type Service struct {
 	out         io.Writer
 	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
+	newTraceID  func() string // nil: uuid.NewString
 
 	outMu sync.Mutex // serialises writes to out
 

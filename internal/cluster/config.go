@@ -21,7 +21,8 @@ import (
 const (
 	DefaultTopic             = "orbital"
 	DefaultPartitions        = 64
-	DefaultReceiptPartitions = 4
+	DefaultReceiptPartitions = 64
+	DefaultSlotLinger        = 5 * time.Minute
 	DefaultSessionTimeout    = 10 * time.Second
 	DefaultHeartbeatInterval = time.Second
 	DefaultPublishTimeout    = 5 * time.Second
@@ -53,8 +54,16 @@ type Config struct {
 	Partitions int
 
 	// ReceiptPartitions is the partition count of the receipts topic when
-	// Start creates it. Default: 4.
+	// Start creates it. Partition p is read by the replica that owns schedule
+	// partition p (its slot): keep it at most Partitions, and at least the
+	// number of replicas so each can have a slot. Default: 64.
 	ReceiptPartitions int
+
+	// SlotLinger is how long a replica keeps reading a receipts partition
+	// after a rebalance gave it to another replica: its runs named with that
+	// slot may still wait for deliveries. Set it to the longest run timeout.
+	// Default: 5m.
+	SlotLinger time.Duration
 
 	// ReplicationFactor of the topics Start creates. Default: -1, the
 	// broker's default.
@@ -130,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1
+	}
+	if c.SlotLinger <= 0 {
+		c.SlotLinger = DefaultSlotLinger
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = DefaultSessionTimeout

@@ -56,12 +56,16 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.PublishTimeout)
-		err = n.writer.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: msg,
+		topic := n.broadcast
+		if slotOf(key) != noSlot && slotOf(key) < n.numReceipts {
+			topic = n.receipts
+		}
+		err = n.writer.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: msg,
 			Headers: []kafka.Header{{Key: originHeader, Value: []byte(n.cfg.ReplicaID)}}})
 		cancel()
 	}
 	if err != nil {
-		err = fmt.Errorf("cluster: relay delivery for key %q to %s: %w", key, n.receipts, err)
+		err = fmt.Errorf("cluster: relay delivery for key %q: %w", key, err)
 		setErr(&n.publishErr, err)
 		n.cfg.Stats.Incr("cluster.relay_errors_total")
 		n.cfg.Logger.Warn("cluster: relaying a delivery failed; the webhook answers 503 so the sender retries",
@@ -77,21 +81,21 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 	return nil
 }
 
-// consume reads partition p of the receipts topic until the node closes.
-func (n *Node) consume(p int, r *kafka.Reader) {
+// consume reads pr's partition until ctx ends or the reader is closed.
+func (n *Node) consume(ctx context.Context, pr *partReader) {
 	for {
-		m, err := r.ReadMessage(n.ctx)
+		m, err := pr.r.ReadMessage(ctx)
 		if err != nil {
-			if n.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			// The reader retries broker errors itself; anything else
 			// (it was closed) ends the loop.
-			n.cfg.Logger.Warn("cluster: receipts reader stopped", "partition", p, "err", err)
+			n.cfg.Logger.Warn("cluster: receipts reader stopped", "topic", pr.topic, "partition", pr.part, "err", err)
 			return
 		}
 		n.handle(m)
-		n.processed[p].Store(m.Offset + 1)
+		pr.processed.Store(m.Offset + 1)
 		n.progressMu.Lock()
 		close(n.progress)
 		n.progress = make(chan struct{})
@@ -141,10 +145,11 @@ func (n *Node) ownReceipt(m kafka.Message) bool {
 	return false
 }
 
-// Sync blocks until this node has recorded every receipt that any replica
-// published before Sync was called, or until ctx ends. Record on one replica
-// followed by Sync on another guarantees that the second one's RouteLogger
-// sees the delivery. It costs one Kafka request.
+// Sync blocks until this node has recorded every receipt meant for it that
+// any replica published before Sync was called (the broadcast topic and the
+// receipts partitions it reads), or until ctx ends. Record on one replica
+// followed by Sync on the replica waiting for the key guarantees that its
+// RouteLogger sees the delivery. It costs two Kafka requests.
 func (n *Node) Sync(ctx context.Context) error {
 	if !n.started.Load() || n.ctx.Err() != nil {
 		return errors.New("cluster: Sync on a node not started or closed")
@@ -153,22 +158,32 @@ func (n *Node) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for p, end := range ends {
-		if p >= len(n.processed) {
-			break // a partition added after Start is not read
+	bend, err := n.lastOffsetsOf(ctx, n.broadcast, 1)
+	if err != nil {
+		return err
+	}
+	for _, pr := range n.activeReaders() {
+		end := bend[0]
+		if pr.topic == n.receipts {
+			if pr.part >= len(ends) {
+				continue
+			}
+			end = ends[pr.part]
 		}
 		for {
 			n.progressMu.Lock()
 			ch := n.progress
 			n.progressMu.Unlock()
-			if n.processed[p].Load() >= end {
+			if pr.processed.Load() >= end {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("cluster: Sync: partition %d at %d of %d: %w", p, n.processed[p].Load(), end, ctx.Err())
+				return fmt.Errorf("cluster: Sync: %s/%d at %d of %d: %w", pr.topic, pr.part, pr.processed.Load(), end, ctx.Err())
 			case <-n.ctx.Done():
 				return errors.New("cluster: Sync: node closed")
+			case <-pr.done:
+				return fmt.Errorf("cluster: Sync: reader of %s/%d stopped", pr.topic, pr.part)
 			case <-ch:
 			}
 		}

@@ -173,7 +173,9 @@ func (s *Server) serviceOptions() []orbital.Option {
 		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
 	}
 	if s.node != nil {
-		opts = append(opts, orbital.WithAssignment(s.node.Owns))
+		// Each run is named with one of this replica's receipt slots, so its deliveries that land
+		// on another replica are routed here (only here).
+		opts = append(opts, orbital.WithAssignment(s.node.Owns), orbital.WithTraceIDs(s.node.TraceID))
 	}
 	for _, r := range cfg.Reporters {
 		opts = append(opts, orbital.WithReporter(r))

@@ -125,7 +125,7 @@ func (n *Node) assignLoop() {
 		n.updateSlots(sctx, a)
 		cancel()
 		n.cfg.Logger.Info("cluster: new assignment", "replica", n.cfg.ReplicaID, "generation", gen.ID,
-			"partitions", len(ids), "owned_cases", owned, "receipt_slots", len(*n.slots.Load()))
+			"partitions", len(ids), "owned_cases", owned, "receipt_slots", n.slotCount())
 		if n.onAssign != nil {
 			n.onAssign()
 		}

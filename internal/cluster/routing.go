@@ -73,6 +73,14 @@ func (n *Node) TraceID() string {
 	return uuid.NewString()
 }
 
+// slotCount is how many slots TraceID uses now.
+func (n *Node) slotCount() int {
+	if s := n.slots.Load(); s != nil {
+		return len(*s)
+	}
+	return 0
+}
+
 // partReader reads one partition of a receipts topic.
 type partReader struct {
 	topic     string

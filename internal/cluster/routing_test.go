@@ -44,21 +44,7 @@ func TestRoutedRelay(t *testing.T) {
 	for i := range 3 {
 		nodes = append(nodes, startNode(t, broker.Brokers(), topic, fmt.Sprint("r", i), nil))
 	}
-	// Wait until the group gave every replica a slot.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok := true
-		for _, n := range nodes {
-			ok = ok && len(n.Slots()) > 0
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not every replica got a receipt slot within 30s")
-		}
-		<-time.After(20 * time.Millisecond) // the group's rebalance is external
-	}
+	waitSlots(t, nodes)
 	// Slots are disjoint.
 	owner := map[int]int{}
 	for i, n := range nodes {

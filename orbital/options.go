@@ -101,3 +101,16 @@ func WithTraceIDs(newID func() string) Option {
 		s.newTraceID = newID
 	}
 }
+
+// WithLastStart tells the service when a case last started on any replica
+// (cluster mode: from the shared results): a case this replica gains
+// (Reassigned) runs at that start plus its period when that is later than
+// now, instead of at once, so a clean handover does not run it twice in one
+// period. last reports ok false when it does not know. It is called from
+// the scheduling goroutines and must be safe for concurrent use. Default
+// (nil): a gained case runs at once.
+func WithLastStart(last func(caseName string) (start time.Time, ok bool)) Option {
+	return func(s *Service) {
+		s.lastStartOf = last
+	}
+}

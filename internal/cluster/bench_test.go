@@ -20,6 +20,7 @@ import (
 //
 //   - local: the baseline, every delivery lands on the replica waiting for it
 //     (no Kafka hop).
+//
 // Each runs twice: broadcast (keys without a slot: every replica reads every
 // receipt, and decodes only those pending there) and routed (keys from the
 // waiting replica's TraceID: a receipt goes to that replica's partition

@@ -101,6 +101,8 @@ type Results struct {
 	stop    chan struct{} // closed by Close: publish what is queued, then return
 	pubDone chan struct{}
 	read    atomic.Int64 // offset of the next result to feed
+	lastMu  sync.Mutex
+	last    map[string]time.Time // case → latest start of a top-level run, any replica
 	dropped atomic.Int64
 }
 
@@ -136,7 +138,7 @@ func StartResults(ctx context.Context, cfg ResultsConfig) (*Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Results{cfg: cfg, queue: make(chan kafka.Message, resultsQueue), stop: make(chan struct{}), pubDone: make(chan struct{})}
+	r := &Results{last: make(map[string]time.Time), cfg: cfg, queue: make(chan kafka.Message, resultsQueue), stop: make(chan struct{}), pubDone: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.writer = &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
@@ -329,11 +331,37 @@ func (r *Results) consume(end int64, caught chan struct{}) {
 			r.cfg.Stats.Incr("cluster.results_total", stats.T("result", "invalid"))
 		} else if closed || !sr.Result.Start.Before(horizon) {
 			r.cfg.Stats.Incr("cluster.results_total", stats.T("result", "read"))
+			r.noteStart(sr.Result)
 			r.cfg.Feed(sr.Result, sr.Replica)
 		}
 		r.read.Store(m.Offset + 1)
 		check()
 	}
+}
+
+// maxLastStarts bounds the case names LastStart remembers.
+const maxLastStarts = 10_000
+
+func (r *Results) noteStart(res orbital.Result) {
+	if res.Parent != "" {
+		return
+	}
+	r.lastMu.Lock()
+	if t, ok := r.last[res.Case]; (ok && res.Start.After(t)) || (!ok && len(r.last) < maxLastStarts) {
+		r.last[res.Case] = res.Start
+	}
+	r.lastMu.Unlock()
+}
+
+// LastStart returns when a run of caseName last started on any replica, as
+// far as the results read so far tell (a run is known once it ended): pass
+// it to orbital.WithLastStart, so a case taken over in a clean rebalance
+// waits for its period instead of running twice in it.
+func (r *Results) LastStart(caseName string) (time.Time, bool) {
+	r.lastMu.Lock()
+	defer r.lastMu.Unlock()
+	t, ok := r.last[caseName]
+	return t, ok
 }
 
 // Close publishes the results still queued (for at most 3s), then stops

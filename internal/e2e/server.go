@@ -175,7 +175,16 @@ func (s *Server) serviceOptions() []orbital.Option {
 	if s.node != nil {
 		// Each run is named with one of this replica's receipt slots, so its deliveries that land
 		// on another replica are routed here (only here).
-		opts = append(opts, orbital.WithAssignment(s.node.Owns), orbital.WithTraceIDs(s.node.TraceID))
+		opts = append(opts, orbital.WithAssignment(s.node.Owns), orbital.WithTraceIDs(s.node.TraceID),
+			// A case gained in a clean rebalance waits for its period after its last run on
+			// any replica (the shared results, started before the node) instead of running
+			// twice in it.
+			orbital.WithLastStart(func(name string) (time.Time, bool) {
+				if s.results == nil {
+					return time.Time{}, false
+				}
+				return s.results.LastStart(name)
+			}))
 	}
 	for _, r := range cfg.Reporters {
 		opts = append(opts, orbital.WithReporter(r))

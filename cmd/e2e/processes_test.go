@@ -373,4 +373,3 @@ func (p *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Error(w, "no replica up", http.StatusBadGateway)
 }
-

@@ -175,8 +175,10 @@ func TestClusterProcesses(t *testing.T) {
 	if extra > 1 {
 		t.Errorf("%d runs within a period of the previous one, want at most 1 (after the crash)", extra)
 	}
-	if len(byReplica) < 3 {
-		t.Errorf("runs by replica %v: the case should have run on all three (killed, taken over, restarted away)", byReplica)
+	// The killed replica and its successor ran it (after the clean restart it may come back to
+	// the restarted one when that rejoins before the third runs it: sticky assignment).
+	if len(byReplica) < 2 {
+		t.Errorf("runs by replica %v: the case should have run on the killed replica and its successor", byReplica)
 	}
 }
 

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -202,4 +204,39 @@ func (s signed) matches(sum []byte) bool {
 		}
 	}
 	return ok
+}
+
+// Errors of VerifySignature.
+var (
+	ErrNoSignature  = errors.New("webhook: no signature header")
+	ErrBadSignature = errors.New("webhook: not a valid signature of the body")
+)
+
+// VerifySignature checks the signature of a delivery already received (for
+// example a test re-verifying what a Webhook recorded): under Standard
+// Webhooks when h has a webhook-signature header, otherwise the
+// X-Signature header. The timestamp is not checked against a tolerance and
+// no replay memory is involved; a Webhook does both on receipt. It returns
+// nil, ErrNoSignature or an error wrapping ErrBadSignature that names the
+// header.
+func VerifySignature(secret []byte, h http.Header, body []byte) error {
+	w := &Webhook{scheme: SchemeStandardWebhooks, secret: secret, stdKey: StandardKey(secret),
+		sigHeader: DefaultSignatureHeader, tolerance: time.Duration(math.MaxInt64)}
+	header := HeaderWebhookSignature
+	if h.Get(HeaderWebhookSignature) == "" {
+		w.scheme, header = SchemeXSignature, DefaultSignatureHeader
+		if h.Get(DefaultSignatureHeader) == "" {
+			return ErrNoSignature
+		}
+	}
+	s, err := w.parseSignature(h, time.Unix(0, 0))
+	if err != nil {
+		return fmt.Errorf("%s: %w", header, ErrBadSignature)
+	}
+	m := w.newMAC(s)
+	m.Write(body)
+	if !s.matches(m.Sum(nil)) {
+		return fmt.Errorf("%s: %w", header, ErrBadSignature)
+	}
+	return nil
 }

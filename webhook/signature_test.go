@@ -522,3 +522,26 @@ func TestUnauthenticatedBytesBudget(t *testing.T) {
 	}
 }
 
+
+func TestVerifySignature(t *testing.T) {
+	secret := []byte("s3cret")
+	body := []byte(`{"messageId":"m1"}`)
+	for _, sg := range signers {
+		t.Run(sg.scheme.String(), func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", nil)
+			sg.sign(req, secret, body)
+			if err := webhook.VerifySignature(secret, req.Header, body); err != nil {
+				t.Errorf("valid: %v", err)
+			}
+			if err := webhook.VerifySignature([]byte("other"), req.Header, body); !errors.Is(err, webhook.ErrBadSignature) {
+				t.Errorf("wrong secret: %v, want ErrBadSignature", err)
+			}
+			if err := webhook.VerifySignature(secret, req.Header, []byte("{}")); !errors.Is(err, webhook.ErrBadSignature) {
+				t.Errorf("other body: %v, want ErrBadSignature", err)
+			}
+		})
+	}
+	if err := webhook.VerifySignature(secret, http.Header{}, body); !errors.Is(err, webhook.ErrNoSignature) {
+		t.Errorf("unsigned: %v, want ErrNoSignature", err)
+	}
+}

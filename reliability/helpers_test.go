@@ -342,15 +342,15 @@ func (s *server) down() {
 
 // stackConfig adjusts a stack.
 type stackConfig struct {
-	persistent  bool          // broker keeps its data in a directory (restartable)
-	logLevel    slog.Level    // level of the captured logs
-	maxAttempts int           // pipeline delivery attempts (default 100: outages are absorbed)
-	backoffMax  time.Duration // pipeline backoff cap (default 500ms)
-	dedupe      int           // pipeline dedupe window (default: the pipeline's)
-	discardLogs bool          // no captured logs (a soak would keep them all)
-	noTracker   bool          // no acknowledged/delivered bookkeeping (it grows with every event)
-	retention   time.Duration // embedded Kafka retention (default: embedkafka's)
-	delivery    *http.Client  // the pipeline's delivery client (default: the pipeline's)
+	persistent  bool                                        // broker keeps its data in a directory (restartable)
+	logLevel    slog.Level                                  // level of the captured logs
+	maxAttempts int                                         // pipeline delivery attempts (default 100: outages are absorbed)
+	backoffMax  time.Duration                               // pipeline backoff cap (default 500ms)
+	dedupe      int                                         // pipeline dedupe window (default: the pipeline's)
+	discardLogs bool                                        // no captured logs (a soak would keep them all)
+	noTracker   bool                                        // no acknowledged/delivered bookkeeping (it grows with every event)
+	retention   time.Duration                               // embedded Kafka retention (default: embedkafka's)
+	delivery    *http.Client                                // the pipeline's delivery client (default: the pipeline's)
 	hookWrap    func(s *stack, h http.Handler) http.Handler // wraps the webhook handler (an attacker in the path)
 }
 

@@ -146,4 +146,3 @@ func TestLostAnswersAreNotDuplicates(t *testing.T) {
 	r.rec.waitFor(t, r.rec.mark(), waitLong, "a genuine duplicate to be caught", failedWith("track", "delivered twice"))
 	s.pipeline.SetFaults(pipeline.Faults{})
 }
-

@@ -14,7 +14,6 @@ import (
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
-
 // expect declares ids on the waiter before anything is sent, and registers a
 // cleanup that forgets them and, when the run failed, logs them.
 func (s *suites) expect(o *orbital.O, ids ...string) {

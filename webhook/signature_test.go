@@ -522,7 +522,6 @@ func TestUnauthenticatedBytesBudget(t *testing.T) {
 	}
 }
 
-
 func TestVerifySignature(t *testing.T) {
 	secret := []byte("s3cret")
 	body := []byte(`{"messageId":"m1"}`)

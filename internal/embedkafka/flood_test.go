@@ -181,7 +181,9 @@ func TestBrokerSurvivesConnectionFlood(t *testing.T) {
 			c.Close()
 		}
 		ended := time.Now()
-		defer func() { t.Logf("%d flood connections; served again %v after the flood ended", len(flood), time.Since(ended).Round(time.Millisecond)) }()
+		defer func() {
+			t.Logf("%d flood connections; served again %v after the flood ended", len(flood), time.Since(ended).Round(time.Millisecond))
+		}()
 		waitFor(t, 30*time.Second, "the broker to serve again after the flood", func() bool { return roundTrip(addr) == nil })
 	})
 	t.Run("default cap: serves during the flood", func(t *testing.T) {
@@ -193,7 +195,9 @@ func TestBrokerSurvivesConnectionFlood(t *testing.T) {
 			}
 		}()
 		started := time.Now()
-		defer func() { t.Logf("%d flood connections open; served %v into the flood", len(flood), time.Since(started).Round(time.Millisecond)) }()
+		defer func() {
+			t.Logf("%d flood connections open; served %v into the flood", len(flood), time.Since(started).Round(time.Millisecond))
+		}()
 		waitFor(t, 30*time.Second, "a produce and fetch to succeed during the flood", func() bool { return roundTrip(addr) == nil })
 	})
 }

@@ -327,7 +327,9 @@ func TestHTTPSurvivesFDExhaustion(t *testing.T) {
 			c.Close()
 		}
 		ended := time.Now()
-		defer func() { t.Logf("%d flood connections; served again %v after the flood ended", len(flood), time.Since(ended).Round(time.Millisecond)) }()
+		defer func() {
+			t.Logf("%d flood connections; served again %v after the flood ended", len(flood), time.Since(ended).Round(time.Millisecond))
+		}()
 		waitFor(t, 20*time.Second, "the server to serve again after the flood", func() bool { return get(addr) == nil })
 	})
 	t.Run("default cap: serves during the flood", func(t *testing.T) {
@@ -339,7 +341,9 @@ func TestHTTPSurvivesFDExhaustion(t *testing.T) {
 			}
 		}()
 		started := time.Now()
-		defer func() { t.Logf("%d flood connections open; served %v into the flood", len(flood), time.Since(started).Round(time.Millisecond)) }()
+		defer func() {
+			t.Logf("%d flood connections open; served %v into the flood", len(flood), time.Since(started).Round(time.Millisecond))
+		}()
 		waitFor(t, 20*time.Second, "a request to succeed during the flood", func() bool { return get(addr) == nil })
 	})
 }

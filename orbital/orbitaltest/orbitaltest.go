@@ -34,7 +34,7 @@ func Run(t testing.TB, f orbital.TestFunc) {
 		orbital.WithOutput(io.Discard),
 		orbital.WithLogger(slog.New(slog.DiscardHandler)),
 	)
-	name := caseName(t.Name())
+	name := orbital.CleanName(t.Name())
 	if err := svc.Register(orbital.TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
 		t.Fatalf("orbitaltest: %v", err)
 		return
@@ -58,24 +58,6 @@ func Run(t testing.TB, f orbital.TestFunc) {
 	case orbital.Skip:
 		t.SkipNow()
 	}
-}
-
-// caseName turns a go test name into a valid orbital case name.
-func caseName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
-			r == '_', r == '-', r == '.', r == '/':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	if b.Len() == 0 {
-		return "test"
-	}
-	return b.String()
 }
 
 // bodyLines returns the lines under the "--- PASS" header of a go test style

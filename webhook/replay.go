@@ -94,11 +94,6 @@ func (s *seenIDs) expire(now time.Time) {
 	}
 }
 
-func (s *seenIDs) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
 
 // budget is a global allowance of bytes, taken by requests whose body is
 // being read and not yet authenticated.

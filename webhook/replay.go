@@ -94,7 +94,6 @@ func (s *seenIDs) expire(now time.Time) {
 	}
 }
 
-
 // budget is a global allowance of bytes, taken by requests whose body is
 // being read and not yet authenticated.
 type budget struct {

@@ -191,6 +191,7 @@ func newTarget(ctx context.Context, o *options, ownWebhook string, h stats.Handl
 		WriteKeys:         []string{t.writeKey},
 		Destinations:      []string{t.webhookURL},
 		DestinationSecret: t.secret,
+		Signature:         o.sigScheme.String(), // issue 14: the same scheme as our webhook
 		Faults:            o.faultSpec,
 		MaxAttempts:       embeddedMaxAttempts,
 		BackoffMin:        embeddedBackoffMin,

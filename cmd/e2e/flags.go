@@ -17,6 +17,7 @@ import (
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/config"
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/webhook"
 	"github.com/peterbourgon/ff/v3"
 )
 
@@ -37,6 +38,7 @@ type options struct {
 	webhookURL    string
 	webhookSecret string
 	faults        string
+	signature     string // --signature-scheme (issue 14)
 	run           string
 	timeout       time.Duration
 	configPath    string
@@ -72,6 +74,7 @@ type options struct {
 	// derived by validate
 	runRE       *regexp.Regexp
 	faultSpec   pipeline.Faults
+	sigScheme   webhook.Scheme // issue 14: from --signature-scheme
 	overrides   config.Overrides
 	brokersList []string
 }
@@ -225,7 +228,8 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
 	fs.StringVar(&o.kafkaTopic, "kafka-topic", "events", "the pipeline's ingest topic")
 	fs.StringVar(&o.webhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
-	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' signature; embedded default: random (secret)")
+	fs.StringVar(&o.signature, "signature-scheme", webhook.SchemeNameStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature; replays refused) or "x-signature" (hex HMAC of the body)`) // issue 14
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
@@ -279,6 +283,9 @@ func (o *options) validate(cmd string) error {
 		return fmt.Errorf("invalid --run regexp: %w", err)
 	}
 	o.runRE = re
+	if o.sigScheme, err = webhook.ParseScheme(o.signature); err != nil { // issue 14
+		return fmt.Errorf("invalid --signature-scheme %q: want %q or %q", o.signature, webhook.SchemeNameStandardWebhooks, webhook.SchemeNameXSignature)
+	}
 	if o.faultSpec, err = pipeline.ParseFaults(o.faults); err != nil {
 		return fmt.Errorf("invalid --faults: %w", err)
 	}

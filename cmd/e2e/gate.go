@@ -112,7 +112,7 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 		return err
 	}
 	defer t.Close(context.Background(), logger)
-	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))
+	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Scheme: o.sigScheme, Stats: eng})) // issue 14: Scheme
 
 	cases, err := selectCases(o, t.harness(o, rl, logger))
 	if err != nil {

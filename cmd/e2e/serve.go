@@ -99,7 +99,7 @@ func runServe(ctx context.Context, a *app, o *options) error {
 		}
 		hookLogger = node
 	}
-	wh.Store(webhook.New(webhook.Config{Logger: hookLogger, Secret: t.secret, Stats: eng}))
+	wh.Store(webhook.New(webhook.Config{Logger: hookLogger, Secret: t.secret, Scheme: o.sigScheme, Stats: eng})) // issue 14: Scheme
 
 	opts := []orbital.Option{
 		orbital.WithStats(eng),

@@ -56,6 +56,16 @@ func (s Scheme) String() string {
 	return "Scheme(" + strconv.Itoa(int(s)) + ")"
 }
 
+// bodyOnly reports whether s signs the body alone (SchemeXSignature). (A
+// switch, not ==: scheme names are not secrets, but they name signatures.)
+func (s Scheme) bodyOnly() bool {
+	switch s {
+	case SchemeXSignature:
+		return true
+	}
+	return false
+}
+
 // ParseScheme parses "standard-webhooks" or "x-signature" (for flags).
 func ParseScheme(s string) (Scheme, error) {
 	switch s {
@@ -135,7 +145,7 @@ var errStale = fmt.Errorf("timestamp outside the tolerance")
 // parseSignature parses the signature headers of r for w's scheme. It does
 // not check the MAC (that needs the body).
 func (w *Webhook) parseSignature(h http.Header, now time.Time) (signed, error) {
-	if w.scheme == SchemeXSignature {
+	if w.scheme.bodyOnly() {
 		v := strings.TrimPrefix(h.Get(w.sigHeader), "sha256=")
 		if len(v) != 2*sha256.Size {
 			return signed{}, fmt.Errorf("missing or malformed %s", w.sigHeader)
@@ -188,7 +198,7 @@ func (w *Webhook) parseSignature(h http.Header, now time.Time) (signed, error) {
 
 // newMAC returns the MAC to stream the body into for s.
 func (w *Webhook) newMAC(s signed) hash.Hash {
-	if w.scheme == SchemeXSignature {
+	if w.scheme.bodyOnly() {
 		return hmac.New(sha256.New, w.secret)
 	}
 	return standardMAC(w.stdKey, s.id, s.ts)

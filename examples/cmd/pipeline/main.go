@@ -115,7 +115,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			}
 		}
 	})
-	if o.signature != pipeline.SignatureStandardWebhooks && o.signature != pipeline.SignatureXSignature {
+	switch o.signature {
+	case pipeline.SignatureStandardWebhooks, pipeline.SignatureXSignature:
+	default:
 		errs = append(errs, fmt.Errorf("--signature %q: want %q or %q", o.signature, pipeline.SignatureStandardWebhooks, pipeline.SignatureXSignature))
 	}
 	if len(o.writeKeys) == 0 {

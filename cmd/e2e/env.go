@@ -19,6 +19,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/logging"
 	"github.com/orbital-e2e/orbital/internal/metrics"
+	"github.com/orbital-e2e/orbital/internal/netx"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/tests"
 	"github.com/orbital-e2e/orbital/webhook"
@@ -204,7 +205,7 @@ func newTarget(ctx context.Context, o *options, ownWebhook string, h stats.Handl
 		return nil, fmt.Errorf("embedded pipeline: %w", err)
 	}
 	t.pipeline = p
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := netx.Listen("tcp", "127.0.0.1:0", netx.Config{Logger: plog}) // issue 14: bounded conns, idle timeout, accept errors retried
 	if err != nil {
 		broker.Close()
 		return nil, fmt.Errorf("embedded pipeline: %w", err)
@@ -344,7 +345,7 @@ func webhookMux(wh http.Handler, prom http.Handler, ready, draining *atomic.Bool
 
 // listen opens the --addr listener; failing to is a configuration error.
 func listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := netx.Listen("tcp", addr, netx.Config{}) // issue 14: bounded conns, idle timeout, accept errors retried
 	if err != nil {
 		return nil, usagef("cannot listen on --addr: %w", err)
 	}

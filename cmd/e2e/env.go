@@ -345,7 +345,9 @@ func webhookMux(wh http.Handler, prom http.Handler, ready, draining *atomic.Bool
 
 // listen opens the --addr listener; failing to is a configuration error.
 func listen(addr string) (net.Listener, error) {
-	ln, err := netx.Listen("tcp", addr, netx.Config{}) // issue 14: bounded conns, idle timeout, accept errors retried
+	// issue 14: bounded conns, accept errors retried. Idle time is bounded by the http.Server's
+	// timeouts (a manual run's POST may stay quiet for its whole run timeout), not by netx.
+	ln, err := netx.Listen("tcp", addr, netx.Config{IdleTimeout: -1})
 	if err != nil {
 		return nil, usagef("cannot listen on --addr: %w", err)
 	}

@@ -253,7 +253,7 @@ func (b *Broker) Err() error {
 }
 
 // Healthy is Err followed by a Kafka ApiVersions round trip over a new
-// connection, bounded by ctx: it fails when the broker does not answer,
+// connection, bounded by ctx (2s without a deadline): it fails when the broker does not answer,
 // including while a connection flood holds every slot of its listener. Use
 // Err for liveness and Healthy for readiness.
 func (b *Broker) Healthy(ctx context.Context) error {
@@ -269,7 +269,7 @@ func (b *Broker) Healthy(ctx context.Context) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	} else {
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	}
 	if _, err := conn.ApiVersions(); err != nil {
 		return fmt.Errorf("embedkafka: broker on %s: %w", b.Addr(), err)

@@ -260,17 +260,19 @@ func (b *Broker) Healthy(ctx context.Context) error {
 	if err := b.Err(); err != nil {
 		return err
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
 	var d kafka.Dialer
 	conn, err := d.DialContext(ctx, "tcp", b.Addr())
 	if err != nil {
 		return fmt.Errorf("embedkafka: broker on %s: %w", b.Addr(), err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	} else {
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	}
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
 	if _, err := conn.ApiVersions(); err != nil {
 		return fmt.Errorf("embedkafka: broker on %s: %w", b.Addr(), err)
 	}

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -254,5 +255,25 @@ func TestSecretKeyDecodesWhsec(t *testing.T) {
 	got := pipeline.SignStandard([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
 	if got != want {
 		t.Errorf("SignStandard = %q, want the reference libraries' %q", got, want)
+	}
+}
+
+// With an OutputTopic every processed event is also written there, keyed by its messageId,
+// as delivered to the webhooks.
+func TestOutputTopic(t *testing.T) {
+	dest := newDestination(t, nil)
+	e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.OutputTopic = "events-processed" })
+	e.track("out-1", "Order Completed")
+	dest.waitForID(t, "out-1", 1)
+	out := readTopic(t, e.broker.Brokers(), "events-processed", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+	if len(out) != 1 || string(out[0].Key) != "out-1" {
+		t.Fatalf("output topic holds %d messages, want out-1", len(out))
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(out[0].Value, &ev); err != nil || ev["messageId"] != "out-1" || ev["processed"] != true {
+		t.Errorf("output message %s (%v), want the processed event", out[0].Value, err)
+	}
+	if _, err := pipeline.New(pipeline.Config{Brokers: e.broker.Brokers(), OutputTopic: "events"}); err == nil {
+		t.Error("an OutputTopic equal to the ingest topic was accepted")
 	}
 }

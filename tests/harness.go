@@ -58,6 +58,10 @@ type Harness struct {
 	Brokers []string
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
+	// OutputTopic is the pipeline's Kafka output topic, if it has one: the
+	// kafka suite then also waits for its event there (package kafkasource).
+	// Default: none.
+	OutputTopic string
 	// Waiter receives the pipeline's deliveries, keyed by the JSON field
 	// messageId ([MessageID]). Required.
 	Waiter *webhook.RouteLogger
@@ -65,10 +69,11 @@ type Harness struct {
 	// It is only informational: failures mention it, without its user
 	// info, query and fragment (they may hold a token). Default: none.
 	WebhookURL string
-	// WebhookSecret, when set, makes every suite re-verify the X-Signature
-	// header of each delivery (hex HMAC-SHA256 of the body, optionally
-	// prefixed "sha256="). Default: none, signatures are not checked. It is
-	// a secret.
+	// WebhookSecret, when set, makes every suite re-verify the signature
+	// of each delivery (webhook.VerifySignature: Standard Webhooks'
+	// webhook-signature, or else X-Signature, the hex HMAC-SHA256 of the
+	// body, optionally prefixed "sha256="). Default: none, signatures are
+	// not checked. It is a secret.
 	WebhookSecret []byte
 	// ChromePath is the Chromium or Chrome binary of the browser suite.
 	// Default: the first of chromium, chromium-browser, google-chrome and
@@ -117,6 +122,7 @@ type Harness struct {
 // suites. It is never modified after Cases made it.
 type suites struct {
 	api, writeKey, topic, webhookURL string
+	outputTopic                      string
 	cdn, browserURL                  string
 	page                             *BrowserPage
 	brokers                          []string
@@ -136,6 +142,7 @@ func (h *Harness) resolve() *suites {
 		api:             strings.TrimRight(h.APIURL, "/"),
 		writeKey:        h.WriteKey,
 		topic:           h.Topic,
+		outputTopic:     h.OutputTopic,
 		cdn:             strings.TrimRight(h.CDNURL, "/"),
 		browserURL:      h.BrowserURL,
 		webhookURL:      redact.URL(h.WebhookURL),

@@ -178,7 +178,7 @@ func TestDeliveryChecks(t *testing.T) {
 		{
 			name:    "wrong secret",
 			harness: func(h *tests.Harness) { h.WebhookSecret = []byte("not-the-pipeline-secret") },
-			want:    []string{"X-Signature is not a valid signature of the delivered body"},
+			want:    []string{"webhook-signature is not a valid signature of the delivered body"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -331,5 +331,21 @@ func TestHealthNamesTheCause(t *testing.T) {
 		if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "(cluster: kafka unreachable)") {
 			t.Errorf("%s: got %s, want a failure naming the cause", suite, describe(r))
 		}
+	}
+}
+
+// The kafka suite waits for its event on the pipeline's output topic too (a Kafka return path,
+// kafkasource): a pipeline that does not feed the topic fails the run.
+func TestKafkaSuiteWaitsOnTheOutputTopic(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.harness()
+	if r := runCases(t, h, 20*time.Second, nil, "kafka")["kafka"]; r.Outcome != orbital.Pass {
+		t.Fatalf("with the output topic fed: %s", describe(r))
+	}
+	h.OutputTopic = "events-nobody-writes"
+	r := runCases(t, h, 3*time.Second, nil, "kafka")["kafka"]
+	if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "events-nobody-writes") {
+		t.Fatalf("with an output topic nobody writes: %s, want a failure naming the topic", describe(r))
 	}
 }

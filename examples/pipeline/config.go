@@ -24,6 +24,12 @@ type Config struct {
 	// Default: "events-dead-letter".
 	DeadLetterTopic string
 
+	// OutputTopic, when set, is a Kafka destination: every processed event is
+	// also written to it (key: its messageId, value: the event as delivered
+	// to the webhooks, faults included), as a pipeline that feeds a
+	// downstream consumer does. Default: none.
+	OutputTopic string
+
 	// GroupID is the worker's consumer group. Default: "pipeline-worker".
 	GroupID string
 
@@ -40,9 +46,16 @@ type Config struct {
 	// events are consumed and committed but delivered nowhere.
 	Destinations []string
 
-	// DestinationSecret is the HMAC-SHA256 key of the X-Signature header.
-	// Default: empty key (deliveries are still signed).
+	// DestinationSecret is the HMAC-SHA256 key deliveries are signed with.
+	// Under Standard Webhooks a "whsec_<base64>" secret is decoded first
+	// (see SecretKey). Default: empty key (deliveries are still signed).
 	DestinationSecret []byte
+
+	// Signature is how deliveries are signed: SignatureStandardWebhooks
+	// (webhook-id, webhook-timestamp, webhook-signature) or
+	// SignatureXSignature (X-Signature: hex HMAC of the body). Default:
+	// SignatureStandardWebhooks.
+	Signature string
 
 	// Faults are the faults injected from the start; see SetFaults.
 	Faults Faults
@@ -122,6 +135,13 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("pipeline: destination %q is not an http(s) URL", redactURL(d))
 		}
 	}
+	switch c.Signature {
+	case "":
+		c.Signature = SignatureStandardWebhooks
+	case SignatureStandardWebhooks, SignatureXSignature:
+	default:
+		return c, fmt.Errorf("pipeline: Signature %q is neither %q nor %q", c.Signature, SignatureStandardWebhooks, SignatureXSignature)
+	}
 	if err := c.Faults.validate(); err != nil {
 		return c, fmt.Errorf("pipeline: %w", err)
 	}
@@ -145,6 +165,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.GroupID, defaultGroupID)
 	if c.Topic == c.DeadLetterTopic {
 		return c, fmt.Errorf("pipeline: Topic and DeadLetterTopic are both %q", c.Topic)
+	}
+	if c.OutputTopic != "" && (c.OutputTopic == c.Topic || c.OutputTopic == c.DeadLetterTopic) {
+		return c, fmt.Errorf("pipeline: OutputTopic %q is also the ingest or dead-letter topic", c.OutputTopic)
 	}
 	defInt(&c.Partitions, 3)
 	defInt(&c.ReplicationFactor, 1)

@@ -2,8 +2,10 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,6 +137,12 @@ func TestRetriesWithBackoff(t *testing.T) {
 				if !validSignature(d) {
 					t.Errorf("attempt %d signature invalid", i+1)
 				}
+				// Retries are the same delivery: the same webhook-id, so a
+				// receiver answers a retry of a delivery it kept 2xx
+				// without recording it twice.
+				if id := d.Header.Get("webhook-id"); id != ds[0].Header.Get("webhook-id") || !strings.HasPrefix(id, "msg_") {
+					t.Errorf("attempt %d has webhook-id %q, attempt 1 %q", i+1, id, ds[0].Header.Get("webhook-id"))
+				}
 			}
 			waitCounter(t, e.metrics, 1, "delivered_total")
 			if got := counter(e.metrics, "retried_total"); got != 2 {
@@ -213,5 +221,59 @@ func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
 		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)
+	}
+}
+
+func TestXSignatureScheme(t *testing.T) {
+	e := newEnv(t, nil, nil, func(c *pipeline.Config) { c.Signature = pipeline.SignatureXSignature })
+	e.track("x-signature-1", "e")
+	got := e.dest.waitForID(t, "x-signature-1", 1)[0]
+	if got.Header.Get("X-Signature") == "" || !validSignature(got) {
+		t.Errorf("X-Signature %q does not verify over the body", got.Header.Get("X-Signature"))
+	}
+	if h := got.Header.Get("webhook-signature"); h != "" {
+		t.Errorf("webhook-signature %q set under the X-Signature scheme", h)
+	}
+}
+
+func TestBadSignatureSchemeRefused(t *testing.T) {
+	_, err := pipeline.New(pipeline.Config{Brokers: []string{"127.0.0.1:9"}, Signature: "v0"})
+	if err == nil || !strings.Contains(err.Error(), "Signature") {
+		t.Errorf("New with Signature v0 = %v, want an error naming Signature", err)
+	}
+}
+
+func TestSecretKeyDecodesWhsec(t *testing.T) {
+	if got := string(pipeline.SecretKey([]byte("whsec_c2VjcmV0"))); got != "secret" {
+		t.Errorf("SecretKey(whsec_c2VjcmV0) = %q, want %q", got, "secret")
+	}
+	if got := string(pipeline.SecretKey([]byte("plain"))); got != "plain" {
+		t.Errorf("SecretKey(plain) = %q", got)
+	}
+	// The spec's example: id, timestamp and body signed under a whsec_ secret.
+	const want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	got := pipeline.SignStandard([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
+	if got != want {
+		t.Errorf("SignStandard = %q, want the reference libraries' %q", got, want)
+	}
+}
+
+// With an OutputTopic every processed event is also written there, keyed by its messageId,
+// as delivered to the webhooks.
+func TestOutputTopic(t *testing.T) {
+	dest := newDestination(t, nil)
+	e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.OutputTopic = "events-processed" })
+	e.track("out-1", "Order Completed")
+	dest.waitForID(t, "out-1", 1)
+	out := readTopic(t, e.broker.Brokers(), "events-processed", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+	if len(out) != 1 || string(out[0].Key) != "out-1" {
+		t.Fatalf("output topic holds %d messages, want out-1", len(out))
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(out[0].Value, &ev); err != nil || ev["messageId"] != "out-1" || ev["processed"] != true {
+		t.Errorf("output message %s (%v), want the processed event", out[0].Value, err)
+	}
+	if _, err := pipeline.New(pipeline.Config{Brokers: e.broker.Brokers(), OutputTopic: "events"}); err == nil {
+		t.Error("an OutputTopic equal to the ingest topic was accepted")
 	}
 }

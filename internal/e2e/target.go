@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/netx"
 	stats "github.com/segmentio/stats/v4"
 )
 
@@ -40,6 +40,8 @@ type target struct {
 	brokers    []string
 	webhookURL string
 	embedded   bool
+	// outputTopic is the pipeline's Kafka output topic ("" for none).
+	outputTopic string
 
 	broker   *embedkafka.Broker
 	pipeline *pipeline.Pipeline
@@ -66,12 +68,16 @@ func randomSecret() string {
 // is, or placeholders for the embedded one.
 func describeTarget(c Config) *target {
 	t := &target{
-		apiURL:     strings.TrimRight(c.API, "/"),
-		writeKey:   c.WriteKey,
-		secret:     []byte(c.WebhookSecret),
-		brokers:    c.Brokers,
-		webhookURL: c.WebhookURL,
-		embedded:   c.API == "",
+		apiURL:      strings.TrimRight(c.API, "/"),
+		writeKey:    c.WriteKey,
+		secret:      []byte(c.WebhookSecret),
+		brokers:     c.Brokers,
+		webhookURL:  c.WebhookURL,
+		embedded:    c.API == "",
+		outputTopic: c.OutputTopic,
+	}
+	if t.embedded && t.outputTopic == "" {
+		t.outputTopic = c.Topic + "-processed" // the embedded pipeline feeds one
 	}
 	return t
 }
@@ -112,9 +118,11 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 	p, err := pipeline.New(pipeline.Config{
 		Brokers:           broker.Brokers(),
 		Topic:             c.Topic,
+		OutputTopic:       t.outputTopic,
 		WriteKeys:         []string{t.writeKey},
 		Destinations:      []string{t.webhookURL},
 		DestinationSecret: t.secret,
+		Signature:         c.SignatureScheme.String(), // issue 14: the same scheme as our webhook
 		Faults:            c.Faults,
 		MaxAttempts:       embeddedMaxAttempts,
 		BackoffMin:        EmbeddedBackoffMin,
@@ -127,7 +135,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 		return nil, fmt.Errorf("embedded pipeline: %w", err)
 	}
 	t.pipeline = p
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := netx.Listen("tcp", "127.0.0.1:0", netx.Config{Logger: plog}) // issue 14: bounded conns and idle time, accept errors retried
 	if err != nil {
 		broker.Close()
 		return nil, fmt.Errorf("embedded pipeline: %w", err)

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -336,7 +335,6 @@ type roundRobin struct {
 	downed []atomic.Bool
 	next   atomic.Uint64
 	client *http.Client
-	mu     sync.Mutex
 }
 
 func newRoundRobin(addrs []string) *roundRobin {

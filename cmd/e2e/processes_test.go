@@ -141,6 +141,20 @@ func TestClusterProcesses(t *testing.T) {
 			t.Errorf("run %s on %s: %s %s", r.TraceID, r.Replica, r.Outcome, r.Error)
 		}
 	}
+	// Relay work per live replica (separate processes): receipts read from Kafka and decoded
+	// against those meant for it. Nothing is decoded that was not pending there.
+	for _, i := range []int{other, moved} {
+		m := scrape(t, base(i))
+		read := m[`orbital_cluster_receipts_total{result="ignored"}`] + m[`orbital_cluster_receipts_total{result="matched"}`] +
+			m[`orbital_cluster_receipts_total{result="invalid"}`]
+		matched := m[`orbital_cluster_receipts_total{result="matched"}`]
+		t.Logf("r%d: relayed %v, local %v, receipts read %v, decoded (matched) %v", i, m["orbital_cluster_relayed_total"],
+			m["orbital_cluster_local_total"], read, matched)
+		if m[`orbital_cluster_receipts_total{result="invalid"}`] > 0 {
+			t.Errorf("r%d decoded invalid receipts", i)
+		}
+	}
+
 	// Cluster-wide, from steady state on: gaps and extra runs per period.
 	var starts []time.Time
 	for _, r := range r0 {
@@ -270,6 +284,32 @@ func runsOf(t *testing.T, base string) []procRun {
 	var runs []procRun
 	getJSONURL(t, base+"/api/cases/track/runs?limit=200", &runs)
 	return runs
+}
+
+// scrape returns the unlabelled and labelled samples of base's /metrics by series.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", base, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		i := bytes.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(string(line[i+1:]), &v); err == nil {
+			out[string(line[:i])] = v
+		}
+	}
+	return out
 }
 
 // ownerOf is the replica (index) that made the latest run on base's page.

@@ -18,27 +18,27 @@ import (
 
 // Row is one case as GET /api/cases returns it and the page shows it.
 type Row struct {
-	Name          string      `json:"name"`             // "name", "name/sub" for a subtest
-	Parent        string      `json:"parent,omitempty"` // the enclosing case of a subtest
-	Depth         int         `json:"depth"`            // 0 for a top-level case
-	Registered    bool        `json:"registered"`       // a registered case (can be run by POST)
-	Period        string      `json:"period,omitempty"` // e.g. "30s"; a subtest's is its parent's
-	PeriodSeconds float64     `json:"period_seconds"`   // Period in seconds, 0 when unknown
+	Name          string  `json:"name"`             // "name", "name/sub" for a subtest
+	Parent        string  `json:"parent,omitempty"` // the enclosing case of a subtest
+	Depth         int     `json:"depth"`            // 0 for a top-level case
+	Registered    bool    `json:"registered"`       // a registered case (can be run by POST)
+	Period        string  `json:"period,omitempty"` // e.g. "30s"; a subtest's is its parent's
+	PeriodSeconds float64 `json:"period_seconds"`   // Period in seconds, 0 when unknown
 	// TimeoutSeconds is a registered case's own timeout in seconds; absent when it uses
 	// the service's default.
-	TimeoutSeconds float64 `json:"timeout_seconds,omitempty"`
-	LastOutcome   string      `json:"last_outcome"`     // "pass", "fail", "skip", "" before the first run
-	LastRun       *time.Time  `json:"last_run"`         // start of the last run
-	LastTraceID   string      `json:"last_trace_id,omitempty"`
-	LastFailure   *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
-	LastError     string      `json:"last_error,omitempty"` // error of that failed run
-	Strip         []StripCell `json:"strip"`                // the last 50 runs, oldest first
-	Ratio1h       Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
-	Ratio24h      Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
-	Duration      Quantiles   `json:"duration"`             // run duration, retained non-skipped runs
-	Latency       Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
-	Retained      int         `json:"retained"`             // runs in history
-	TotalRuns     uint64      `json:"total_runs"`           // runs reported since start
+	TimeoutSeconds float64     `json:"timeout_seconds,omitempty"`
+	LastOutcome    string      `json:"last_outcome"` // "pass", "fail", "skip", "" before the first run
+	LastRun        *time.Time  `json:"last_run"`     // start of the last run
+	LastTraceID    string      `json:"last_trace_id,omitempty"`
+	LastFailure    *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
+	LastError      string      `json:"last_error,omitempty"` // error of that failed run
+	Strip          []StripCell `json:"strip"`                // the last 50 runs, oldest first
+	Ratio1h        Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
+	Ratio24h       Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
+	Duration       Quantiles   `json:"duration"`             // run duration, retained non-skipped runs
+	Latency        Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
+	Retained       int         `json:"retained"`             // runs in history
+	TotalRuns      uint64      `json:"total_runs"`           // runs reported since start
 }
 
 // StripCell is one run of a Row's strip.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/orbital-e2e/orbital/orbital"
@@ -69,19 +70,23 @@ func parseSince(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// startedSince returns the runs (newest first) that started at or after
-// from (all of them for a zero from), and whether they are all the window
-// holds: false when the history is full and its oldest run is in the window.
+// startedSince returns the runs that started at or after from (all of them
+// for a zero from), newest start first, and whether they are all the window
+// holds: false when the history is full and every retained run is in the
+// window (older ones may have been dropped).
 func startedSince(runs []run, from time.Time, history int) ([]run, bool) {
 	if from.IsZero() {
 		return runs, true
 	}
-	for i, r := range runs {
-		if r.start.Before(from) {
-			return runs[:i], true
+	in := make([]run, 0, len(runs))
+	for _, r := range runs {
+		if !r.start.Before(from) {
+			in = append(in, r)
 		}
 	}
-	return runs, len(runs) < history
+	// Reports arrive in the order runs end; a window is about when they started.
+	slices.SortStableFunc(in, func(a, b run) int { return b.start.Compare(a.start) })
+	return in, len(in) < len(runs) || len(runs) < history
 }
 
 // handleWindow serves GET /api/runs?since=D[&run=regexp].

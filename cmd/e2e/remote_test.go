@@ -215,3 +215,24 @@ func TestRemoteGateWaitsForBusyCase(t *testing.T) {
 		t.Errorf("JUnit %+v, want track in 0.250s", cases)
 	}
 }
+
+// Flags that do not go together with --server (or --since without it) are usage errors.
+func TestRemoteGateUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gate", "--since", "10m"}, "--since reads a running service's history: it needs --server"},
+		{[]string{"gate", "--server", "http://127.0.0.1:1", "--since", "-1m"}, "--since must be positive"},
+		{[]string{"gate", "--server", "http://127.0.0.1:1", "--since", "10000h"}, "at most"},
+		{[]string{"gate", "--server", "http://127.0.0.1:1", "--admin-token", "x", "--faults", "drop=1"}, "--faults and --api"},
+		{[]string{"gate", "--server", "ftp://example.com", "--admin-token", "x"}, "invalid --server"},
+		{[]string{"gate", "--server", "http://user:pw-secret@example.com", "--since", "1m"}, "user info is not allowed"},
+	} {
+		r := runE2E(t, time.Minute, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, "pw-secret") {
+			t.Errorf("e2e %s: exit %d, stderr %q; want 2 saying %q", strings.Join(tt.args, " "), r.code, r.stderr, tt.want)
+		}
+	}
+}

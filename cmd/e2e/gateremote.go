@@ -24,7 +24,7 @@ func runRemoteGate(ctx context.Context, a *app, o *options) (err error) {
 	}
 	defer g.closeReports(&err)
 	g.setOutput(a)
-	rc := newRemote(o)
+	rc := newRemote(o, g.logger)
 	var results []orbital.Result
 	if o.since > 0 {
 		results, err = g.readWindow(ctx, rc)

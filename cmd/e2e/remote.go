@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,14 +41,16 @@ type remote struct {
 	shown  string // base with credentials hidden, for messages
 	token  string
 	client *http.Client
+	logger *slog.Logger
 }
 
-func newRemote(o *options) *remote {
+func newRemote(o *options, logger *slog.Logger) *remote {
 	return &remote{
 		base:   strings.TrimRight(o.server, "/"),
 		shown:  redact.URL(o.server),
 		token:  o.cfg.AdminToken,
 		client: &http.Client{},
+		logger: logger,
 	}
 }
 
@@ -148,6 +151,8 @@ func (rc *remote) runCase(ctx context.Context, name string, wait time.Duration) 
 			return orbital.Result{}, err
 		case time.Now().Add(backoff).After(busyUntil):
 			return gateFailure(name, fmt.Sprintf("still busy with another run after waiting %s (its timeout + %s)", wait+answerGrace, answerGrace)), nil
+		case backoff == busyBackoffMin:
+			rc.logger.Info("gate: case busy with another run on the service; waiting for it", "case", name, "up_to", wait+answerGrace)
 		}
 		t := time.NewTimer(backoff)
 		select {

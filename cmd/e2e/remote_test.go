@@ -236,3 +236,48 @@ func TestRemoteGateUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// Against the real service: a case with a run in flight there (409) is waited for, then run
+// and reported, not an error.
+func TestRemoteGateWaitsForRunInFlight(t *testing.T) {
+	t.Parallel()
+	// Every delivery takes 2s: a run in flight stays in flight while the gate starts.
+	srv := startServe(t, &app{}, "serve", "--addr", "127.0.0.1:0", "--run", "^track$",
+		"--admin-token", remoteToken, "--faults", "delay=2s", "--log-level", "warn")
+	post := func() int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.base+"/api/cases/track/run", nil)
+		req.Header.Set("Authorization", "Bearer "+remoteToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("POST: %v", err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// Two manual runs at once: one runs (2s), the other is refused at once with 409; the
+	// refusal proves the run in flight the gate will meet.
+	codes := make(chan int, 2)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		go func() { codes <- post() }()
+		go func() { codes <- post() }()
+		if c := <-codes; c == http.StatusConflict {
+			break
+		}
+		<-codes // both ran (a scheduled run in between): try again
+		if time.Now().After(deadline) {
+			t.Fatal("never saw a 409 from two concurrent manual runs")
+		}
+	}
+	r, suites := remoteGate(t, srv.base, "--admin-token", remoteToken, "--log-level", "info")
+	if r.code != exitOK || lastLine(r.stdout) != "1 passed, 0 failed" || !strings.Contains(r.stderr, "case busy with another run") {
+		t.Fatalf("exit %d, want 0 after waiting for the busy case\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if cases, failed := testcases(suites); failed != 0 || len(cases["track"]) != 1 {
+		t.Errorf("JUnit %v, want track once, passed", cases)
+	}
+	if code := <-codes; code != http.StatusOK {
+		t.Errorf("the manual run in flight answered %d", code)
+	}
+}

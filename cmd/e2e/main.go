@@ -3,6 +3,7 @@
 //
 //	e2e serve   run every registered case on its period until SIGTERM, then drain (default)
 //	e2e gate    run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error
+//	            (--server URL: on a running service; --server URL --since D: judge its history instead)
 //	e2e load    serve under a load of traced events at --rate for --duration, every event accounted for
 //	e2e list    print the registered cases with their period and timeout
 //	e2e version print the build version

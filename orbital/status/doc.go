@@ -11,7 +11,9 @@
 //	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped
 //	GET  /api/cases                 one row per case, subtests after their parent (JSON array)
 //	GET  /api/cases/{name}          one row
-//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained)
+//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained),
+//	                                ?since=D only those that started in the last D
+//	GET  /api/runs?since=D          the history window of every case (?run=regexp selects), with verdicts
 //	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
 //
 // Subtest names contain '/' ("parent/sub"; a row's parent is the Result's
@@ -34,7 +36,23 @@
 // flight (scheduled or manual) 409 Conflict. The run goes through
 // [orbital.Service.RunNow], so it shares the scheduler's overlap guard, under
 // the request's context and the case's own timeout; the answer is the case's
-// result with its subtests' results in "subtests".
+// result with its subtests' results in "subtests": the same Result a local
+// release gate prints and reports, its log included, so a remote gate (`e2e
+// gate --server`) rebuilds it and reports it the same way. Several cases run
+// with one request per case, concurrently.
+//
+// # History windows
+//
+// GET /api/runs?since=D answers "has it been green since the deploy?" for a
+// release gate (`e2e gate --server URL --since D`) or a canary analysis: a
+// [Window] with, for every registered case (?run=regexp selects them by
+// name), the runs that started in the last D, newest first, and a verdict:
+// "pass" when the case has at least one passing run and no failing one, else
+// "fail" with the reason. D is a Go duration, positive, at most [MaxSince];
+// a bad D or ?run (longer than 1 KiB or not a regular expression) is 400, no
+// case selected 404. The window can only hold what the history retains
+// (Config.History runs per case): CaseWindow.Complete is false when it
+// reaches further back.
 //
 // # Memory
 //

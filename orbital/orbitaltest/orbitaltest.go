@@ -16,8 +16,9 @@ import (
 
 // Run runs f once as an orbital test named after t and replays its outcome
 // on t: every log line of the run (and of its subtests) goes to t.Log, a
-// failure fails t and a skip skips t (t.SkipNow, so call Run from the test
-// goroutine). The run's context is t.Context() with t's deadline when t has
+// failure fails t, and a skip skips t (t.SkipNow, so call Run from the test
+// goroutine); an inconclusive run, which go test has no word for, skips t
+// after logging why it could not conclude. The run's context is t.Context() with t's deadline when t has
 // one (10m otherwise). Run is safe to call from parallel tests.
 func Run(t testing.TB, f orbital.TestFunc) {
 	t.Helper()
@@ -56,6 +57,9 @@ func Run(t testing.TB, f orbital.TestFunc) {
 	case orbital.Fail:
 		t.Fail()
 	case orbital.Skip:
+		t.SkipNow()
+	case orbital.Inconclusive:
+		t.Log("orbital: inconclusive: " + res.Error)
 		t.SkipNow()
 	}
 }

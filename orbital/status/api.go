@@ -24,7 +24,7 @@ type Row struct {
 	Registered    bool        `json:"registered"`       // a registered case (can be run by POST)
 	Period        string      `json:"period,omitempty"` // e.g. "30s"; a subtest's is its parent's
 	PeriodSeconds float64     `json:"period_seconds"`   // Period in seconds, 0 when unknown
-	LastOutcome   string      `json:"last_outcome"`     // "pass", "fail", "skip", "" before the first run
+	LastOutcome   string      `json:"last_outcome"`     // "pass", "fail", "skip", "inconclusive", "" before the first run
 	LastRun       *time.Time  `json:"last_run"`         // start of the last run
 	LastTraceID   string      `json:"last_trace_id,omitempty"`
 	LastFailure   *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
@@ -32,7 +32,7 @@ type Row struct {
 	Strip         []StripCell `json:"strip"`                // the last 50 runs, oldest first
 	Ratio1h       Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
 	Ratio24h      Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
-	Duration      Quantiles   `json:"duration"`             // run duration, retained non-skipped runs
+	Duration      Quantiles   `json:"duration"`             // run duration, retained runs neither skipped nor inconclusive
 	Latency       Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
 	Retained      int         `json:"retained"`             // runs in history
 	TotalRuns     uint64      `json:"total_runs"`           // runs reported since start
@@ -45,13 +45,16 @@ type StripCell struct {
 	Start   time.Time `json:"start"`
 }
 
-// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail): skipped
-// runs are excluded; it is null when no run passed or failed in the window.
+// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail):
+// skipped and inconclusive runs are excluded (an inconclusive run says
+// nothing about the pipeline); it is null when no run passed or failed in
+// the window.
 type Ratio struct {
-	Pass  int      `json:"pass"`
-	Fail  int      `json:"fail"`
-	Skip  int      `json:"skip"`
-	Ratio *float64 `json:"ratio"`
+	Pass         int      `json:"pass"`
+	Fail         int      `json:"fail"`
+	Skip         int      `json:"skip"`
+	Inconclusive int      `json:"inconclusive"`
+	Ratio        *float64 `json:"ratio"`
 }
 
 // Quantiles are nearest-rank quantiles in seconds over Count values of the
@@ -92,6 +95,7 @@ type Summary struct {
 	Passing       int       `json:"passing"`       // top-level cases whose last run passed
 	Failing       int       `json:"failing"`       // ... failed
 	Skipped       int       `json:"skipped"`       // ... was skipped
+	Inconclusive  int       `json:"inconclusive"`  // ... was inconclusive
 	Pending       int       `json:"pending"`       // ... have not run yet
 	ManualRuns    bool      `json:"manual_runs"`   // POST /api/cases/{name}/run is enabled
 	EvictedCases  uint64    `json:"evicted_cases"` // case names forgotten to bound memory
@@ -220,7 +224,7 @@ func (s *Status) rowOf(e *entry, now time.Time) *Row {
 	}
 	var durs, lats []time.Duration
 	for _, x := range runs {
-		if x.outcome != orbital.Skip {
+		if x.outcome != orbital.Skip && x.outcome != orbital.Inconclusive {
 			durs = append(durs, x.duration)
 		}
 		if x.hasLat {
@@ -258,6 +262,8 @@ func (s *Status) summary() Summary {
 			sum.Failing++
 		case string(orbital.Skip):
 			sum.Skipped++
+		case string(orbital.Inconclusive):
+			sum.Inconclusive++
 		default:
 			sum.Pending++
 		}

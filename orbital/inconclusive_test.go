@@ -140,16 +140,36 @@ func TestFailureBeforeInterruptionStillFails(t *testing.T) {
 	}
 }
 
-// The case's own timeout is a failure, not an interruption.
+// The case's own timeout is a failure, not an interruption, unless the test
+// then says it ran out of time for a reason of the prober's own.
 func TestTimeoutIsNotInconclusive(t *testing.T) {
 	f := newFixture(t)
 	f.register(t, orbital.TestCase{Name: "slow", Period: time.Hour, Timeout: 20 * time.Millisecond,
 		Func: func(ctx context.Context, o *orbital.O) { <-ctx.Done() }})
+	f.register(t, orbital.TestCase{Name: "relay", Period: time.Hour, Timeout: 20 * time.Millisecond,
+		Func: func(ctx context.Context, o *orbital.O) {
+			<-ctx.Done()
+			o.Inconclusive("not delivered: the cluster relay is unreachable")
+		}})
+	f.register(t, orbital.TestCase{Name: "both", Period: time.Hour, Timeout: 20 * time.Millisecond,
+		Func: func(ctx context.Context, o *orbital.O) {
+			<-ctx.Done()
+			o.Error("wrong body")
+			o.Inconclusive("and the relay is unreachable")
+		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	res, err := f.svc.RunNow(ctx, "slow")
 	if err != nil || res.Outcome != orbital.Fail || !res.TimedOut {
-		t.Errorf("RunNow = %q timed out %v, %v; want a timed out failure", res.Outcome, res.TimedOut, err)
+		t.Errorf("slow: RunNow = %q timed out %v, %v; want a timed out failure", res.Outcome, res.TimedOut, err)
+	}
+	res, _ = f.svc.RunNow(ctx, "relay")
+	wantInconclusive(t, res, "cluster relay is unreachable")
+	if !strings.Contains(res.Output, "test timed out after 20ms; it declared the run inconclusive") {
+		t.Errorf("relay: Output does not say it timed out:\n%s", res.Output)
+	}
+	if res, _ = f.svc.RunNow(ctx, "both"); res.Outcome != orbital.Fail || !res.TimedOut {
+		t.Errorf("both: %q timed out %v, want a timed out failure", res.Outcome, res.TimedOut)
 	}
 }
 

@@ -17,8 +17,10 @@ const (
 	// manual-run request ending), when the test called [O.Inconclusive] or
 	// [O.Inconclusivef], or when a subtest was inconclusive and the run did
 	// not fail. A failure recorded before the interruption still makes the
-	// run fail, and so does hitting the case's own Timeout. It never counts
-	// as a pass nor against the pipeline's success ratio.
+	// run fail, and so does hitting the case's own Timeout, unless the test
+	// then declares the run inconclusive itself (it ran out of time because
+	// of the prober's own trouble). It never counts as a pass nor against
+	// the pipeline's success ratio.
 	Inconclusive Outcome = "inconclusive"
 )
 
@@ -40,7 +42,7 @@ type Result struct {
 	Start    time.Time     // when the run started
 	Duration time.Duration // how long the run took
 	Outcome  Outcome       // pass, fail, skip or inconclusive
-	TimedOut bool          // the run hit its timeout (Outcome is then Fail)
+	TimedOut bool          // the run hit its timeout and failed for it (Outcome is then Fail)
 	// Output is the run's log lines in go test style: a "--- PASS: name
 	// (0.12s)" header (FAIL, SKIP, INCONCLUSIVE) followed by the indented log
 	// lines, each tagged with the trace id, and the blocks of its subtests.

@@ -225,10 +225,10 @@ func (o *O) wait() (abandoned bool) {
 
 // finish takes the run's result. From here on calls on o are ignored.
 //
-// The outcome: fail when the case's timeout expired or a failure was
-// recorded before any interruption; else inconclusive when the run's context
-// was interrupted (see interrupted) or the test declared it; else skip or
-// pass.
+// The outcome: fail when the case's timeout expired (unless the test then
+// declared the run inconclusive) or a failure was recorded before any
+// interruption; else inconclusive when the run's context was interrupted
+// (see interrupted) or the test declared it; else skip or pass.
 func (o *O) finish(abandoned bool) Result {
 	now := time.Now()
 	cause := context.Cause(o.ctx) // fixed once set: body's cancel, the timeout or the parent
@@ -247,6 +247,10 @@ func (o *O) finish(abandoned bool) Result {
 	switch {
 	case abandoned && timedOut:
 		fail(fmt.Sprintf("test timed out after %s and did not return; abandoned", o.root.cs.timeout))
+	case timedOut && o.inconclusive && !o.conclusive:
+		// The test itself said why it ran out of time (its relay was down...).
+		o.out = o.appendRaw(o.out, fmt.Sprintf("test timed out after %s; it declared the run inconclusive", o.root.cs.timeout))
+		timedOut = false
 	case timedOut:
 		fail(fmt.Sprintf("test timed out after %s", o.root.cs.timeout))
 	case interrupted:

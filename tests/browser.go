@@ -3,9 +3,10 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
-	"os"
+	"os/exec"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -34,10 +35,13 @@ const statusJS = `(function () {
 })()`
 
 // browser starts a headless Chromium of its own (one per run, with a fresh
-// profile in a temporary directory), loads the pipeline's /demo page with
-// the run's messageId and the write key, waits for the page to report that
+// profile in the run's TempDir), loads the pipeline's /demo page with the
+// run's messageId and the write key, waits for the page to report that
 // analytics.js sent the event, then for its delivery. Without a Chrome
-// binary the run is skipped, or fails when RequireChrome is set.
+// binary the run is skipped, or fails when RequireChrome is set; a browser
+// that fails to start fails the run; one that crashes once started (it
+// exits while nobody asked it to: out of memory, a signal) makes the run
+// inconclusive, since that says nothing about the pipeline.
 func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	s.ready(o)
 	browserPath, err := s.findChrome()
@@ -69,12 +73,9 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	q.Set("properties", string(propsJSON))
 	page := s.api + "/demo?" + q.Encode() // holds the write key: never logged
 
-	dir, err := os.MkdirTemp("", "orbital-chrome-")
-	if err != nil {
-		o.Fatalf("creating the browser's profile directory: %v", err)
-	}
-	o.Cleanup(func() { removeProfile(o, dir) })
-	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx, chrome.Options(browserPath, dir)...)
+	// The profile lives in the run's TempDir, removed after the cleanups
+	// (stopBrowser among them), with retries while Chromium's helpers finish.
+	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx, chrome.Options(browserPath, o.TempDir())...)
 	o.Cleanup(stopBrowser) // cancels and waits for the browser to exit
 	tab, closeTab := chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(func(string, ...any) {}),
@@ -92,6 +93,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	}
 	sent := time.Now()
 	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {
+		crashed(o, id, err)
 		o.Fatalf("messageId %s: loading %s/demo: %v", id, redactURL(s.api), s.redactErr(err))
 	}
 	pollTimeout := 30 * time.Second
@@ -105,6 +107,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	status, err := chromedp.Run(tab, chromedp.Evaluate[string](chrome.PollJS(statusJS, 20*time.Millisecond, pollTimeout),
 		chromedp.EvalAwaitPromise))
 	if err != nil {
+		crashed(o, id, err)
 		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))
 	}
 	if status != "sent" {
@@ -115,16 +118,14 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	s.noSecond(ctx, o, id)
 }
 
-// removeProfile removes the browser's profile directory. Chromium's child
-// processes may still write there for a moment after the browser exited, so
-// it tries a few times.
-func removeProfile(o *orbital.O, dir string) {
-	var err error
-	for range 20 {
-		if err = os.RemoveAll(dir); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+// crashed ends the run as inconclusive when err says the browser process
+// died while nobody had asked it to stop (chromedp then wraps the process's
+// *exec.ExitError: a crash, the kernel's OOM killer): the browser is the
+// prober's, not the pipeline's. Other errors return.
+func crashed(o *orbital.O, id string, err error) {
+	o.Helper()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		o.Inconclusivef("messageId %s: the browser crashed mid-run (%v); no verdict on the pipeline", id, exit)
 	}
-	o.Logf("removing the browser profile %s: %v", dir, err)
 }

@@ -33,8 +33,9 @@ type O struct {
 	parent    *O
 	root      *O // the top-level run; itself for a top-level run
 	ctx       context.Context
-	cancel    func()    // ends ctx with the cause errRunEnded unless it already ended
-	creator   []uintptr // subtest: the stack of the parent's Run call, for Helper
+	endCtx    context.CancelCauseFunc // ends ctx (with errRunEnded when the test is over)
+	stopTimer context.CancelFunc      // stops the timeout's timer; nil for a subtest
+	creator   []uintptr               // subtest: the stack of the parent's Run call, for Helper
 	parentCtx context.Context
 	logger    *slog.Logger
 	engine    *stats.Engine

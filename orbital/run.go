@@ -52,11 +52,10 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		bodyDone:  make(chan struct{}),
 	}
 	var timed context.Context
-	stopTimer := func() {}
 	if parent == nil {
 		o.root = o
 		o.engine = cs.engine
-		timed, stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
+		timed, o.stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
 	} else {
 		o.root = parent.root
 		tags := make([]stats.Tag, 0, 1+len(cs.tc.Tags))
@@ -65,12 +64,7 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		o.engine = s.engine.WithTags(tags...)
 		timed = parentCtx // a subtest shares its parent's deadline
 	}
-	ctx, cancel := context.WithCancelCause(timed)
-	o.ctx = ctx
-	o.cancel = func() {
-		cancel(errRunEnded)
-		stopTimer()
-	}
+	o.ctx, o.endCtx = context.WithCancelCause(timed)
 	o.logger = s.logger.With(slog.String("case", name), slog.String("trace_id", o.traceID))
 	return o
 }
@@ -127,7 +121,10 @@ func (o *O) body(f TestFunc) {
 				o.mu.Unlock()
 			}
 		}
-		o.cancel()
+		o.endCtx(errRunEnded) // before the cleanups, as testing does
+		if o.stopTimer != nil {
+			o.stopTimer()
+		}
 		o.runCleanups()
 		o.removeTempDir()
 	}()

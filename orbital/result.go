@@ -68,3 +68,8 @@ type Result struct {
 type Reporter interface {
 	Report(Result)
 }
+
+// DeliveryLatency is the name of the send-to-delivery latency measure
+// ([O.Measure]): the status page's latency quantiles, the gate's summary and
+// the metric orbital_delivery_latency_seconds read it.
+const DeliveryLatency = "delivery.latency"

@@ -55,7 +55,7 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 		if req.ReceivedAt.After(last) {
 			last = req.ReceivedAt
 		}
-		id := messageID(req)
+		id := MessageID(req)
 		problems := s.problems(id, req, byID[id])
 		if len(problems) == 0 {
 			continue
@@ -67,7 +67,7 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 			}
 		}
 	}
-	o.Measure("delivery.latency", last.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, last.Sub(sent))
 	if len(bad) > maxReported {
 		o.Errorf("%d more batch deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
 	}

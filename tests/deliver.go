@@ -63,7 +63,7 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 		}
 		s.undelivered(o, "messageId %s not delivered within %s: %v", id, since(sent), err)
 	}
-	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
 }
 
@@ -82,8 +82,11 @@ func (s *suites) undelivered(o *orbital.O, format string, args ...any) {
 	o.Fatal(msg)
 }
 
-// messageID is the key deliveries are matched by.
-func messageID(r webhook.Request) string { return webhook.JSONField("messageId")(r) }
+// MessageID is the key the suites match deliveries by: the event's JSON field messageId.
+// Build the Harness's Waiter with it: webhook.NewRouteLogger(tests.MessageID).
+func MessageID(r webhook.Request) string { return messageIDField(r) }
+
+var messageIDField = webhook.JSONField("messageId")
 
 // since is the time elapsed since t, rounded for messages.
 func since(t time.Time) time.Duration {

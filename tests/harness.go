@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/webhook"
 )
@@ -68,7 +68,7 @@ type Harness struct {
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
 	// Waiter receives the pipeline's deliveries, keyed by the JSON field
-	// messageId (webhook.JSONField("messageId")). Required.
+	// messageId ([MessageID]). Required.
 	Waiter *webhook.RouteLogger
 	// WebhookURL is the public URL of the webhook the pipeline delivers to.
 	// It is only informational: failures mention it, without its user
@@ -119,6 +119,7 @@ type suites struct {
 	client                           *http.Client
 	log                              *slog.Logger
 	health                           func() error
+	secrets                          *redact.Secrets // the write key, for messages
 }
 
 func (h *Harness) resolve() *suites {
@@ -126,7 +127,8 @@ func (h *Harness) resolve() *suites {
 		api:           strings.TrimRight(h.APIURL, "/"),
 		writeKey:      h.WriteKey,
 		topic:         h.Topic,
-		webhookURL:    redactURL(h.WebhookURL),
+		webhookURL:    redact.URL(h.WebhookURL),
+		secrets:       redact.NewSecrets(map[string]string{"write-key": h.WriteKey}),
 		brokers:       append([]string(nil), h.Brokers...),
 		waiter:        h.Waiter,
 		secret:        append([]byte(nil), h.WebhookSecret...),
@@ -214,17 +216,4 @@ func (s *suites) ready(o *orbital.O) {
 	if s.waiter == nil {
 		o.Fatal("harness has no Waiter")
 	}
-}
-
-// redactURL returns u without user info, query and fragment, for messages.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
-	return p.String()
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // latencyMeasure is the measure name of send-to-delivery latency.
-const latencyMeasure = "delivery.latency"
+const latencyMeasure = orbital.DeliveryLatency
 
 // maxErrorLen bounds the error message kept per run.
 const maxErrorLen = 4 << 10

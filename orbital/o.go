@@ -143,7 +143,8 @@ func (o *O) interrupted() bool {
 }
 
 // Failed reports whether the run has failed (a failed subtest fails its
-// parent).
+// parent). A failure recorded after the run's context was interrupted
+// counts here, but the run then ends Inconclusive, not Fail.
 func (o *O) Failed() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()

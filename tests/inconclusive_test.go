@@ -18,11 +18,21 @@ import (
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
+// crashPage is a browser page with the suite's contract (window.orbitalLibrary,
+// window.orbitalSend) whose send asks /kill, where the test kills the browser.
+const crashPage = `<!doctype html><title>crash</title><script>
+window.orbitalLibrary = null;
+window.orbitalFallbackReason = "crash test page";
+window.orbitalSend = function () {
+  return fetch("/kill").then(function () { return new Promise(function () {}); });
+};
+</script>`
+
 // TestBrowserCrashIsInconclusive runs the browser suite with the real
-// Chromium, started through a wrapper that records its pid, and kills the
-// browser with SIGKILL the moment it asks for the demo page: a browser that
-// dies mid-run says nothing about the pipeline, so the run is inconclusive,
-// even with RequireChrome (which is about a missing browser).
+// Chromium, started through a wrapper that records its pid, on a page whose
+// send makes the test kill the browser with SIGKILL: a browser that dies
+// mid-run says nothing about the pipeline, so the run is inconclusive, even
+// with RequireChrome (which is about a missing browser).
 func TestBrowserCrashIsInconclusive(t *testing.T) {
 	t.Parallel()
 	browser, err := chrome.Find("")
@@ -41,28 +51,33 @@ func TestBrowserCrashIsInconclusive(t *testing.T) {
 	}
 	var once sync.Once
 	killErr := make(chan error, 1)
-	api := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/demo" {
-			http.NotFound(w, r)
-			return
-		}
-		once.Do(func() {
-			b, err := os.ReadFile(pidFile)
-			if err == nil {
-				var pid int
-				if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-					err = syscall.Kill(pid, syscall.SIGKILL)
+	page := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write([]byte(crashPage))
+		case "/kill":
+			once.Do(func() {
+				b, err := os.ReadFile(pidFile)
+				if err == nil {
+					var pid int
+					if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+						err = syscall.Kill(pid, syscall.SIGKILL)
+					}
 				}
-			}
-			killErr <- err
-		})
-		<-r.Context().Done() // the page never loads: the browser is gone
+				killErr <- err
+			})
+			<-r.Context().Done() // never answered: the browser is gone
+		default:
+			http.NotFound(w, r)
+		}
 	}))
 	h := &tests.Harness{
-		APIURL:        api.URL,
+		APIURL:        page.URL,
 		WriteKey:      writeKey,
 		Waiter:        webhook.NewRouteLogger(webhook.JSONField("messageId")),
 		ChromePath:    wrapper,
+		BrowserURL:    page.URL + "/page",
 		RequireChrome: true,
 		Logger:        quiet(),
 	}
@@ -73,7 +88,7 @@ func TestBrowserCrashIsInconclusive(t *testing.T) {
 			t.Fatalf("killing the browser: %v", err)
 		}
 	default:
-		t.Fatalf("the browser never asked for /demo: %s", describe(r))
+		t.Fatalf("the page never asked for /kill: %s", describe(r))
 	}
 	if r.Outcome != orbital.Inconclusive || !strings.Contains(r.Error, "the browser crashed mid-run") ||
 		!strings.Contains(r.Error, "signal: killed") {

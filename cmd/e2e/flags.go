@@ -194,6 +194,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.Var(&o.enable, "enable", "enable cases the config file disables, repeatable or comma-separated")
 	fs.StringVar(&o.cfg.ChromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
 	fs.BoolVar(&o.cfg.RequireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.cfg.CDNURL, "cdn-url", "", "where the browser suite's analytics.js fetches its source settings, <url>/v1/projects/<write key>/settings (default: --api; Segment itself: https://cdn.segment.com)") // orbital#18
 	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -251,6 +252,11 @@ func (o *options) validate(cmd string) error {
 			return errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api")
 		}
 	}
+	if c.CDNURL != "" { // orbital#18
+		if err := checkBaseURL(c.CDNURL); err != nil {
+			return fmt.Errorf("invalid --cdn-url %q: %w", redact.URL(c.CDNURL), err)
+		}
+	}
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
@@ -305,6 +311,9 @@ func (o *options) overrides() (config.Overrides, error) {
 		flagOverrides.Enabled[n] = true
 	}
 	for _, n := range o.disable {
+		if flagOverrides.Enabled[n] {
+			return config.Overrides{}, fmt.Errorf("case %s is both enabled and disabled", n)
+		}
 		flagOverrides.Enabled[n] = false
 	}
 	var file config.File

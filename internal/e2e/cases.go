@@ -22,6 +22,7 @@ func (t *target) harness(c Config, rl *webhook.RouteLogger, logger *slog.Logger)
 		WebhookSecret: t.secret,
 		ChromePath:    c.ChromePath,
 		RequireChrome: c.RequireChrome,
+		CDNURL:        c.CDNURL,
 		Logger:        logger,
 	}
 }

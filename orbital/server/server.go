@@ -3,7 +3,8 @@
 //
 //	/webhook   the pipeline's deliveries (a [webhook.Webhook]: signatures, bounded bodies)
 //	/metrics   Prometheus text (Config.Metrics)
-//	/healthz   200 while the process can do its job by itself, 503 otherwise
+//	/healthz   200 while the process can do its job by itself: 503 when the Service's
+//	           scheduler is stuck (orbital.Service.Health) or a Config.Live check fails
 //	/readyz    200 once serving and every Config.Ready check passes; 503 while starting or draining
 //	/          the status page and its JSON API (package orbital/status)
 //
@@ -146,7 +147,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		svc:      cfg.Service,
 		logger:   logger,
-		live:     cfg.Live,
+		live:     append([]func(context.Context) error{func(context.Context) error { return cfg.Service.Health() }}, cfg.Live...),
 		ready:    cfg.Ready,
 		shutdown: or(cfg.ShutdownGrace, DefaultShutdownGrace),
 		serveErr: make(chan error, 1),

@@ -270,3 +270,26 @@ func TestInterruptedSubtest(t *testing.T) {
 	}
 	wantInconclusive(t, res.Subtests[0], "context canceled")
 }
+
+// The case's timeout reaches the test and the libraries it calls as
+// context.DeadlineExceeded, also through context.Cause, as with
+// context.WithTimeout: net/http, for one, returns the cause.
+func TestTimeoutCauseIsDeadlineExceeded(t *testing.T) {
+	f := newFixture(t)
+	got := make(chan error, 2)
+	f.register(t, orbital.TestCase{Name: "slow", Period: time.Hour, Timeout: 10 * time.Millisecond,
+		Func: func(ctx context.Context, o *orbital.O) {
+			<-ctx.Done()
+			got <- ctx.Err()
+			got <- context.Cause(ctx)
+		}})
+	f.svc.RunOnce(context.Background(), nil)
+	for range 2 {
+		err := recv(t, got, "the ctx error")
+		var timeout interface{ Timeout() bool }
+		if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "context deadline exceeded" ||
+			!errors.As(err, &timeout) || !timeout.Timeout() {
+			t.Errorf("ctx error %#v (%v), want one that is context.DeadlineExceeded", err, err)
+		}
+	}
+}

@@ -25,9 +25,20 @@ const MaxAbandonedRuns = 3
 // case's own timeout, and the test being over. Any other cause (the
 // service's, the caller's) interrupts the run, which then cannot conclude.
 var (
-	errTimedOut = errors.New("orbital: the case's timeout expired")
-	errRunEnded = errors.New("orbital: the test returned")
+	errTimedOut error = timeoutCause{}
+	errRunEnded       = errors.New("orbital: the test returned")
 )
+
+// timeoutCause is the cause of a run's context ending at the case's timeout.
+// It reads and matches as context.DeadlineExceeded (errors.Is, Timeout), so
+// a test, or a client library that returns context.Cause (net/http does),
+// sees its deadline exceeded exactly as with context.WithTimeout.
+type timeoutCause struct{}
+
+func (timeoutCause) Error() string        { return context.DeadlineExceeded.Error() }
+func (timeoutCause) Is(target error) bool { return target == context.DeadlineExceeded }
+func (timeoutCause) Timeout() bool        { return true }
+func (timeoutCause) Temporary() bool      { return true }
 
 // abandonGrace is how long a run may take past its deadline (or past the
 // cancellation of its parent context) before it is reported as failed and

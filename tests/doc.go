@@ -6,7 +6,7 @@
 // ([orbital.O.TraceID], a fresh UUID) as the messageId of the event it sends,
 // declares it on the Harness's [webhook.RouteLogger] before sending, waits for
 // the pipeline to deliver it back, checks what came back and records the
-// send-to-delivery latency with o.Measure("delivery.latency", d), which the
+// send-to-delivery latency with o.Measure(orbital.DeliveryLatency, d), which the
 // service exports as the histogram orbital_delivery_latency_seconds{case}.
 // Failure messages name the messageId and what was wrong: "not delivered
 // within 20s", "delivered twice", "field properties.x differs: got .. want ..".
@@ -32,7 +32,7 @@
 //
 // Register them all on a service with [Register]:
 //
-//	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
+//	rl := webhook.NewRouteLogger(tests.MessageID)
 //	mux.Handle("/webhook", webhook.New(webhook.Config{Logger: rl, Secret: secret}))
 //	h := &tests.Harness{APIURL: api, WriteKey: key, Waiter: rl, WebhookSecret: secret}
 //	if err := tests.Register(svc, h); err != nil { ... }

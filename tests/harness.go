@@ -70,6 +70,10 @@ type Harness struct {
 	Brokers []string
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
+	// OutputTopic is the pipeline's Kafka output topic, if it has one: the
+	// kafka suite then also waits for its event there (package kafkasource).
+	// Default: none.
+	OutputTopic string
 	// Waiter receives the pipeline's deliveries, keyed by the JSON field
 	// messageId ([MessageID]). Required.
 	Waiter *webhook.RouteLogger
@@ -133,6 +137,7 @@ type Harness struct {
 // suites. It is never modified after Cases made it.
 type suites struct {
 	api, writeKey, topic, webhookURL string
+	outputTopic                      string
 	cdn, browserURL                  string
 	page                             *BrowserPage
 	brokers                          []string
@@ -152,6 +157,7 @@ func (h *Harness) resolve() *suites {
 		api:             strings.TrimRight(h.APIURL, "/"),
 		writeKey:        h.WriteKey,
 		topic:           h.Topic,
+		outputTopic:     h.OutputTopic,
 		cdn:             strings.TrimRight(h.CDNURL, "/"),
 		browserURL:      h.BrowserURL,
 		webhookURL:      redact.URL(h.WebhookURL),

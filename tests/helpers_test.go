@@ -73,6 +73,9 @@ func newServer(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
+// outputTopic is the stack pipeline's Kafka output topic, which the kafka suite reads.
+const outputTopic = "events-processed"
+
 // newStack starts a broker, a webhook that verifies the pipeline's
 // signatures, and the pipeline with fast retries.
 func newStack(t testing.TB) *stack {
@@ -93,6 +96,7 @@ func newStack(t testing.TB) *stack {
 		WriteKeys:         []string{writeKey},
 		Destinations:      []string{s.hook.URL + "/webhook"},
 		DestinationSecret: []byte(secret),
+		OutputTopic:       outputTopic,
 		MaxAttempts:       3,
 		BackoffMin:        time.Millisecond,
 		BackoffMax:        5 * time.Millisecond,
@@ -125,6 +129,7 @@ func (s *stack) harness() *tests.Harness {
 		APIURL:        s.api.URL,
 		WriteKey:      writeKey,
 		Brokers:       s.broker.Brokers(),
+		OutputTopic:   outputTopic,
 		Waiter:        s.waiter,
 		WebhookURL:    s.hook.URL + "/webhook",
 		WebhookSecret: []byte(secret),

@@ -317,3 +317,19 @@ func TestRegisterErrors(t *testing.T) {
 		})
 	}
 }
+
+// The kafka suite waits for its event on the pipeline's output topic too (a Kafka return path,
+// kafkasource): a pipeline that does not feed the topic fails the run.
+func TestKafkaSuiteWaitsOnTheOutputTopic(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.harness()
+	if r := runCases(t, h, 20*time.Second, nil, "kafka")["kafka"]; r.Outcome != orbital.Pass {
+		t.Fatalf("with the output topic fed: %s", describe(r))
+	}
+	h.OutputTopic = "events-nobody-writes"
+	r := runCases(t, h, 3*time.Second, nil, "kafka")["kafka"]
+	if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "events-nobody-writes") {
+		t.Fatalf("with an output topic nobody writes: %s, want a failure naming the topic", describe(r))
+	}
+}

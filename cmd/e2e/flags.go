@@ -181,6 +181,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.cfg.WriteKey, "write-key", "", "write key of the tracking API; embedded default: random (secret)")
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
 	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
+	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
 	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)

@@ -27,6 +27,7 @@ type Pipeline struct {
 	client    *kafka.Client
 	writer    *kafka.Writer // ingest
 	dlq       *kafka.Writer // dead letters
+	out       *kafka.Writer // Config.OutputTopic, or nil
 
 	mu       sync.RWMutex // guards started, closing
 	started  bool
@@ -71,6 +72,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.writer = newWriter(cfg.Topic)
 	p.dlq = newWriter(cfg.DeadLetterTopic)
+	if cfg.OutputTopic != "" {
+		p.out = newWriter(cfg.OutputTopic)
+	}
 	return p, nil
 }
 
@@ -108,10 +112,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	return nil
 }
 
-// createTopics creates Topic and DeadLetterTopic unless they exist.
+// createTopics creates Topic, DeadLetterTopic and OutputTopic unless they exist.
 func (p *Pipeline) createTopics(ctx context.Context) error {
 	req := &kafka.CreateTopicsRequest{}
-	for _, t := range []string{p.cfg.Topic, p.cfg.DeadLetterTopic} {
+	topics := []string{p.cfg.Topic, p.cfg.DeadLetterTopic}
+	if p.cfg.OutputTopic != "" {
+		topics = append(topics, p.cfg.OutputTopic)
+	}
+	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{
 			Topic: t, NumPartitions: p.cfg.Partitions, ReplicationFactor: p.cfg.ReplicationFactor,
 		})
@@ -246,6 +254,11 @@ func (p *Pipeline) close(ctx context.Context) error {
 	}
 	if err := p.dlq.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline: close dead-letter writer: %w", err))
+	}
+	if p.out != nil {
+		if err := p.out.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline: close output writer: %w", err))
+		}
 	}
 	p.transport.CloseIdleConnections()
 	if t, ok := p.cfg.HTTPClient.Transport.(interface{ CloseIdleConnections() }); ok {

@@ -17,6 +17,7 @@ func (t *target) harness(c Config, rl *webhook.RouteLogger, logger *slog.Logger)
 		WriteKey:      t.writeKey,
 		Brokers:       t.brokers,
 		Topic:         c.Topic,
+		OutputTopic:   t.outputTopic,
 		Waiter:        rl,
 		WebhookURL:    t.webhookURL,
 		WebhookSecret: t.secret,

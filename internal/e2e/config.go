@@ -37,6 +37,9 @@ type Config struct {
 	Brokers []string
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
+	// OutputTopic is the pipeline's Kafka output topic: the kafka suite also waits for its
+	// event there. Embedded default: "<Topic>-processed", which the embedded pipeline feeds.
+	OutputTopic string
 	// WebhookURL is the public URL of this server's /webhook the pipeline delivers to.
 	// Embedded default: this server's own address.
 	WebhookURL string

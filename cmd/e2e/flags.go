@@ -110,11 +110,13 @@ With no --api, starts an in-process Kafka broker and the example pipeline (the e
 func gateCommand() *command {
 	return &command{
 		name:  "gate",
-		short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error",
+		short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 3 inconclusive, 2 usage error",
 		long: `Runs every case selected by --run once (--count times), all concurrently, prints go test
-style output and a final line "N passed, N failed" (", N skipped" when any), and writes
---junit and --json reports. Exit status: 0 when every case passed (skips allowed), 1 when any
-failed, 2 on a usage or configuration error. On a terminal, shows live progress and a summary
+style output and a final line "N passed, N failed" (", N skipped", ", N inconclusive" when
+any), and writes --junit and --json reports. Exit status: 0 when every case passed (skips
+allowed), 1 when any failed, 3 when none failed but some were inconclusive (the run could not
+reach a verdict through no fault of the pipeline: interrupted by SIGTERM, the browser crashed,
+the cluster relay was unreachable), 2 on a usage or configuration error. On a terminal, shows live progress and a summary
 table. With no --api, runs against the embedded default; --faults injects faults into it.
 
 With --server URL the cases run on the running service at URL instead (POST
@@ -451,7 +453,7 @@ func (a *app) printHelp(w io.Writer, args []string) {
 
 Usage:
   e2e [serve] [flags]   run every case on its period until SIGTERM (the default command)
-  e2e gate [flags]      run the selected cases once; exit 0 all passed, 1 any failed, 2 usage error
+  e2e gate [flags]      run the selected cases once; exit 0 all passed, 1 any failed, 3 inconclusive, 2 usage error
   e2e list [flags]      print the cases with period and timeout
   e2e version           print the version
   e2e help [command]    this help, or a command's

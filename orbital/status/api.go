@@ -27,7 +27,7 @@ type Row struct {
 	// TimeoutSeconds is a registered case's own timeout in seconds; absent when it uses
 	// the service's default.
 	TimeoutSeconds float64     `json:"timeout_seconds,omitempty"`
-	LastOutcome    string      `json:"last_outcome"` // "pass", "fail", "skip", "" before the first run
+	LastOutcome    string      `json:"last_outcome"` // "pass", "fail", "skip", "inconclusive", "" before the first run
 	LastRun        *time.Time  `json:"last_run"`     // start of the last run
 	LastTraceID    string      `json:"last_trace_id,omitempty"`
 	LastFailure    *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
@@ -35,7 +35,7 @@ type Row struct {
 	Strip          []StripCell `json:"strip"`                // the last 50 runs, oldest first
 	Ratio1h        Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
 	Ratio24h       Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
-	Duration       Quantiles   `json:"duration"`             // run duration, retained non-skipped runs
+	Duration       Quantiles   `json:"duration"`             // run duration, retained runs neither skipped nor inconclusive
 	Latency        Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
 	Retained       int         `json:"retained"`             // runs in history
 	TotalRuns      uint64      `json:"total_runs"`           // runs reported since start
@@ -48,13 +48,16 @@ type StripCell struct {
 	Start   time.Time `json:"start"`
 }
 
-// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail): skipped
-// runs are excluded; it is null when no run passed or failed in the window.
+// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail):
+// skipped and inconclusive runs are excluded (an inconclusive run says
+// nothing about the pipeline); it is null when no run passed or failed in
+// the window.
 type Ratio struct {
-	Pass  int      `json:"pass"`
-	Fail  int      `json:"fail"`
-	Skip  int      `json:"skip"`
-	Ratio *float64 `json:"ratio"`
+	Pass         int      `json:"pass"`
+	Fail         int      `json:"fail"`
+	Skip         int      `json:"skip"`
+	Inconclusive int      `json:"inconclusive"`
+	Ratio        *float64 `json:"ratio"`
 }
 
 // Quantiles are nearest-rank quantiles in seconds over Count values of the
@@ -97,6 +100,7 @@ type Summary struct {
 	Passing       int       `json:"passing"`       // top-level cases whose last run passed
 	Failing       int       `json:"failing"`       // ... failed
 	Skipped       int       `json:"skipped"`       // ... was skipped
+	Inconclusive  int       `json:"inconclusive"`  // ... was inconclusive
 	Pending       int       `json:"pending"`       // ... have not run yet
 	ManualRuns    bool      `json:"manual_runs"`   // POST /api/cases/{name}/run is enabled
 	EvictedCases  uint64    `json:"evicted_cases"` // case names forgotten to bound memory
@@ -230,7 +234,7 @@ func (s *Status) rowOf(e *entry, now time.Time) *Row {
 	}
 	var durs, lats []time.Duration
 	for _, x := range runs {
-		if x.outcome != orbital.Skip {
+		if x.outcome != orbital.Skip && x.outcome != orbital.Inconclusive {
 			durs = append(durs, x.duration)
 		}
 		if x.hasLat {
@@ -268,6 +272,8 @@ func (s *Status) summary() Summary {
 			sum.Failing++
 		case string(orbital.Skip):
 			sum.Skipped++
+		case string(orbital.Inconclusive):
+			sum.Inconclusive++
 		default:
 			sum.Pending++
 		}

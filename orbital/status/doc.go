@@ -8,7 +8,7 @@
 //
 //	GET  /                          the status page (HTML; assets embedded, no external network)
 //	GET  /assets/...                its CSS and JavaScript
-//	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped
+//	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped/inconclusive
 //	GET  /api/cases                 one row per case, subtests after their parent (JSON array)
 //	GET  /api/cases/{name}          one row
 //	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained),
@@ -19,7 +19,8 @@
 // Subtest names contain '/' ("parent/sub"; a row's parent is the Result's
 // Parent, never guessed from the name), so {name} is the whole path between
 // /api/cases/ and the trailing /runs or /run; names are made of letters,
-// digits, '_', '-', '.' and '/', so they need no escaping.
+// digits, '_', '-', '.' and '/', plus the "#01" suffix of a repeated
+// subtest name, which a client escapes as %23 (the page does).
 // Every API answer is JSON, errors included: {"error": "..."} with a 4xx or
 // 5xx status.
 //
@@ -68,9 +69,12 @@
 // Pass ratios over 1 h and 24 h do not need the runs: each case counts
 // outcomes in fixed rings of time buckets, 60 one-minute buckets and 96
 // fifteen-minute buckets, so the windows are exact to the bucket (a run counts
-// at the time it is reported). Skipped runs are excluded from the ratios.
+// at the time it is reported). Skipped and inconclusive runs are excluded
+// from the ratios (an inconclusive run is no verdict on the pipeline) and
+// counted on their own; the page shows inconclusive in a colour of its own
+// (amber), beside pass (green), fail (red) and skip (grey).
 // Quantiles (p50, p95, p99) of run duration and of send-to-delivery latency
 // (the "delivery.latency" measure of a run) are computed from the retained
-// history only, that is the last Config.History runs; skipped runs are
-// excluded from the duration quantiles.
+// history only, that is the last Config.History runs; skipped and
+// inconclusive runs are excluded from the duration quantiles.
 package status

@@ -102,6 +102,13 @@ func New(c Config) *Webhook {
 		w.sigHeader = DefaultSignatureHeader
 	}
 	w.bufs.New = func() any { return new(bytes.Buffer) }
+	// Every counter exists at 0 from the start, so the first rejection is an increase.
+	if w.stats != nil {
+		w.stats.Add("webhook.received_total", 0)
+		for _, reason := range rejectReasons {
+			w.stats.Add("webhook.rejected_total", 0, stats.T("reason", reason))
+		}
+	}
 	return w
 }
 
@@ -116,6 +123,12 @@ const (
 	reasonReadError    = "read_error"
 	reasonUnavailable  = "unavailable"
 )
+
+// rejectReasons lists every reason webhook.rejected_total can carry; New creates each
+// series at 0.
+var rejectReasons = [...]string{
+	reasonMethod, reasonTooLarge, reasonBadSignature, reasonBadEncoding, reasonReadError, reasonUnavailable,
+}
 
 func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 	if w.stats != nil {

@@ -37,7 +37,7 @@ func TestRunMetrics(t *testing.T) {
 		tags           []stats.Tag
 		want           int
 	}{
-				{"orbital", "runs_total", []stats.Tag{caseTag("ok"), stats.T("outcome", "pass"), team}, 1},
+		{"orbital", "runs_total", []stats.Tag{caseTag("ok"), stats.T("outcome", "pass"), team}, 1},
 		{"orbital", "runs_total", []stats.Tag{caseTag("bad"), stats.T("outcome", "fail"), team}, 1},
 		{"orbital", "runs_total", []stats.Tag{caseTag("slow"), stats.T("outcome", "fail"), team}, 1},
 		{"orbital", "runs_total", []stats.Tag{caseTag("ok"), stats.T("outcome", "skip"), team}, 0},

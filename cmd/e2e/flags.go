@@ -142,7 +142,7 @@ waits up to --drain for runs in flight and shuts down. Serves on --addr:
 With no --api, starts an in-process Kafka broker and the example pipeline (the embedded default).`,
 			flags: func(fs *flag.FlagSet, o *options) {
 				commonFlags(fs, o, ":8080")
-				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run and PUT /api/faults; empty disables them (secret)")
 				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
 				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
 				fs.StringVar(&o.statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")

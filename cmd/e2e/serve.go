@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/faultsapi"
 	"github.com/orbital-e2e/orbital/internal/load"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
@@ -87,6 +88,14 @@ func runServe(ctx context.Context, a *app, o *options) error {
 	if a.embeddedPipeline != nil && t.pipeline != nil {
 		a.embeddedPipeline(t.pipeline)
 	}
+	// issue 13: GET/PUT /api/faults read and change the embedded pipeline's faults at run time
+	// (PUT needs --admin-token); 404 when testing an external pipeline.
+	faults := faultsapi.Config{Token: o.adminToken, Logger: logger}
+	if t.pipeline != nil {
+		faults.Get, faults.Set = t.pipeline.Faults, t.pipeline.SetFaults
+	}
+	mux.Handle(faultsapi.Path, faultsapi.New(faults))
+	// end issue 13
 	// svc is built below; the cluster node reads its cases only once Start runs.
 	var svc *orbital.Service
 	var hookLogger webhook.Logger = rl

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ type Service struct {
 	startSpread time.Duration
 	logger      *slog.Logger
 	out         io.Writer
-	reporters   []Reporter
+	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
 
 	outMu sync.Mutex // serialises writes to out
@@ -88,9 +89,78 @@ func New(opts ...Option) *Service {
 	return s
 }
 
+// AddReporter adds a reporter that receives every result from now on, after
+// the reporters added before it. It may be called at any time, also while
+// runs are going, so a reporter that needs the Service (such as a status
+// page) can be created after it. Adding a reporter that was already added
+// (the same pointer) does nothing; nil is ignored. Safe for concurrent use.
+func (s *Service) AddReporter(r Reporter) {
+	if r == nil {
+		return
+	}
+	if isNil(r) {
+		s.logger.Warn(fmt.Sprintf("orbital: AddReporter: a nil %T would receive nothing; ignored (create the reporter first, then add it)", r))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur []Reporter
+	if p := s.reporters.Load(); p != nil {
+		cur = *p
+	}
+	for _, have := range cur {
+		if sameReporter(have, r) {
+			return
+		}
+	}
+	next := append(slices.Clip(cur), r)
+	s.reporters.Store(&next)
+}
+
+// ErrUnknownCase is wrapped by the error [Service.RunNow] returns for a name
+// that is not registered.
+var ErrUnknownCase = errors.New("unknown case")
+
+// ErrBusy is wrapped by the error [Service.RunNow] returns while a run of
+// the case is in flight (scheduled or manual).
+var ErrBusy = errors.New("a run of this case is in flight")
+
+// RunNow runs the registered case name once now and returns its Result,
+// with the results of its subtests in Result.Subtests. It goes through the
+// same overlap guard as the scheduler: while a run of the case is in flight
+// (a scheduled one, or another RunNow) it returns at once with an error
+// wrapping ErrBusy, and while it runs the scheduler skips the case's ticks
+// (counted as overlaps). A name that is not registered (subtests run with
+// their parent) gives an error wrapping ErrUnknownCase. ctx bounds the run
+// like the case's timeout does; the result also goes to the reporters, the
+// metrics and the output. It does not consult WithAssignment: a manual run
+// runs here.
+func (s *Service) RunNow(ctx context.Context, name string) (Result, error) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return Result{}, fmt.Errorf("orbital: run %q: %w", name, ErrUnknownCase)
+	}
+	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
+		return Result{}, fmt.Errorf("orbital: run %q: %d earlier runs timed out and have not returned: %w", name, n, ErrBusy)
+	}
+	if !cs.busy.CompareAndSwap(false, true) {
+		return Result{}, fmt.Errorf("orbital: run %q: %w", name, ErrBusy)
+	}
+	defer cs.busy.Store(false)
+	o := s.newO(cs, cs.tc.Name, nil, ctx)
+	o.collect = true
+	res := s.execute(o, cs.tc.Func)
+	o.mu.Lock()
+	res.Subtests = slices.Clone(o.collected)
+	o.mu.Unlock()
+	return res, nil
+}
+
 // Register adds a test case. It returns an error wrapping ErrInvalidCase
-// when the name is empty, invalid or already registered, the Period is not
-// positive, the Timeout is negative, the Func is nil, or a Tag has an empty
+// when the name is not valid (see [ValidateName]) or already registered,
+// the Period is negative, the Timeout is negative, the Func is nil, or a Tag has an empty
 // or repeated name or one the service sets itself ("case", "outcome"). A
 // case registered while Run is going is scheduled too.
 func (s *Service) Register(tc TestCase) error {
@@ -113,11 +183,14 @@ func (s *Service) Register(tc TestCase) error {
 		return fmt.Errorf("orbital: register %q: name already registered: %w", tc.Name, ErrInvalidCase)
 	}
 	s.cases[tc.Name] = cs
-	if s.running {
+	if s.running && tc.Period > 0 {
 		s.schedule(cs, time.Now())
 	}
 	s.mu.Unlock()
 
+	if tc.Period == 0 {
+		return nil // gate-only: no schedule, so nothing for "has not run" to watch
+	}
 	cs.engine.Set("case.period_seconds", tc.Period)
 	cs.engine.Set("case.timeout_seconds", cs.timeout)
 	// With the period and the timeout, this lets "has not finished a run within its bound"
@@ -152,6 +225,20 @@ func (s *Service) Cases() []TestCase {
 	return out
 }
 
+// Case returns the registered case name (a copy) and whether it is
+// registered.
+func (s *Service) Case(name string) (TestCase, bool) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return TestCase{}, false
+	}
+	tc := cs.tc
+	tc.Tags = slices.Clone(tc.Tags)
+	return tc, true
+}
+
 // RunOnce runs every case whose name match accepts (all cases when match is
 // nil) once, concurrently, and returns their results sorted by case name,
 // each top-level result followed by the results of its subtests. Results
@@ -167,6 +254,10 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 		}
 	}
 	s.mu.Unlock()
+	if len(picked) == 0 {
+		s.logger.Warn("orbital: RunOnce selected no case; nothing ran")
+		return nil
+	}
 	slices.SortFunc(picked, func(a, b *caseState) int { return strings.Compare(a.tc.Name, b.tc.Name) })
 
 	per := make([][]Result, len(picked))
@@ -211,7 +302,9 @@ func (s *Service) Run(ctx context.Context) error {
 	s.wake = make(chan struct{}, 1)
 	s.queue = s.queue[:0]
 	for _, cs := range s.cases {
-		s.schedule(cs, now)
+		if cs.tc.Period > 0 {
+			s.schedule(cs, now)
+		}
 	}
 	wake := s.wake
 	s.mu.Unlock()
@@ -426,4 +519,30 @@ func (h *caseHeap) Pop() any {
 	cs.index = -1
 	*h = old[:n-1]
 	return cs
+}
+
+// isNil reports whether r is nil or a nil pointer, map, func, chan or slice
+// inside the interface: a typed nil reporter (var page *status.Status passed
+// before it is set) would otherwise swallow every result.
+func isNil(r Reporter) bool {
+	if r == nil {
+		return true
+	}
+	v := reflect.ValueOf(r)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// sameReporter reports whether a and b are the same reporter: equal
+// comparable values (pointers, mostly). Values of types that cannot be
+// compared are never the same.
+func sameReporter(a, b Reporter) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || !ta.Comparable() {
+		return false
+	}
+	return a == b
 }

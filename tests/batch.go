@@ -34,7 +34,9 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 
 	sent := time.Now()
 	s.mustPost(ctx, o, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19")
-	got, err := s.waiter.WaitN(ctx, len(ids), ids...)
+	wctx, cancel := context.WithTimeout(ctx, s.deliveryBudget(ctx))
+	got, err := s.waiter.WaitN(wctx, len(ids), ids...)
+	cancel()
 	if err != nil {
 		var missing []string
 		for _, id := range ids {
@@ -55,7 +57,7 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 		if req.ReceivedAt.After(last) {
 			last = req.ReceivedAt
 		}
-		id := messageID(req)
+		id := MessageID(req)
 		problems := s.problems(id, req, byID[id])
 		if len(problems) == 0 {
 			continue
@@ -67,7 +69,7 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 			}
 		}
 	}
-	o.Measure("delivery.latency", last.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, last.Sub(sent))
 	if len(bad) > maxReported {
 		o.Errorf("%d more batch deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
 	}

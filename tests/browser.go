@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/orbital-e2e/orbital/internal/chrome"
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -92,7 +93,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	}
 	sent := time.Now()
 	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {
-		o.Fatalf("messageId %s: loading %s/demo: %v", id, redactURL(s.api), s.redactErr(err))
+		o.Fatalf("messageId %s: loading %s/demo: %v", id, redact.URL(s.api), s.redactErr(err))
 	}
 	pollTimeout := 30 * time.Second
 	if dl, ok := ctx.Deadline(); ok {

@@ -50,17 +50,19 @@ func (s *suites) webhookOrUnknown() string {
 }
 
 // wait blocks until id is delivered, records the send-to-delivery latency
-// and returns the delivery; it fails the run when ctx ends first.
+// and returns the delivery; it fails the run when the delivery budget
+// (deliveryBudget) passes first, with time left for the run's own checks, so
+// a lost event is a failure that says so and never a run timeout.
 func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Time) webhook.Request {
 	o.Helper()
-	req, err := s.waiter.Wait(ctx, id)
+	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
-		if ctx.Err() != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
 		}
 		o.Fatalf("messageId %s not delivered within %s: %v%s", id, since(sent), err, s.healthNote())
 	}
-	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
 }
 
@@ -76,8 +78,28 @@ func (s *suites) healthNote() string {
 	return ""
 }
 
-// messageID is the key deliveries are matched by.
-func messageID(r webhook.Request) string { return webhook.JSONField("messageId")(r) }
+// MessageID is the key the suites match deliveries by: the event's JSON field messageId.
+// Build the Harness's Waiter with it: webhook.NewRouteLogger(tests.MessageID).
+func MessageID(r webhook.Request) string { return messageIDField(r) }
+
+var messageIDField = webhook.JSONField("messageId")
+
+// deliveryBudget is how long a run waits for a delivery: Harness.DeliveryTimeout, or what the
+// run's deadline leaves minus a reserve for the reporting after it (a tenth of what is left,
+// between 100ms and 5s; the dedupe watch shortens itself). Without a deadline:
+// DefaultDeliveryTimeout.
+func (s *suites) deliveryBudget(ctx context.Context) time.Duration {
+	if s.deliveryTimeout > 0 {
+		return s.deliveryTimeout
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return DefaultDeliveryTimeout
+	}
+	left := time.Until(dl)
+	reserve := min(max(left/10, 100*time.Millisecond), 5*time.Second)
+	return max(left-reserve, left/2)
+}
 
 // since is the time elapsed since t, rounded for messages.
 func since(t time.Time) time.Duration {

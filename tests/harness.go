@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/webhook"
 )
@@ -18,6 +18,8 @@ const (
 	DefaultTopic        = "events"
 	DefaultDedupeWindow = time.Second
 	DefaultHTTPTimeout  = 10 * time.Second
+	// DefaultDeliveryTimeout is how long a run without a deadline waits for a delivery.
+	DefaultDeliveryTimeout = 20 * time.Second
 )
 
 // Default periods of the suites, as Cases registers them.
@@ -56,7 +58,7 @@ type Harness struct {
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
 	// Waiter receives the pipeline's deliveries, keyed by the JSON field
-	// messageId (webhook.JSONField("messageId")). Required.
+	// messageId ([MessageID]). Required.
 	Waiter *webhook.RouteLogger
 	// WebhookURL is the public URL of the webhook the pipeline delivers to.
 	// It is only informational: failures mention it, without its user
@@ -78,6 +80,11 @@ type Harness struct {
 	// event (and for any delivery of a rejected one) after the first.
 	// Default: 1s. It is shortened when a run's deadline leaves less time.
 	DedupeWindow time.Duration
+	// DeliveryTimeout is how long a run waits for each delivery before it fails with
+	// "messageId X not delivered within D". Default: what the run's deadline leaves, minus a
+	// tenth of it (100ms to 5s) kept for the reporting after it, so a lost event is reported
+	// as a failure, never as a run timeout.
+	DeliveryTimeout time.Duration
 	// HTTPClient sends the requests to the tracking API. Default: a client
 	// with a 10s timeout.
 	HTTPClient *http.Client
@@ -99,27 +106,30 @@ type suites struct {
 	secret                           []byte
 	chromePath                       string
 	requireChrome                    bool
-	window                           time.Duration
+	window, deliveryTimeout          time.Duration
 	client                           *http.Client
 	log                              *slog.Logger
 	health                           func() error
+	secrets                          *redact.Secrets // the write key, for messages
 }
 
 func (h *Harness) resolve() *suites {
 	s := &suites{
-		api:           strings.TrimRight(h.APIURL, "/"),
-		writeKey:      h.WriteKey,
-		topic:         h.Topic,
-		webhookURL:    redactURL(h.WebhookURL),
-		brokers:       append([]string(nil), h.Brokers...),
-		waiter:        h.Waiter,
-		secret:        append([]byte(nil), h.WebhookSecret...),
-		chromePath:    h.ChromePath,
-		requireChrome: h.RequireChrome,
-		window:        h.DedupeWindow,
-		client:        h.HTTPClient,
-		log:           h.Logger,
-		health:        h.Health,
+		api:             strings.TrimRight(h.APIURL, "/"),
+		writeKey:        h.WriteKey,
+		topic:           h.Topic,
+		webhookURL:      redact.URL(h.WebhookURL),
+		secrets:         redact.NewSecrets(map[string]string{"write-key": h.WriteKey}),
+		brokers:         append([]string(nil), h.Brokers...),
+		waiter:          h.Waiter,
+		secret:          append([]byte(nil), h.WebhookSecret...),
+		chromePath:      h.ChromePath,
+		requireChrome:   h.RequireChrome,
+		window:          h.DedupeWindow,
+		deliveryTimeout: h.DeliveryTimeout,
+		client:          h.HTTPClient,
+		log:             h.Logger,
+		health:          h.Health,
 	}
 	if s.topic == "" {
 		s.topic = DefaultTopic
@@ -198,17 +208,4 @@ func (s *suites) ready(o *orbital.O) {
 	if s.waiter == nil {
 		o.Fatal("harness has no Waiter")
 	}
-}
-
-// redactURL returns u without user info, query and fragment, for messages.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
-	return p.String()
 }

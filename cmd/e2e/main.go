@@ -14,17 +14,19 @@
 package main
 
 import (
-	"github.com/orbital-e2e/orbital/examples/pipeline"
-
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/logging"
 )
 
 // Exit codes.
@@ -116,6 +118,15 @@ func (a *app) main(ctx context.Context, args []string) int {
 type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// logger builds the process logger on stderr from the options.
+func (a *app) logger(o *options) *slog.Logger {
+	l, err := logging.New(a.stderr, o.logFormat, o.logLevel, logging.IsTerminal(a.stderr))
+	if err != nil { // validated in parse; keep a working logger regardless
+		return slog.New(slog.NewJSONHandler(a.stderr, nil))
+	}
+	return l
+}
 
 // version returns the module version of this build and the Go version.
 func version() string {

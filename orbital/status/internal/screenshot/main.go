@@ -211,7 +211,7 @@ func synth(rng *rand.Rand, s spec, t time.Time, forceFail bool) []orbital.Result
 	for _, sub := range s.subs {
 		st := uuid.NewString()
 		d := jitter(s.dur / 3)
-		subs = append(subs, orbital.Result{Case: s.name + "/" + sub, TraceID: st, Start: t, Duration: d, Outcome: orbital.Pass,
+		subs = append(subs, orbital.Result{Case: s.name + "/" + sub, Parent: s.name, TraceID: st, Start: t, Duration: d, Outcome: orbital.Pass,
 			Measures: map[string]time.Duration{"delivery.latency": jitter(s.latency)},
 			Output:   fmt.Sprintf("    --- PASS: %s/%s (%.2fs)\n        [%s] %s:%d: messageId %s: delivered\n", s.name, sub, d.Seconds(), st, s.file, 61, st)})
 		subBlocks = append(subBlocks, strings.TrimRight(subs[len(subs)-1].Output, "\n"))

@@ -43,10 +43,8 @@ func TestAlertingEndToEnd(t *testing.T) {
 	start := time.Now()
 	e2e := filepath.Join(dir, "e2e")
 	goBuild(t, repoRoot, e2e, "./cmd/e2e")
-	prom := filepath.Join(dir, "prometheus")
-	goBuild(t, deployDir, prom, "github.com/prometheus/prometheus/cmd/prometheus")
-	am := filepath.Join(dir, "alertmanager")
-	goBuild(t, deployDir, am, "github.com/prometheus/alertmanager/cmd/alertmanager")
+	prom := goTool(t, "prometheus")
+	am := goTool(t, "alertmanager")
 	t.Logf("built e2e, prometheus and alertmanager in %s", time.Since(start).Round(time.Second))
 
 	rules, err := filepath.Abs(rulesFile)
@@ -334,6 +332,21 @@ func goBuild(t *testing.T, dir, out, pkg string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
+}
+
+// goTool returns the path of a tool dependency of this module's go.mod, built (and cached
+// as an executable in GOCACHE) by `go tool -n`; `make -C deploy tools` builds them before the
+// tests so that a cold build does not count against the test timeout.
+func goTool(t *testing.T, name string) string {
+	t.Helper()
+	cmd := exec.Command("go", "tool", "-n", name)
+	cmd.Dir = deployDir
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go tool -n %s: %v", name, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func writeFile(t *testing.T, path, content string) {

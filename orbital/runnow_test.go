@@ -236,3 +236,62 @@ func TestRunOnceSelectingNothingSaysSo(t *testing.T) {
 		t.Errorf("no warning logged:\n%s", logs)
 	}
 }
+
+// A case whose runs never end (its test ignores ctx) stops being run once
+// MaxAbandonedRuns are abandoned: Health says so, so an orchestrator can
+// restart the process.
+func TestHealthCatchesAStuckCase(t *testing.T) {
+	f := newFixture(t, orbital.WithStartSpread(0))
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	f.register(t, orbital.TestCase{Name: "ok", Period: 10 * time.Millisecond, Func: func(context.Context, *orbital.O) {}})
+	f.register(t, orbital.TestCase{Name: "hangs", Period: 10 * time.Millisecond, Timeout: 20 * time.Millisecond,
+		Func: func(context.Context, *orbital.O) { <-block }})
+	if err := f.svc.Health(); err != nil {
+		t.Fatalf("Health before Run: %v", err)
+	}
+	startRun(t, f.svc)
+	f.next(t, "ok")
+	if err := f.svc.Health(); err != nil {
+		t.Fatalf("Health right after start: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f.svc.Health()
+		if err != nil {
+			if !strings.Contains(err.Error(), "hangs") {
+				t.Fatalf("Health blames the wrong case: %v", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Health never reported the stuck case")
+		}
+		f.next(t, "ok") // wait on the scheduler's own progress
+	}
+}
+
+func TestAbortCutsRunsShort(t *testing.T) {
+	f := newFixture(t, orbital.WithStartSpread(0), orbital.WithDrainGrace(time.Hour))
+	started := make(chan struct{}, 1)
+	f.register(t, orbital.TestCase{Name: "slow", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {
+		started <- struct{}{}
+		<-ctx.Done()
+		o.Log("cut short:", context.Cause(ctx))
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	<-started
+	cancel() // the drain would wait an hour
+	f.svc.Abort()
+	select {
+	case <-done:
+	case <-time.After(waitFor):
+		t.Fatal("Run did not return after Abort")
+	}
+	res := f.next(t, "slow")
+	if !strings.Contains(res.Output, "aborted") {
+		t.Errorf("the run was not reported as cut short by the abort:\n%s", res.Output)
+	}
+}

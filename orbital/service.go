@@ -44,11 +44,13 @@ type Service struct {
 
 	outMu sync.Mutex // serialises writes to out
 
-	mu      sync.Mutex
-	cases   map[string]*caseState
-	running bool
-	queue   caseHeap      // scheduled cases while Run is going
-	wake    chan struct{} // tells the scheduler the queue changed
+	mu         sync.Mutex
+	cases      map[string]*caseState
+	running    bool
+	runSince   time.Time               // when Run started
+	cancelRuns context.CancelCauseFunc // of the runs Run started, while Run is going
+	queue      caseHeap                // scheduled cases while Run is going
+	wake       chan struct{}           // tells the scheduler the queue changed
 }
 
 // caseState is a registered case with its run bookkeeping.
@@ -64,6 +66,9 @@ type caseState struct {
 	// notOwned: at its last tick this replica did not own the case
 	// (WithAssignment); see Reassigned.
 	notOwned atomic.Bool
+	// lastStart is when the scheduler last started a run of the case (Unix
+	// nanoseconds; 0 before the first), for Health.
+	lastStart atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
@@ -311,6 +316,14 @@ func (s *Service) Run(ctx context.Context) error {
 
 	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelRuns(nil)
+	s.mu.Lock()
+	s.runSince, s.cancelRuns = now, cancelRuns
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cancelRuns = nil
+		s.mu.Unlock()
+	}()
 	var runs sync.WaitGroup
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -369,7 +382,7 @@ loop:
 	}
 	s.mu.Unlock()
 	s.logger.Warn("drain grace expired; cancelling in-flight runs", "runs", n, "grace", s.drainGrace)
-	cancelRuns(errDrained)
+	cancelRuns(errDrained) // no effect when Abort cancelled them first
 	<-drained
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
@@ -425,12 +438,72 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
+	cs.lastStart.Store(time.Now().UnixNano())
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
 		defer cs.busy.Store(false)
 		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
 	}()
+}
+
+// errAborted is the cancellation cause of runs cut short by Abort.
+var errAborted = errors.New("service aborted: runs in flight cut short")
+
+// Abort cuts the runs in flight of Run short at once, as an expired drain
+// grace would: their contexts are cancelled and they are reported as usual.
+// A process that got a second SIGTERM during its drain calls it. It does
+// nothing while Run is not going. Safe for concurrent use.
+func (s *Service) Abort() {
+	s.mu.Lock()
+	cancel := s.cancelRuns
+	s.mu.Unlock()
+	if cancel != nil {
+		s.logger.Warn("aborting: cancelling the runs in flight now")
+		cancel(errAborted)
+	}
+}
+
+// StuckAfter is how long Health lets a case that is due go without a
+// scheduled run starting: two periods plus the case's timeout and abandon grace, plus 1s (a
+// run may legitimately take up to its timeout, during which ticks are
+// skipped, and a tick may come up to a period late).
+func StuckAfter(tc TestCase, defaultTimeout time.Duration) time.Duration {
+	timeout := tc.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	return 2*tc.Period + timeout + abandonGrace(timeout) + time.Second
+}
+
+// Health reports whether the scheduler still does its job: while Run is
+// going, it returns an error naming the first case this replica runs (its
+// assignment owns it) that has not had a scheduled run start for longer than
+// StuckAfter. A stuck scheduler, or runs that never end (a test that hangs
+// forever, MaxAbandonedRuns times), make the process unable to test by
+// itself: wire Health to a liveness check so it is restarted. It returns nil
+// while Run is not going, and for gate-only cases (Period 0).
+func (s *Service) Health() error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	for _, cs := range s.cases {
+		if cs.tc.Period <= 0 || cs.notOwned.Load() {
+			continue
+		}
+		since := s.runSince
+		if n := cs.lastStart.Load(); n != 0 {
+			since = time.Unix(0, n)
+		}
+		if bound := StuckAfter(cs.tc, s.timeout); now.Sub(since) > bound {
+			return fmt.Errorf("scheduler: case %s has not started a run for %s (bound %s)",
+				cs.tc.Name, now.Sub(since).Round(time.Second), bound)
+		}
+	}
+	return nil
 }
 
 // Reassigned tells the service that the answers of its assignment function

@@ -57,6 +57,9 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 	o.Helper()
 	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
+		if ctx.Err() == context.Canceled { // the service stopped the run; it is not the pipeline's doing
+			o.Fatalf("messageId %s: run cut short after %s, before a delivery: %v", id, since(sent), context.Cause(ctx))
+		}
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
 		}
@@ -275,4 +278,24 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// libraryProblems checks that the delivery's context.library is want (the
+// client's {"name", "version"}): the proof that the event went through that
+// client and that the pipeline kept what it said about itself.
+func libraryProblems(id string, req webhook.Request, want map[string]any) []string {
+	var got struct {
+		Context struct {
+			Library any `json:"library"`
+		} `json:"context"`
+	}
+	_ = json.Unmarshal([]byte(req.Body), &got) // problems reports a body that is not JSON
+	if got.Context.Library == nil {
+		return []string{fmt.Sprintf("messageId %s: field context.library missing, want %s (the client's batch-level context was not merged in?)", id, jsonText(want))}
+	}
+	var out []string
+	for _, d := range diffValue("context.library", normalize(want), got.Context.Library, true) {
+		out = append(out, fmt.Sprintf("messageId %s: %s", id, d))
+	}
+	return out
 }

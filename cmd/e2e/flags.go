@@ -179,6 +179,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.cfg.WriteKey, "write-key", "", "write key of the tracking API; embedded default: random (secret)")
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
 	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
+	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
 	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
@@ -192,6 +193,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.Var(&o.enable, "enable", "enable cases the config file disables, repeatable or comma-separated")
 	fs.StringVar(&o.cfg.ChromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
 	fs.BoolVar(&o.cfg.RequireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.cfg.CDNURL, "cdn-url", "", "where the browser suite's analytics.js fetches its source settings, <url>/v1/projects/<write key>/settings (default: --api; Segment itself: https://cdn.segment.com)") // orbital#18
 	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -249,6 +251,11 @@ func (o *options) validate(cmd string) error {
 			return errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api")
 		}
 	}
+	if c.CDNURL != "" { // orbital#18
+		if err := checkBaseURL(c.CDNURL); err != nil {
+			return fmt.Errorf("invalid --cdn-url %q: %w", redact.URL(c.CDNURL), err)
+		}
+	}
 	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
@@ -303,6 +310,9 @@ func (o *options) overrides() (config.Overrides, error) {
 		flagOverrides.Enabled[n] = true
 	}
 	for _, n := range o.disable {
+		if flagOverrides.Enabled[n] {
+			return config.Overrides{}, fmt.Errorf("case %s is both enabled and disabled", n)
+		}
 		flagOverrides.Enabled[n] = false
 	}
 	var file config.File

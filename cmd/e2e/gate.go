@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
 )
@@ -44,9 +44,8 @@ func runGate(ctx context.Context, a *app, o *options) (err error) {
 	defer g.closeReports(&err)
 	g.setOutput(a)
 	cfg := o.cfg
-	cfg.Logger, cfg.Output, cfg.Version, cfg.OnPipeline = g.logger, g.text, version(), a.embeddedPipeline
-	cfg.Reporters = append(cfg.Reporters, reporterFunc(g.report))
-	srv, err := e2e.New(ctx, cfg)
+	cfg.Logger, cfg.Output = g.logger, g.text
+	srv, err := a.startServer(ctx, cfg, reporterFunc(g.report))
 	if err != nil {
 		return startError(ctx, o, err)
 	}
@@ -102,23 +101,35 @@ func (g *gate) closeReports(err *error) {
 // setOutput decides where things go: go test style text on stdout (stderr when stdout
 // carries --json events); logs on stderr. A terminal stdout gets a live progress line.
 func (g *gate) setOutput(a *app) {
-	g.text = a.stdout
+	g.text = output.Escape(a.stdout) // run logs carry untrusted text (a pipeline's answers)
 	switch {
 	case g.o.jsonOut:
-		g.text = a.stderr
+		g.text = output.Escape(a.stderr)
 		g.events = report.NewJSON(a.stdout)
 	case g.json != nil:
 		g.events = report.NewJSON(g.json)
 	}
 	logOut := a.stderr
-	if logging.IsTerminal(g.text) {
-		g.con = report.NewConsole(g.text)
+	if term := g.terminal(a); term != nil {
+		g.con = report.NewConsole(term)
 		g.text = g.con.Wrap(g.text)
 		if logging.IsTerminal(a.stderr) {
 			logOut = g.con.Wrap(a.stderr)
 		}
 	}
 	g.logger, _ = logging.New(logOut, g.o.logFormat, g.o.logLevel, logging.IsTerminal(a.stderr))
+}
+
+// terminal is the stream the go test style text goes to when it is a terminal, else nil.
+func (g *gate) terminal(a *app) io.Writer {
+	w := a.stdout
+	if g.o.jsonOut {
+		w = a.stderr
+	}
+	if logging.IsTerminal(w) {
+		return w
+	}
+	return nil
 }
 
 // report is the gate's reporter: JSON events for every result, progress for top-level ones.

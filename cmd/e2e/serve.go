@@ -8,6 +8,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/load"
+	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
 )
@@ -29,11 +30,22 @@ func runServe(ctx context.Context, a *app, o *options) error {
 func (a *app) newServer(ctx context.Context, o *options, reporters []orbital.Reporter) (*e2e.Server, error) {
 	cfg := o.cfg
 	cfg.Logger = a.logger(o)
-	cfg.Output = a.stdout
+	cfg.Output = output.Escape(a.stdout) // run logs carry untrusted text (a pipeline's answers)
+	return a.startServer(ctx, cfg, reporters...)
+}
+
+// startServer builds the e2e server of cfg with what every command adds: the version, the
+// test hook, the output streams, the reporters; it is the one a second signal aborts.
+func (a *app) startServer(ctx context.Context, cfg e2e.Config, reporters ...orbital.Reporter) (*e2e.Server, error) {
 	cfg.Version = version()
-	cfg.Reporters = append(cfg.Reporters, reporters...)
 	cfg.OnPipeline = a.embeddedPipeline
-	return e2e.New(ctx, cfg)
+	cfg.Streams = a.streams
+	cfg.Reporters = append(cfg.Reporters, reporters...)
+	srv, err := e2e.New(ctx, cfg)
+	if err == nil {
+		a.server.Store(srv)
+	}
+	return srv, err
 }
 
 // started logs and announces (the listening test hook) that srv is about to serve, and

@@ -17,11 +17,13 @@ func (t *target) harness(c Config, rl *webhook.RouteLogger, logger *slog.Logger)
 		WriteKey:      t.writeKey,
 		Brokers:       t.brokers,
 		Topic:         c.Topic,
+		OutputTopic:   t.outputTopic,
 		Waiter:        rl,
 		WebhookURL:    t.webhookURL,
 		WebhookSecret: t.secret,
 		ChromePath:    c.ChromePath,
 		RequireChrome: c.RequireChrome,
+		CDNURL:        c.CDNURL,
 		Logger:        logger,
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/config"
+	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	Brokers []string
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
+	// OutputTopic is the pipeline's Kafka output topic: the kafka suite also waits for its
+	// event there. Embedded default: "<Topic>-processed", which the embedded pipeline feeds.
+	OutputTopic string
 	// WebhookURL is the public URL of this server's /webhook the pipeline delivers to.
 	// Embedded default: this server's own address.
 	WebhookURL string
@@ -55,6 +59,10 @@ type Config struct {
 	// RequireChrome fails the browser suite when no Chromium is found instead of
 	// skipping it.
 	RequireChrome bool
+	// CDNURL is where the browser suite's analytics.js fetches its source settings
+	// (<CDNURL>/v1/projects/<write key>/settings). Default: API (the example pipeline
+	// serves them); Segment itself: https://cdn.segment.com.
+	CDNURL string
 	// AdminToken is the bearer token of the status page's manual runs (secret). "": none.
 	AdminToken string
 	// History is how many runs the status page keeps per case. Default: 200.
@@ -76,6 +84,9 @@ type Config struct {
 	Output io.Writer
 	// Reporters receive every result, besides the status page.
 	Reporters []orbital.Reporter
+	// Streams are the process's non-blocking stdout and stderr: their dropped bytes are
+	// counted in orbital_output_dropped_bytes_total{stream}.
+	Streams []*output.Writer
 	// OnPipeline, when set, is called with the embedded pipeline once it started (tests
 	// inject faults with its SetFaults, as --faults or PUT /admin/faults would).
 	OnPipeline func(*pipeline.Pipeline)

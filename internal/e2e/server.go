@@ -71,6 +71,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 	cfg := s.cfg
 	s.eng = stats.NewEngine("orbital", s.sink.handler)
+	for _, w := range cfg.Streams {
+		w.SetStats(s.eng)
+	}
 	s.rl = webhook.NewRouteLogger(tests.MessageID, webhook.WithStats(s.eng))
 	if s.target, err = startTarget(ctx, cfg, listenURL(ln, "/webhook"), s.sink.handler); err != nil {
 		if ctx.Err() != nil {
@@ -82,6 +85,9 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 		cfg.OnPipeline(s.target.pipeline)
 	}
 	h := s.target.harness(cfg, s.rl, cfg.Logger)
+	// The browser suite's page (and the installed analytics.js) is served by the front
+	// (frontConfig) on this listener: Chromium loads it from here.
+	h.BrowserURL = listenURL(ln, tests.BrowserPagePath)
 	var hookLogger webhook.Logger = s.rl
 	if cfg.Cluster {
 		if s.node, err = s.newClusterNode(); err != nil {
@@ -148,6 +154,8 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 		// extends its own deadline further when its case has a longer timeout).
 		WriteTimeout: s.cfg.Timeout + 30*time.Second,
 		Logger:       s.cfg.Logger,
+		// The browser suite's page and the installed analytics.js (see build).
+		Handlers: map[string]http.Handler{"GET " + tests.BrowserPagePath: tests.NewBrowserPage("")},
 	}
 	// issue 13: GET/PUT /api/faults read and change the embedded pipeline's faults at run
 	// time (PUT needs AdminToken); 404 when testing an external pipeline.
@@ -246,6 +254,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer stop()
 	return s.front.Run(ctx)
 }
+
+// Abort cuts the runs in flight short at once (a second SIGTERM during the drain): they are
+// reported as cut short and Run returns.
+func (s *Server) Abort() { s.svc.Abort() }
 
 // SetDraining makes /readyz answer 503 from now on.
 func (s *Server) SetDraining() { s.front.SetDraining() }

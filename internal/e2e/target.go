@@ -40,6 +40,8 @@ type target struct {
 	brokers    []string
 	webhookURL string
 	embedded   bool
+	// outputTopic is the pipeline's Kafka output topic ("" for none).
+	outputTopic string
 
 	broker   *embedkafka.Broker
 	pipeline *pipeline.Pipeline
@@ -66,12 +68,16 @@ func randomSecret() string {
 // is, or placeholders for the embedded one.
 func describeTarget(c Config) *target {
 	t := &target{
-		apiURL:     strings.TrimRight(c.API, "/"),
-		writeKey:   c.WriteKey,
-		secret:     []byte(c.WebhookSecret),
-		brokers:    c.Brokers,
-		webhookURL: c.WebhookURL,
-		embedded:   c.API == "",
+		apiURL:      strings.TrimRight(c.API, "/"),
+		writeKey:    c.WriteKey,
+		secret:      []byte(c.WebhookSecret),
+		brokers:     c.Brokers,
+		webhookURL:  c.WebhookURL,
+		embedded:    c.API == "",
+		outputTopic: c.OutputTopic,
+	}
+	if t.embedded && t.outputTopic == "" {
+		t.outputTopic = c.Topic + "-processed" // the embedded pipeline feeds one
 	}
 	return t
 }
@@ -112,6 +118,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 	p, err := pipeline.New(pipeline.Config{
 		Brokers:           broker.Brokers(),
 		Topic:             c.Topic,
+		OutputTopic:       t.outputTopic,
 		WriteKeys:         []string{t.writeKey},
 		Destinations:      []string{t.webhookURL},
 		DestinationSecret: t.secret,

@@ -19,9 +19,13 @@ const (
 )
 
 // IsTerminal reports whether w is a character device such as an interactive terminal
-// (false for files, pipes and anything that is not an *os.File).
+// (false for files, pipes and anything that is not an *os.File or a writer over one with a
+// File() *os.File method).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
+	if fw, wraps := w.(interface{ File() *os.File }); !ok && wraps {
+		f, ok = fw.File(), fw.File() != nil
+	}
 	if !ok {
 		return false
 	}

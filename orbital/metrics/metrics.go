@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unsafe"
 
 	imetrics "github.com/orbital-e2e/orbital/internal/metrics"
 	"github.com/segmentio/stats/v4"
@@ -66,6 +67,9 @@ func NewHandler() *Handler {
 // HandleMeasures implements stats.Handler: a histogram seen for the first
 // time gets DurationBuckets before it is recorded.
 func (h *Handler) HandleMeasures(t time.Time, measures ...stats.Measure) {
+	if raceEnabled {
+		measures = padTags(measures)
+	}
 	h.mu.RLock()
 	missing := h.missingLocked(measures)
 	h.mu.RUnlock()
@@ -99,3 +103,23 @@ func (h *Handler) missingLocked(measures []stats.Measure) bool {
 
 // ServeHTTP serves the metrics (GET /metrics).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
+
+// padTags returns measures whose tag values each end one byte before the end of their
+// allocation. stats/v4's Prometheus handler hashes label values with segmentio/fasthash,
+// which reads a byte past the end of an even-length value; harmless in a normal build, it
+// kills a -race build (checkptr: "pointer arithmetic result points to invalid allocation")
+// when the value ends exactly at the end of its allocation. Only -race builds pay for this.
+func padTags(measures []stats.Measure) []stats.Measure {
+	out := make([]stats.Measure, len(measures))
+	for i, m := range measures {
+		tags := make([]stats.Tag, len(m.Tags))
+		for j, tag := range m.Tags {
+			b := make([]byte, len(tag.Value), len(tag.Value)+8)
+			copy(b, tag.Value)
+			tags[j] = stats.Tag{Name: tag.Name, Value: unsafe.String(unsafe.SliceData(b), len(tag.Value))}
+		}
+		m.Tags = tags
+		out[i] = m
+	}
+	return out
+}

@@ -3,7 +3,8 @@
 //
 //	/webhook   the pipeline's deliveries (a [webhook.Webhook]: signatures, bounded bodies)
 //	/metrics   Prometheus text (Config.Metrics)
-//	/healthz   200 while the process can do its job by itself, 503 otherwise
+//	/healthz   200 while the process can do its job by itself: 503 when the Service's
+//	           scheduler is stuck (orbital.Service.Health) or a Config.Live check fails
 //	/readyz    200 once serving and every Config.Ready check passes; 503 while starting or draining
 //	/          the status page and its JSON API (package orbital/status)
 //
@@ -59,14 +60,15 @@ const (
 // webhook no run can pass, so the Service was stopped).
 var ErrServe = errors.New("http server failed")
 
-// Config configures a Server. Service and Webhook.Logger are required; every
-// other field works at its zero value.
+// Config configures a Server. Service is required; every other field works
+// at its zero value.
 type Config struct {
 	// Service is run by Run and shown by the status page. Required.
 	Service *orbital.Service
-	// Webhook configures /webhook. Webhook.Logger, the waiter the tests wait
-	// on (a *webhook.RouteLogger), is required. Webhook.Stats defaults to
-	// Stats.
+	// Webhook configures /webhook. Webhook.Logger is the waiter the tests
+	// wait on (a *webhook.RouteLogger); without one (a tester whose return
+	// path is Kafka, see package kafkasource) there is no /webhook.
+	// Webhook.Stats defaults to Stats.
 	Webhook webhook.Config
 	// Stats is the engine of the webhook's metrics when Webhook.Stats is nil.
 	// Default: none.
@@ -130,14 +132,11 @@ type Server struct {
 
 // New returns a Server configured by cfg. It listens on Config.Addr (unless
 // Config.Listener is given) but serves nothing until Start or Run. It returns
-// an error when Service or Webhook.Logger is missing, the status page's
-// config is invalid, or the address cannot be listened on.
+// an error when Service is missing, the status page's config is invalid, a
+// route of Handlers conflicts, or the address cannot be listened on.
 func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil {
 		return nil, errors.New("server: Config.Service is required")
-	}
-	if cfg.Webhook.Logger == nil {
-		return nil, errors.New("server: Config.Webhook.Logger (the waiter deliveries are recorded in) is required")
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -146,17 +145,18 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		svc:      cfg.Service,
 		logger:   logger,
-		live:     cfg.Live,
+		live:     append([]func(context.Context) error{func(context.Context) error { return cfg.Service.Health() }}, cfg.Live...),
 		ready:    cfg.Ready,
 		shutdown: or(cfg.ShutdownGrace, DefaultShutdownGrace),
 		serveErr: make(chan error, 1),
 		srvDone:  make(chan struct{}),
 	}
-	hc := cfg.Webhook
-	if hc.Stats == nil {
-		hc.Stats = cfg.Stats
+	if hc := cfg.Webhook; hc.Logger != nil {
+		if hc.Stats == nil {
+			hc.Stats = cfg.Stats
+		}
+		s.hook = webhook.New(hc)
 	}
-	s.hook = webhook.New(hc)
 	if !cfg.NoStatus {
 		sc := cfg.Status
 		sc.Service = cfg.Service
@@ -208,7 +208,9 @@ func or[T comparable](v, def T) T {
 // routes builds the mux.
 func (s *Server) routes(cfg Config) (mux *http.ServeMux, err error) {
 	mux = http.NewServeMux()
-	mux.Handle("/webhook", s.hook)
+	if s.hook != nil {
+		mux.Handle("/webhook", s.hook)
+	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
@@ -246,7 +248,7 @@ func (s *Server) URL(path string) string {
 // Status is the status page (nil with Config.NoStatus).
 func (s *Server) Status() *status.Status { return s.page }
 
-// Webhook is the /webhook handler.
+// Webhook is the /webhook handler (nil without Config.Webhook.Logger).
 func (s *Server) Webhook() *webhook.Webhook { return s.hook }
 
 // Start serves HTTP in the background and marks the server ready: a caller

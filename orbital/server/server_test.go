@@ -54,7 +54,6 @@ func TestNewValidates(t *testing.T) {
 	rl := webhook.NewRouteLogger(webhook.Header("X-Id"))
 	for _, cfg := range []server.Config{
 		{Webhook: webhook.Config{Logger: rl}},
-		{Service: orbital.New()},
 		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "not an address"},
 		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "127.0.0.1:0",
 			Handlers: map[string]http.Handler{"GET /healthz": http.NotFoundHandler()}},

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -180,19 +181,15 @@ func (s *Status) routes() *http.ServeMux {
 	return mux
 }
 
-// redactTarget hides credentials a target URL may carry.
+// redactTarget hides credentials a target URL may carry (redact.URL); a value
+// without a host that holds '@', '?' or '#' could be anything and is hidden.
 func redactTarget(t string) string {
 	if t == "" {
 		return "embedded"
 	}
-	u, err := url.Parse(t)
-	if err != nil || u.Host == "" {
-		if strings.ContainsAny(t, "@?#") {
-			return "(hidden)"
-		}
-		return t
+	r := redact.URL(t)
+	if u, err := url.Parse(t); r == redact.Unparseable || err != nil || (u.Host == "" && strings.ContainsAny(t, "@?#")) {
+		return "(hidden)"
 	}
-	u.User = nil
-	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
-	return u.String()
+	return r
 }

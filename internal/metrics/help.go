@@ -25,6 +25,10 @@ var help = map[string]string{
 	"orbital_cluster_receipts_total":            "Receipts read, by result (matched, ignored, invalid).",
 	"orbital_cluster_relay_latency_seconds":     "Time from publishing a receipt to its match on the waiting replica.",
 	"orbital_cluster_owned_cases":               "Cases this replica runs under the current assignment.",
+	"orbital_kafkasource_received_total":        "Messages of the Kafka return path recorded, by topic.",
+	"orbital_kafkasource_dropped_total":         "Messages of the Kafka return path dropped, by topic and reason.",
+	"orbital_kafkasource_errors_total":          "Read errors of the Kafka return path, by topic.",
+	"orbital_kafkasource_partitions":            "Partitions the Kafka return path reads, by topic.",
 	"pipeline_delivery_latency_seconds":         "Example pipeline: ingest to successful delivery.",
 }
 

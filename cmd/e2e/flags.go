@@ -19,6 +19,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/logging"
 	"github.com/orbital-e2e/orbital/internal/redact"
+	"github.com/orbital-e2e/orbital/webhook"
 	"github.com/peterbourgon/ff/v3"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	// raw flag values, turned into cfg by validate
 	kafkaBrokers string
 	faults       string
+	signature    string // --signature-scheme (issue 14)
 	run          string
 	configPath   string
 	casePeriod   config.DurationMap
@@ -79,7 +81,7 @@ func serveCommand() *command {
 		long: `Runs every registered case on its period until SIGTERM or SIGINT, then stops scheduling,
 waits up to --drain for runs in flight and shuts down. Serves on --addr:
   /          status page and JSON API (/api/...)
-  /webhook   the pipeline's deliveries (X-Signature verified with --webhook-secret)
+  /webhook   the pipeline's deliveries (signature verified with --webhook-secret)
   /metrics   Prometheus text format
   /healthz   200 while the process serves
   /readyz    200 once cases are registered and the webhook serves; 503 while draining
@@ -181,7 +183,8 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
 	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
-	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
+	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' signature; embedded default: random (secret)")
+	fs.StringVar(&o.signature, "signature-scheme", webhook.SchemeNameStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature; replays refused) or "x-signature" (hex HMAC of the body)`) // issue 14
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
@@ -237,6 +240,9 @@ func (o *options) validate(cmd string) error {
 		return fmt.Errorf("invalid --run regexp: %w", err)
 	}
 	c.Run = re
+	if c.SignatureScheme, err = webhook.ParseScheme(o.signature); err != nil { // issue 14
+		return fmt.Errorf("invalid --signature-scheme %q: want %q or %q", o.signature, webhook.SchemeNameStandardWebhooks, webhook.SchemeNameXSignature)
+	}
 	if c.Faults, err = pipeline.ParseFaults(o.faults); err != nil {
 		return fmt.Errorf("invalid --faults: %w", err)
 	}

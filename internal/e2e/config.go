@@ -18,6 +18,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/webhook"
 )
 
 // Config configures a Server. The zero value runs every suite on the embedded default,
@@ -46,6 +47,11 @@ type Config struct {
 	// WebhookSecret is the HMAC secret of the deliveries' signatures (secret). Embedded
 	// default: random. Empty with API: deliveries are not verified (logged as a warning).
 	WebhookSecret string
+	// SignatureScheme is how deliveries are signed (issue 14): Standard Webhooks (the
+	// default: webhook-id, webhook-timestamp, webhook-signature; stale timestamps refused,
+	// replays and retries answered without a second delivery) or X-Signature. The embedded
+	// pipeline signs the same way.
+	SignatureScheme webhook.Scheme
 	// Faults are injected into the embedded pipeline (not allowed with API).
 	Faults pipeline.Faults
 	// Run selects the cases by name. Default (nil): every case.

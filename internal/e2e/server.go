@@ -11,6 +11,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
 	"github.com/orbital-e2e/orbital/internal/faultsapi"
+	"github.com/orbital-e2e/orbital/internal/netx"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
 	"github.com/orbital-e2e/orbital/orbital/status"
@@ -54,7 +55,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if _, err := Cases(cfg); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// issue 14: a bounded listener (connection cap, accept errors retried, not fatal). Idle
+	// time is bounded by the front's http.Server timeouts (a manual run's POST may stay quiet
+	// for its whole run timeout), not by netx.
+	ln, err := netx.Listen("tcp", cfg.Addr, netx.Config{IdleTimeout: -1, Logger: cfg.Logger})
 	if err != nil {
 		return nil, configErr(fmt.Errorf("cannot listen on --addr: %w", err))
 	}
@@ -140,7 +144,7 @@ func (s *Server) serviceOptions() []orbital.Option {
 func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.Config {
 	fc := server.Config{
 		Service:  s.svc,
-		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret},
+		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret, Scheme: s.cfg.SignatureScheme}, // issue 14: Scheme
 		Stats:    s.eng,
 		Metrics:  s.sink.prom,
 		Listener: ln,
@@ -163,8 +167,12 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 	if p := s.target.pipeline; p != nil {
 		faults.Get, faults.Set = p.Faults, p.SetFaults
 	}
-	fc.Handlers = map[string]http.Handler{faultsapi.Path: faultsapi.New(faults)}
+	fc.Handlers[faultsapi.Path] = faultsapi.New(faults)
 	// end issue 13
+	if b := s.target.broker; b != nil { // issue 14: the embedded broker gone is fatal; unreachable, not ready
+		fc.Live = append(fc.Live, func(context.Context) error { return b.Err() })
+		fc.Ready = append(fc.Ready, b.Healthy)
+	}
 	if s.node != nil {
 		// Without the relay's Kafka, deliveries that land here for another replica are
 		// answered 503: this replica should get no traffic until it is back.

@@ -53,6 +53,9 @@ type options struct {
 	loadDeliveryTimeout time.Duration
 	loadConcurrency     int
 
+	// broker only
+	brokerAddr string
+
 	// gate only
 	count    int
 	junit    string
@@ -71,7 +74,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{serveCommand(), gateCommand(), loadCommand(), listCommand(), versionCommand()}
+	return []*command{serveCommand(), gateCommand(), loadCommand(), listCommand(), brokerCommand(), versionCommand()}
 }
 
 func serveCommand() *command {
@@ -94,6 +97,8 @@ With no --api, starts an in-process Kafka broker and the example pipeline (the e
 			fs.StringVar(&o.cfg.Statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
 			fs.BoolVar(&o.cfg.Cluster, "cluster", false, "cluster mode: replicas sharing --kafka-brokers (the embedded broker when no --api) relay deliveries to the waiting replica and run each case once per period cluster-wide")
 			fs.StringVar(&o.cfg.ClusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
+			fs.StringVar(&o.cfg.DataDir, "data-dir", "", "the embedded broker persists in this directory, so the status history (topic <cluster-topic>-results) survives a restart; empty: memory only")
+			fs.StringVar(&o.cfg.ReplicaID, "replica", "", "name of this replica on the status page's runs and in the cluster (default: host name and random hex)")
 		},
 		exec: runServe,
 	}
@@ -153,6 +158,24 @@ func listCommand() *command {
 			commonFlags(fs, o, ":8080")
 		},
 		exec: runList,
+	}
+}
+
+func brokerCommand() *command {
+	return &command{
+		name:  "broker",
+		short: "run the embedded Kafka-protocol broker on its own, for replicas in separate processes",
+		long: `Runs the in-process Kafka-protocol broker of the embedded default on --addr until SIGTERM or
+SIGINT, so that several "e2e serve --cluster --kafka-brokers ADDR" processes (and the example
+pipeline) can share it. --data-dir persists its topics there; topics keep their own retention
+(10 minutes by default, 24 hours for the results topic). Not a production Kafka.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.brokerAddr, "addr", "127.0.0.1:9092", "host:port the broker listens on and advertises (clients must be able to dial it)")
+			fs.StringVar(&o.cfg.DataDir, "data-dir", "", "persist topics, records and offsets in this directory; empty: memory only")
+			fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+			fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		},
+		exec: runBroker,
 	}
 }
 
@@ -218,8 +241,11 @@ func (a *app) parse(cmd *command, args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	if cmd.name == "version" {
+	switch cmd.name {
+	case "version":
 		return o, nil
+	case "broker":
+		return o, o.validateBroker()
 	}
 	if err := o.validate(cmd.name); err != nil {
 		return nil, err

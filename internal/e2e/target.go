@@ -109,7 +109,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 	// logged, unless the log level is debug.
 	quiet := slog.New(logging.AtLeast(logger.Handler(), slog.LevelWarn))
 	plog := quiet.With("component", "pipeline")
-	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{c.Topic}, Logger: quiet.With("component", "kafka")})
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{c.Topic}, DataDir: c.DataDir, Logger: quiet.With("component", "kafka")})
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}

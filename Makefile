@@ -91,7 +91,9 @@ vulncheck-ci:
 	else echo "$$out"; exit $$code; fi
 
 ## deploy-check: promtool rule tests, PromQL names against a live /metrics, kustomize and
-## compose validation (deploy/ is its own Go module; the first build takes a few minutes)
+## compose validation, and the paging proof (real Prometheus and Alertmanager against real
+## `e2e serve` instances, ~4 min); deploy/ is its own Go module, whose first build of
+## promtool, Prometheus and Alertmanager takes many minutes on a cold cache
 deploy-check:
 	$(MAKE) -C deploy check
 

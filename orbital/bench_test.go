@@ -102,7 +102,7 @@ type countHandler struct{ skipped atomic.Int64 }
 func (h *countHandler) HandleMeasures(_ time.Time, ms ...stats.Measure) {
 	for _, m := range ms {
 		for _, f := range m.Fields {
-			if f.Name == "overlap_skipped_total" {
+			if f.Name == "overlap_skipped_total" && !isPretouch(f) {
 				h.skipped.Add(1)
 			}
 		}

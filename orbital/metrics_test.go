@@ -2,6 +2,7 @@ package orbital_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http/httptest"
@@ -39,16 +40,19 @@ func TestRunMetrics(t *testing.T) {
 		{"orbital", "runs_total", []stats.Tag{caseTag("ok"), stats.T("outcome", "pass"), team}, 1},
 		{"orbital", "runs_total", []stats.Tag{caseTag("bad"), stats.T("outcome", "fail"), team}, 1},
 		{"orbital", "runs_total", []stats.Tag{caseTag("slow"), stats.T("outcome", "fail"), team}, 1},
+		{"orbital", "runs_total", []stats.Tag{caseTag("ok"), stats.T("outcome", "skip"), team}, 0},
 		{"orbital", "runs_total", []stats.Tag{caseTag("sub/child"), stats.T("outcome", "pass"), team}, 1},
 		{"orbital.run", "duration_seconds", []stats.Tag{caseTag("ok"), stats.T("outcome", "pass"), team}, 1},
 		{"orbital.run", "duration_seconds", []stats.Tag{caseTag("bad"), stats.T("outcome", "fail"), team}, 1},
 		{"orbital.run", "duration_seconds", []stats.Tag{caseTag("sub/child"), stats.T("outcome", "pass"), team}, 1},
 		{"orbital.run", "timeouts_total", []stats.Tag{caseTag("slow"), team}, 1},
 		{"orbital.run", "timeouts_total", []stats.Tag{caseTag("bad")}, 0},
+		{"orbital.run", "overlap_skipped_total", []stats.Tag{caseTag("bad")}, 0},
 		{"orbital", "runs_in_flight", []stats.Tag{caseTag("ok"), team}, 2}, // set at start and end
 		{"orbital.case", "last_run_timestamp_seconds", []stats.Tag{caseTag("ok"), team}, 1},
 		{"orbital.case", "period_seconds", []stats.Tag{caseTag("ok"), team}, 2}, // Register and run end
 		{"orbital.case", "registered_timestamp_seconds", []stats.Tag{caseTag("ok"), team}, 1},
+		{"orbital.case", "timeout_seconds", []stats.Tag{caseTag("slow"), team}, 2},
 	}
 	for _, tt := range tests {
 		got := f.measures(tt.measure, tt.field, tt.tags...)
@@ -102,10 +106,51 @@ func TestPrometheusNames(t *testing.T) {
 		`orbital_case_last_run_timestamp_seconds{case="prom",team="x"}`,
 		`orbital_case_period_seconds{case="prom",team="x"} 60`,
 		`orbital_case_registered_timestamp_seconds{case="prom",team="x"} 1`,
+		`orbital_case_timeout_seconds{case="prom",team="x"} 0.01`,
 		`orbital_delivery_latency_seconds_count{case="prom",team="x"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+// TestRegisterCreatesCountersAtZero: every series a rule reads exists at 0 from Register on,
+// before any run, for every outcome (orbital.Outcomes), so the first failure is an increase.
+func TestRegisterCreatesCountersAtZero(t *testing.T) {
+	prom := &prometheus.Handler{}
+	svc := orbital.New(orbital.WithStats(stats.NewEngine("orbital", prom)),
+		orbital.WithOutput(&syncBuffer{}), orbital.WithLogger(slog.New(slog.DiscardHandler)),
+		orbital.WithTimeout(2*time.Minute))
+	for _, name := range []string{"a", "b"} {
+		if err := svc.Register(orbital.TestCase{Name: name, Period: 30 * time.Second, Func: noop}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := httptest.NewRecorder()
+	prom.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	outcomes := orbital.Outcomes()
+	if len(outcomes) < 3 {
+		t.Fatalf("Outcomes() = %v, want at least pass, fail, skip", outcomes)
+	}
+	for _, name := range []string{"a", "b"} {
+		want := []string{
+			fmt.Sprintf(`orbital_run_timeouts_total{case=%q} 0 `, name),
+			fmt.Sprintf(`orbital_run_overlap_skipped_total{case=%q} 0 `, name),
+			fmt.Sprintf(`orbital_case_timeout_seconds{case=%q} 120 `, name),
+			fmt.Sprintf(`orbital_case_period_seconds{case=%q} 30 `, name),
+		}
+		for _, oc := range outcomes {
+			want = append(want, fmt.Sprintf(`orbital_runs_total{case=%q,outcome=%q} 0 `, name, oc))
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("/metrics after Register lacks %s", w)
+			}
 		}
 	}
 	if t.Failed() {

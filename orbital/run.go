@@ -353,6 +353,7 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	o.engine.Set("case.last_run_timestamp_seconds", time.Now().Unix())
 	if o.parent == nil && o.cs.tc.Period > 0 {
 		o.engine.Set("case.period_seconds", o.cs.tc.Period)
+		o.engine.Set("case.timeout_seconds", o.cs.timeout)
 	}
 
 	level := slog.LevelInfo

@@ -200,9 +200,23 @@ func (s *Service) Register(tc TestCase) error {
 		return nil // gate-only: no schedule, so nothing for "has not run" to watch
 	}
 	cs.engine.Set("case.period_seconds", tc.Period)
-	// With the period, this lets "has not run for 3 periods" alert on a case that never ran.
+	cs.engine.Set("case.timeout_seconds", cs.timeout)
+	// With the period and the timeout, this lets "has not finished a run within its bound"
+	// alert on a case that never ran.
 	cs.engine.Set("case.registered_timestamp_seconds", time.Now().Unix())
+	s.pretouch(cs)
 	return nil
+}
+
+// pretouch creates every counter of a newly registered case at 0, so that Prometheus
+// sees each series before its first event and increase() or rate() count that event
+// (a series that appears at 1 looks like no change).
+func (s *Service) pretouch(cs *caseState) {
+	for _, oc := range outcomes {
+		cs.engine.Add("runs_total", 0, stats.T("outcome", string(oc)))
+	}
+	cs.engine.Add("run.timeouts_total", 0)
+	cs.engine.Add("run.overlap_skipped_total", 0)
 }
 
 // Cases returns the registered cases sorted by name.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/faultsapi"
 	"github.com/orbital-e2e/orbital/internal/load"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
@@ -58,10 +59,17 @@ func TestAdminEndpointsNeedToken(t *testing.T) {
 	}
 	ps := httptest.NewServer(page)
 	defer ps.Close()
+	// e2e's own /api/faults over the embedded pipeline (internal/faultsapi).
+	fa := httptest.NewServer(faultsapi.New(faultsapi.Config{Get: s.pipeline.Faults, Set: s.pipeline.SetFaults, Token: adminToken, Logger: s.logger}))
+	defer fa.Close()
 	tests := []struct {
 		name, method, url, token string
 		want                     int
 	}{
+		{"e2e faults without token", "PUT", fa.URL + "/api/faults", "", 401},
+		{"e2e faults with a wrong token", "PUT", fa.URL + "/api/faults", adminToken + "x", 401},
+		{"e2e faults with a prefix of the token", "PUT", fa.URL + "/api/faults", adminToken[:len(adminToken)-1], 401},
+		{"e2e faults with the token", "PUT", fa.URL + "/api/faults", adminToken, 200},
 		{"faults without token", "PUT", s.api.URL() + "/admin/faults", "", 401},
 		{"faults with a wrong token", "PUT", s.api.URL() + "/admin/faults", adminToken + "x", 401},
 		{"faults with a prefix of the token", "PUT", s.api.URL() + "/admin/faults", adminToken[:len(adminToken)-1], 401},

@@ -131,6 +131,17 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 		l.shards[i].minExpiry = math.MaxInt64
 	}
 	l.unmatched.init(l.cfg)
+	// Every counter exists at 0 from the start, so the first duplicate or unmatched delivery
+	// is an increase (a series that appears at 1 looks like no change to rate()).
+	if st := l.cfg.stats; st != nil {
+		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
+			st.Add(name, 0)
+		}
+		for _, reason := range [...]string{"expired", "overflow"} {
+			st.Add("webhook.unmatched_evicted_total", 0, stats.T("reason", reason))
+		}
+		st.Set("webhook.pending_keys", 0)
+	}
 	return l
 }
 

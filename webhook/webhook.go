@@ -176,8 +176,14 @@ func New(c Config) *Webhook {
 		w.now = time.Now
 	}
 	w.bufs.New = func() any { return new(bytes.Buffer) }
+	// Every counter exists at 0 from the start, so the first rejection or replay is an
+	// increase.
 	if w.stats != nil {
-		w.stats.Add("webhook.replayed_total", 0) // exists before the first replay
+		w.stats.Add("webhook.received_total", 0)
+		w.stats.Add("webhook.replayed_total", 0)
+		for _, reason := range rejectReasons {
+			w.stats.Add("webhook.rejected_total", 0, stats.T("reason", reason))
+		}
 	}
 	return w
 }
@@ -195,6 +201,13 @@ const (
 	reasonUnavailable  = "unavailable"
 	reasonBusy         = "busy"
 )
+
+// rejectReasons lists every reason webhook.rejected_total can carry; New creates each
+// series at 0.
+var rejectReasons = [...]string{
+	reasonMethod, reasonTooLarge, reasonBadSignature, reasonStale, reasonBadEncoding, reasonReadError,
+	reasonUnavailable, reasonBusy,
+}
 
 func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 	if w.stats != nil {

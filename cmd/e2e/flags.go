@@ -94,7 +94,7 @@ waits up to --drain for runs in flight and shuts down. Serves on --addr:
 With no --api, starts an in-process Kafka broker and the example pipeline (the embedded default).`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			commonFlags(fs, o, ":8080")
-			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run and PUT /api/faults; empty disables them (secret)")
 			fs.IntVar(&o.cfg.History, "history", 200, "runs kept per case for the status page")
 			fs.DurationVar(&o.cfg.Drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
 			fs.StringVar(&o.cfg.Statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
@@ -159,7 +159,7 @@ deadline and runs in flight drain (--drain), so nothing is dropped or failed by 
 Exit status: 0 when no event was lost and no run failed, 1 otherwise, 2 on a usage error.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			commonFlags(fs, o, "127.0.0.1:0")
-			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run and PUT /api/faults; empty disables them (secret)")
 			fs.IntVar(&o.cfg.History, "history", 200, "runs kept per case for the status page")
 			fs.DurationVar(&o.cfg.Drain, "drain", 30*time.Second, "grace for runs in flight after the load ends or SIGTERM")
 			fs.Float64Var(&o.loadRate, "rate", 2000, "events sent per second")

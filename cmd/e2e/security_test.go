@@ -230,7 +230,7 @@ func TestServeKeepsSecrets(t *testing.T) {
 		get(asset)
 	}
 	_, metrics := get("/metrics")
-	if !strings.Contains(metrics, `orbital_runs_total{case="track",outcome="fail"}`) {
+	if !strings.Contains(metrics, `orbital_run_duration_seconds_count{case="track",outcome="fail"}`) {
 		t.Errorf("/metrics shows no failed track run")
 	}
 	failed := 0

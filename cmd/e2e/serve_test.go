@@ -32,8 +32,9 @@ func TestServe(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	// Wait for a passing run to show on /metrics.
-	metrics := srv.waitMetrics(t, 60*time.Second, `orbital_runs_total{case="track",outcome="pass"}`)
+	// Wait for a passing run to show on /metrics (orbital_runs_total exists at 0 from
+	// registration; the duration histogram appears with the first run of an outcome).
+	metrics := srv.waitMetrics(t, 60*time.Second, `orbital_run_duration_seconds_count{case="track",outcome="pass"}`)
 	for _, want := range []string{
 		`orbital_run_duration_seconds_bucket{case="track",outcome="pass",le="1"}`,
 		`orbital_delivery_latency_seconds_count{case="track"}`,

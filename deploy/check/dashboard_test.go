@@ -3,6 +3,8 @@ package check_test
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,18 +115,30 @@ func TestDashboardVariables(t *testing.T) {
 	}
 }
 
-// TestDashboardComparesEnvironments checks the staging vs production row: each staging
-// panel has a production twin beside it on the same grid row, with the same query.
+// TestDashboardComparesEnvironments checks the comparison row: the two environments come
+// from the variables env_a and env_b (no hard-coded names: the compose stack's env is
+// "local"); each $env_a panel has a $env_b twin beside it on the same grid row, with the same
+// query.
 func TestDashboardComparesEnvironments(t *testing.T) {
-	panels := loadDashboard(t).AllPanels()
+	d := loadDashboard(t)
+	vars := map[string]check.Variable{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	for _, name := range []string{"env_a", "env_b"} {
+		if q := vars[name].QueryText(); !strings.Contains(q, "env)") {
+			t.Errorf("variable %s must list the env label's values: %q", name, q)
+		}
+	}
+	panels := d.AllPanels()
 	pairs := 0
 	for _, s := range panels {
-		title, ok := strings.CutSuffix(s.Title, ": staging")
+		title, ok := strings.CutSuffix(s.Title, ": $env_a")
 		if !ok {
 			continue
 		}
 		for _, p := range panels {
-			if p.Title != title+": production" {
+			if p.Title != title+": $env_b" {
 				continue
 			}
 			pairs++
@@ -135,15 +149,36 @@ func TestDashboardComparesEnvironments(t *testing.T) {
 				t.Fatalf("%q and %q have different queries", p.Title, s.Title)
 			}
 			for i := range p.Targets {
-				want := strings.ReplaceAll(s.Targets[i].Expr, `env="staging"`, `env="production"`)
-				if !strings.Contains(s.Targets[i].Expr, `env="staging"`) || p.Targets[i].Expr != want {
-					t.Errorf("%q target %d: %s\nis not the production twin of\n%s", p.Title, i, p.Targets[i].Expr, s.Targets[i].Expr)
+				want := strings.ReplaceAll(s.Targets[i].Expr, `env=~"$env_a"`, `env=~"$env_b"`)
+				if !strings.Contains(s.Targets[i].Expr, `env=~"$env_a"`) || p.Targets[i].Expr != want {
+					t.Errorf("%q target %d: %s\nis not the $env_b twin of\n%s", p.Title, i, p.Targets[i].Expr, s.Targets[i].Expr)
 				}
 			}
 		}
 	}
 	if pairs < 3 {
-		t.Errorf("found %d staging/production panel pairs, want at least 3", pairs)
+		t.Errorf("found %d $env_a/$env_b panel pairs, want at least 3", pairs)
+	}
+}
+
+// aggregation matches a PromQL aggregation with its grouping clause, if any.
+var aggregation = regexp.MustCompile(`\b(sum|min|max|avg|count|topk|bottomk|quantile)\s*(by\s*\(([^)]*)\))?\s*\(`)
+
+// TestDashboardKeepsEnvironmentsApart: no hard-coded environment names, and no panel
+// aggregates across environments (a stat summing staging and production showed -82 % of
+// budget); every aggregation keeps env.
+func TestDashboardKeepsEnvironmentsApart(t *testing.T) {
+	for _, p := range loadDashboard(t).AllPanels() {
+		for _, tg := range p.Targets {
+			if strings.Contains(tg.Expr, `env="`) {
+				t.Errorf("panel %q hard-codes an environment: %s", p.Title, tg.Expr)
+			}
+			for _, m := range aggregation.FindAllStringSubmatch(tg.Expr, -1) {
+				if !slices.Contains(strings.Fields(strings.ReplaceAll(m[3], ",", " ")), "env") {
+					t.Errorf("panel %q aggregates across environments (%s): %s", p.Title, strings.TrimSpace(m[0]), tg.Expr)
+				}
+			}
+		}
 	}
 }
 

@@ -38,12 +38,7 @@ func (p *Pipeline) serveFaults(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Error: "body larger than 4 KiB"})
 			return
 		}
-		var f Faults
-		if b := bytes.TrimSpace(body); len(b) > 0 && (b[0] == '{' || b[0] == '"') {
-			err = json.Unmarshal(b, &f)
-		} else {
-			f, err = ParseFaults(string(b))
-		}
+		f, err := DecodeFaults(body)
 		if err != nil {
 			writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
 			return
@@ -54,4 +49,18 @@ func (p *Pipeline) serveFaults(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT")
 		writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "method " + r.Method + " not allowed; use GET or PUT"})
 	}
+}
+
+// DecodeFaults decodes a request body of PUT /admin/faults: a spec in ParseFaults syntax as
+// the raw body ("drop=0.1,delay=200ms"; an empty body clears every fault), or JSON: a spec
+// string, {"spec":"..."}, or an object of the fields drop, dup, delay, corrupt, dest5xx.
+func DecodeFaults(body []byte) (Faults, error) {
+	var f Faults
+	var err error
+	if b := bytes.TrimSpace(body); len(b) > 0 && (b[0] == '{' || b[0] == '"') {
+		err = json.Unmarshal(b, &f)
+	} else {
+		f, err = ParseFaults(string(b))
+	}
+	return f, err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/faultsapi"
 	"github.com/orbital-e2e/orbital/internal/netx"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
@@ -220,6 +221,14 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 		// The browser suite's page and the installed analytics.js (see build).
 		Handlers: map[string]http.Handler{"GET " + tests.BrowserPagePath: tests.NewBrowserPage("")},
 	}
+	// issue 13: GET/PUT /api/faults read and change the embedded pipeline's faults at run
+	// time (PUT needs AdminToken); 404 when testing an external pipeline.
+	faults := faultsapi.Config{Token: s.cfg.AdminToken, Logger: s.cfg.Logger}
+	if p := s.target.pipeline; p != nil {
+		faults.Get, faults.Set = p.Faults, p.SetFaults
+	}
+	fc.Handlers[faultsapi.Path] = faultsapi.New(faults)
+	// end issue 13
 	if b := s.target.broker; b != nil { // issue 14: the embedded broker gone is fatal; unreachable, not ready
 		fc.Live = append(fc.Live, func(context.Context) error { return b.Err() })
 		fc.Ready = append(fc.Ready, b.Healthy)

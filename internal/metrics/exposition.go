@@ -15,8 +15,9 @@ import (
 // counter that moved once an hour ago as one old sample: rate() misses it and gauges go stale
 // after five minutes, so "has not run for 3 periods" alerts would clear themselves. Exposition
 // drops the stamps, so every scrape records the current value at scrape time, as the
-// Prometheus exposition guidelines recommend. It answers GET and HEAD (405 otherwise) and
-// gzips when the scraper accepts it.
+// Prometheus exposition guidelines recommend. Every family gets # HELP and # TYPE, and
+// histogram buckets come in ascending numeric le order (see Format). It answers GET and HEAD
+// (405 otherwise) and gzips when the scraper accepts it.
 func Exposition(h *prometheus.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -26,7 +27,7 @@ func Exposition(h *prometheus.Handler) http.Handler {
 		}
 		var buf bytes.Buffer
 		h.WriteStats(&buf)
-		out := StripTimestamps(buf.Bytes())
+		out := Format(buf.Bytes())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		if r.Method == http.MethodHead {
 			return

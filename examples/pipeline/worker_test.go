@@ -173,11 +173,16 @@ func TestDeadLetters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := newDestination(t, func(_ int, w http.ResponseWriter) bool { w.WriteHeader(tt.status); return true })
-			e := newEnv(t, nil, dest, nil)
+			e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.GroupID = "dead-letters"; c.Partitions = 1 })
 			e.track("doomed", "e")
-			dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+			// Once the event's offset is committed the worker is done with
+			// it, and a dead letter is written before that: the topic must
+			// hold it now, exactly once. Waiting for it instead would let a
+			// worker that never writes one fail only by a timeout.
+			waitCommitted(t, e.broker.Brokers(), "dead-letters", "events", 1)
+			dlq := readAll(t, e.broker.Brokers(), "events-dead-letter")
 			if len(dlq) != 1 || string(dlq[0].Key) != "doomed" {
-				t.Fatalf("dead-letter topic holds %d messages, want the doomed event", len(dlq))
+				t.Fatalf("dead-letter topic holds %d messages after the event was committed, want the doomed event once", len(dlq))
 			}
 			headers := map[string]string{}
 			for _, h := range dlq[0].Headers {

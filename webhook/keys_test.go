@@ -30,6 +30,22 @@ func TestJSONField(t *testing.T) {
 		{"truncated", "messageId", `{"messageId":"m1`, ""},
 		{"garbage", "messageId", `{"a":}}}"messageId":"x"`, ""},
 		{"surrogate pair", "k", `{"k":"\ud83d\ude00"}`, "😀"},
+		// Bodies that end at every point where the scanner reads on: each
+		// must give the empty key, not read past the end.
+		{"only spaces", "messageId", "   ", ""},
+		{"open brace", "messageId", `{`, ""},
+		{"open brace and spaces", "messageId", "{  ", ""},
+		{"empty object", "messageId", `{ }`, ""},
+		{"key without colon", "messageId", `{"messageId"`, ""},
+		{"key and colon", "messageId", `{"messageId":`, ""},
+		{"unterminated key", "messageId", `{"messageId`, ""},
+		{"value without close", "messageId", `{"a":1`, ""},
+		{"value and comma", "messageId", `{"a":1,`, ""},
+		{"value and spaces", "messageId", `{"a":1  `, ""},
+		{"missing comma", "messageId", `{"a":1 "messageId":"m1"}`, ""},
+		{"nested open brace", "properties.id", `{"properties":{`, ""},
+		{"nested empty object", "properties.id", `{"properties":{}}`, ""},
+		{"nested not an object", "properties.id", `{"properties":1}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

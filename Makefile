@@ -93,6 +93,7 @@ cover:
 ## costs most; NOT part of make test: it runs a package's tests once per mutant, which takes
 ## hours on a shared 2-core machine (figures, survivors and timings in TESTING.md).
 ## MUTATE_PKGS picks packages; MUTATE_WORKERS the parallel mutants (1: the machine is shared);
+## MUTATE_FLAGS more gremlins flags (e.g. -E 'keys.go$$' to leave a file out);
 ## MUTATE_OUT a directory for gremlins' JSON results; MUTATE_TIMEOUT_COEFFICIENT how many times
 ## the plain test run a mutant may take before it counts as TIMED OUT (a hang, not a survivor).
 ## Tests run with -count=1 so the timeout is measured on a real run, not a cached one.
@@ -105,6 +106,7 @@ MUTATE_WORKERS ?= 1
 MUTATE_TIMEOUT_COEFFICIENT ?= 5
 MUTATE_OUT ?=
 MUTATE_FULL ?=
+MUTATE_FLAGS ?=
 mutate:
 	@set -e; for p in $(MUTATE_PKGS); do \
 		flags=""; goflags="$$GOFLAGS -count=1"; \
@@ -115,6 +117,6 @@ mutate:
 		if [ -n "$(MUTATE_OUT)" ]; then mkdir -p $(MUTATE_OUT); flags="$$flags -o $(MUTATE_OUT)/$$(basename $$p).json"; fi; \
 		echo "== gremlins $$p $$flags GOFLAGS=$$goflags"; start=$$(date +%s); \
 		GOFLAGS="$$goflags" nice -n 15 $(GO) tool gremlins unleash --workers $(MUTATE_WORKERS) \
-			--timeout-coefficient $(MUTATE_TIMEOUT_COEFFICIENT) $$flags $$p; \
+			--timeout-coefficient $(MUTATE_TIMEOUT_COEFFICIENT) $$flags $(MUTATE_FLAGS) $$p; \
 		echo "== $$p took $$(( $$(date +%s) - start )) s"; \
 	done

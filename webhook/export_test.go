@@ -19,3 +19,7 @@ func Waiting(l *RouteLogger, key string) int {
 	}
 	return n
 }
+
+// SameShard reports whether keys a and b share a shard of l (and so its
+// lock, its map and its sweeps).
+func SameShard(l *RouteLogger, a, b string) bool { return l.shard(a) == l.shard(b) }

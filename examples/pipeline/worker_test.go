@@ -169,6 +169,7 @@ func TestDeadLetters(t *testing.T) {
 	}{
 		{"5xx until attempts run out", http.StatusInternalServerError, 3},
 		{"4xx is not retried", http.StatusBadRequest, 1},
+		{"3xx is a failure, not retried", http.StatusMultipleChoices, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

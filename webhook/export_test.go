@@ -23,3 +23,6 @@ func Waiting(l *RouteLogger, key string) int {
 // SameShard reports whether keys a and b share a shard of l (and so its
 // lock, its map and its sweeps).
 func SameShard(l *RouteLogger, a, b string) bool { return l.shard(a) == l.shard(b) }
+
+// HeldSize is what an unmatched delivery counts against WithMaxUnmatchedBytes.
+var HeldSize = heldSize

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,94 @@ func TestSentCountsOnlyRealMatches(t *testing.T) {
 	for _, want := range []string{"orbital_webhook_matched_total 1", "orbital_webhook_duplicate_total 1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("after Sent matched two early deliveries, metrics lack %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestHeldSize: an unmatched delivery counts its key, body, URL, remote
+// address, method, protocol, every header name and value (plus 16 bytes per
+// value) and 256 bytes of overhead against the byte bound.
+func TestHeldSize(t *testing.T) {
+	r := webhook.Request{
+		RemoteAddr: "10.0.0.1:5", // 10
+		Method:     "POST",       // 4
+		Proto:      "HTTP/1.1",   // 8
+		RawURL:     "/webhook",   // 8
+		Header:     http.Header{"X-A": {"1", "22"}, "Content-Type": {"application/json"}},
+		Body:       `{"messageId":"k"}`, // 17
+	}
+	// key 1; headers: 3+1+16+2+16 and 12+16+16
+	want := int64(1+17+8+10+4+8) + (3 + 1 + 16 + 2 + 16) + (12 + 16 + 16) + 256
+	if got := webhook.HeldSize("k", r); got != want {
+		t.Fatalf("HeldSize = %d, want %d", got, want)
+	}
+}
+
+// TestGraceZeroDropsAtOnce: with WithGrace(0) an unmatched delivery is not
+// kept at all: it is counted as evicted when it arrives.
+func TestGraceZeroDropsAtOnce(t *testing.T) {
+	h := &prometheus.Handler{}
+	rl, _ := newRL(t, webhook.WithGrace(0), webhook.WithStats(stats.NewEngine("orbital", h)))
+	rl.Record(waitertest.Delivery("early", 1))
+	if text := (counts{h}).text(t); !strings.Contains(text, "orbital_webhook_unmatched_evicted_total{reason=\"overflow\"} 1") {
+		t.Fatalf("unmatched delivery with grace 0 not dropped at once:\n%s", text)
+	}
+}
+
+// TestRecordCountsFirstAndDuplicates: the first delivery of a pending key
+// is a match, every later one a duplicate.
+func TestRecordCountsFirstAndDuplicates(t *testing.T) {
+	h := &prometheus.Handler{}
+	rl, _ := newRL(t, webhook.WithStats(stats.NewEngine("orbital", h)))
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 3; n++ {
+		rl.Record(waitertest.Delivery("k", n))
+	}
+	text := (counts{h}).text(t)
+	for _, want := range []string{"orbital_webhook_matched_total 1", "orbital_webhook_duplicate_total 2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestWaitNZero: WaitN for zero keys returns at once.
+func TestWaitNZero(t *testing.T) {
+	rl, _ := newRL(t)
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	for _, keys := range [][]string{nil, {"k"}} {
+		got, err := rl.WaitN(ctx(t), 0, keys...)
+		if err != nil || got != nil {
+			t.Fatalf("WaitN(0, %q) = %v, %v; want nil, nil at once", keys, got, err)
+		}
+	}
+}
+
+// TestUnmatchedBytesBoundIsInclusive: deliveries that add up to exactly
+// WithMaxUnmatchedBytes are all kept; one byte more evicts the oldest.
+func TestUnmatchedBytesBoundIsInclusive(t *testing.T) {
+	a, b := waitertest.Delivery("a", 1), waitertest.Delivery("b", 1)
+	size := webhook.HeldSize("a", a) + webhook.HeldSize("b", b)
+	for _, tt := range []struct {
+		bound int64
+		kept  int
+	}{{size, 2}, {size - 1, 1}} {
+		rl, _ := newRL(t, webhook.WithMaxUnmatchedBytes(tt.bound))
+		rl.Record(a)
+		rl.Record(b)
+		kept := 0
+		for _, k := range []string{"a", "b"} {
+			if err := rl.Sent(k); err != nil {
+				t.Fatal(err)
+			}
+			kept += len(rl.Received(k))
+		}
+		if kept != tt.kept {
+			t.Errorf("bound %d for %d bytes: kept %d, want %d", tt.bound, size, kept, tt.kept)
 		}
 	}
 }

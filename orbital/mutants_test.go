@@ -3,6 +3,7 @@ package orbital_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +163,59 @@ func TestRunAbandonedSoonAfterParentCancel(t *testing.T) {
 	results := recv(t, done, "RunOnce to give up on the abandoned run")
 	if res := resultOf(t, results, "stubborn"); res.Outcome == orbital.Pass {
 		t.Fatalf("abandoned run passed: %+v", res)
+	}
+}
+
+// TestRunWithoutCases: a service with nothing registered runs until its
+// context ends.
+func TestRunWithoutCases(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned before its context ended: %v", err)
+	case <-time.After(50 * time.Millisecond): // a few scheduler loops with an empty queue
+	}
+	cancel()
+	if err := recv(t, done, "Run to return"); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+}
+
+// TestReassignedRunsTheOnlyCase: the gained case is the only one scheduled
+// (the head of the queue) and still runs at once.
+func TestReassignedRunsTheOnlyCase(t *testing.T) {
+	var mine atomic.Bool
+	asked := make(chan struct{}, 100)
+	f := newFixture(t, orbital.WithStartSpread(0), orbital.WithAssignment(func(string) bool {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		return mine.Load()
+	}))
+	f.register(t, orbital.TestCase{Name: "only", Period: time.Hour, Func: noop})
+	startRun(t, f.svc)
+	recv(t, asked, "the first tick to ask about the case")
+	mine.Store(true)
+	// The tick records "not owned" just after asking; repeat Reassigned
+	// until the run comes (a run resets that, so it runs once).
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitFor)
+	for {
+		f.svc.Reassigned()
+		select {
+		case res := <-f.results:
+			if res.Case != "only" || res.Outcome != orbital.Pass {
+				t.Fatalf("result %+v", res)
+			}
+			return
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("the gained case did not run within %s of Reassigned", waitFor)
+		}
 	}
 }

@@ -26,3 +26,11 @@ func SameShard(l *RouteLogger, a, b string) bool { return l.shard(a) == l.shard(
 
 // HeldSize is what an unmatched delivery counts against WithMaxUnmatchedBytes.
 var HeldSize = heldSize
+
+// UnmatchedQueueLen is the length of l's queue of unmatched deliveries,
+// taken ones included until a compaction drops them.
+func UnmatchedQueueLen(l *RouteLogger) int {
+	l.unmatched.mu.Lock()
+	defer l.unmatched.mu.Unlock()
+	return len(l.unmatched.queue)
+}

@@ -246,3 +246,48 @@ func TestUnmatchedBytesBoundIsInclusive(t *testing.T) {
 		}
 	}
 }
+
+// TestUnmatchedEarlyDeliveriesPerKey: Sent keeps at most WithMaxPerKey of a
+// key's early deliveries; evicting a key's oldest early delivery keeps the
+// others.
+func TestUnmatchedEarlyDeliveriesPerKey(t *testing.T) {
+	rl, _ := newRL(t, webhook.WithMaxPerKey(2))
+	for n := 1; n <= 3; n++ {
+		rl.Record(waitertest.Delivery("k", n))
+	}
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rl.Received("k")); got != 2 {
+		t.Fatalf("Received %d early deliveries, want WithMaxPerKey = 2", got)
+	}
+
+	rl, _ = newRL(t, webhook.WithMaxUnmatched(2))
+	rl.Record(waitertest.Delivery("k", 1))
+	rl.Record(waitertest.Delivery("k", 2))
+	rl.Record(waitertest.Delivery("other", 1)) // evicts k's first
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rl.Received("k"); len(got) != 1 || got[0].Body != waitertest.Delivery("k", 2).Body {
+		t.Fatalf("after k's oldest early delivery was evicted: Received %v, want k's second", got)
+	}
+}
+
+// TestUnmatchedQueueIsCompacted: deliveries matched by Sent do not pile up
+// in the unmatched store's queue.
+func TestUnmatchedQueueIsCompacted(t *testing.T) {
+	rl, _ := newRL(t)
+	const n = 1000
+	for i := range n {
+		rl.Record(waitertest.Delivery(fmt.Sprintf("k%d", i), 1))
+	}
+	for i := range n {
+		if err := rl.Sent(fmt.Sprintf("k%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := webhook.UnmatchedQueueLen(rl); got > 64 {
+		t.Fatalf("unmatched queue holds %d entries after all %d were matched, want at most 64", got, n)
+	}
+}

@@ -269,3 +269,44 @@ func TestAssignFairShareRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestAssignFairSharePartitionsOnly: without cases, a previous owner of
+// every partition keeps only its share of partitions.
+func TestAssignFairSharePartitionsOnly(t *testing.T) {
+	for _, tt := range []struct{ parts, members int }{{8, 2}, {8, 3}, {16, 3}, {64, 5}} {
+		var members []cluster.Member
+		for i := range tt.members {
+			var owned []int
+			if i == 0 {
+				owned = partitionsUpTo(tt.parts)
+			}
+			members = append(members, cluster.NewMember(fmt.Sprintf("m%d", i), nil, owned))
+		}
+		got := cluster.Assign(members, partitionsUpTo(tt.parts))
+		checkFairShare(t, fmt.Sprintf("%d partitions, %d members", tt.parts, tt.members), members, got, nil, tt.parts)
+	}
+}
+
+// TestAssignKeepsABalancedAssignment: when the previous assignment is
+// already fair (cases and partitions), nothing moves.
+func TestAssignKeepsABalancedAssignment(t *testing.T) {
+	const parts = 16
+	names := distinctCases(6, parts)
+	first := cluster.Assign([]cluster.Member{
+		cluster.NewMember("a", names, nil), cluster.NewMember("b", names, nil), cluster.NewMember("c", names, nil),
+	}, partitionsUpTo(parts))
+	again := cluster.Assign([]cluster.Member{
+		cluster.NewMember("c", names, first["c"]), cluster.NewMember("b", names, first["b"]), cluster.NewMember("a", names, first["a"]),
+	}, partitionsUpTo(parts))
+	if !maps.EqualFunc(first, again, slices.Equal) {
+		t.Fatalf("a fair assignment moved: %v then %v", first, again)
+	}
+	// Without cases too.
+	odd := map[string][]int{"a": {0, 3, 5, 7, 9, 11}, "b": {1, 2, 4, 6, 8}, "c": {10, 12, 13, 14, 15}}
+	kept := cluster.Assign([]cluster.Member{
+		cluster.NewMember("a", nil, odd["a"]), cluster.NewMember("b", nil, odd["b"]), cluster.NewMember("c", nil, odd["c"]),
+	}, partitionsUpTo(parts))
+	if !maps.EqualFunc(odd, kept, slices.Equal) {
+		t.Fatalf("a fair assignment of partitions without cases moved: %v then %v", odd, kept)
+	}
+}

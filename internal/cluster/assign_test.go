@@ -310,3 +310,29 @@ func TestAssignKeepsABalancedAssignment(t *testing.T) {
 		t.Fatalf("a fair assignment of partitions without cases moved: %v then %v", odd, kept)
 	}
 }
+
+// TestAssignFairShareWithSharedPartitions: when two cases hash to one
+// partition, the cases still spread by count: 2 and 1 and 1 on two members
+// is 2 each, not 3 and 1.
+func TestAssignFairShareWithSharedPartitions(t *testing.T) {
+	const parts = 8
+	byPart := map[int][]string{}
+	var pair []string // two names on one partition
+	for i := 0; pair == nil; i++ {
+		name := fmt.Sprintf("case-%03d", i)
+		p := cluster.PartitionOf(name, parts)
+		byPart[p] = append(byPart[p], name)
+		if len(byPart[p]) == 2 {
+			pair = byPart[p]
+		}
+	}
+	names := slices.Clone(pair)
+	for _, n := range distinctCases(parts, parts) {
+		if p := cluster.PartitionOf(n, parts); p != cluster.PartitionOf(pair[0], parts) && len(names) < 4 {
+			names = append(names, n)
+		}
+	}
+	members := []cluster.Member{cluster.NewMember("a", names, nil), cluster.NewMember("b", names, nil)}
+	got := cluster.Assign(members, partitionsUpTo(parts))
+	checkFairShare(t, "a shared partition", members, got, names, parts)
+}

@@ -5,15 +5,30 @@ GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz vulncheck vulncheck-ci mutate
+.PHONY: npm run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz vulncheck vulncheck-ci mutate
 
 ## run: the main job — the e2e service on the embedded default (no Kafka, no config)
-run:
+run: npm
 	$(GO) run ./cmd/e2e serve
 
 ## test: vet, gofmt check, staticcheck, the race-enabled test suite, a CI-sized load run,
 ## every fuzz target for a bounded time, and the deploy/ checks
-test: vet fmt-check lint vulncheck-ci unit load-ci fuzz-ci deploy-check
+test: npm vet fmt-check lint vulncheck-ci unit load-ci fuzz-ci deploy-check
+
+## npm: Segment's JavaScript clients, from the npm registry by the names and exact versions that
+## tests/package.json and tests/package-lock.json pin (@segment/analytics-next 1.84.3, the
+## browser suite's analytics.js; @segment/analytics-node 3.1.0, checked by the compatibility
+## test), installed into tests/node_modules (gitignored) with npm ci, again only when the lock
+## file changes. Without npm it says what that leaves out: the browser suite falls back to the
+## example pipeline's snippet and analytics-node is not checked.
+NPM ?= npm
+npm:
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory tests/node_modules/.package-lock.json; \
+	else echo "npm: NOT INSTALLED - the browser suite falls back to the example pipeline's snippet; analytics-node is not checked"; fi
+
+tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.json
+	cd tests && $(NPM) ci --no-audit --no-fund --ignore-scripts
 
 vet:
 	$(GO) vet $(PKGS)

@@ -44,7 +44,7 @@ func Example() {
 		orbital.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	err := svc.Register(orbital.TestCase{
-		Name:   "http/track",
+		Name:   "http.track",
 		Period: 30 * time.Second,
 		Tags:   []stats.Tag{stats.T("team", "ingest")},
 		Func: func(ctx context.Context, o *orbital.O) {
@@ -86,9 +86,9 @@ func Example() {
 	results := svc.RunOnce(context.Background(), nil)
 	fmt.Println(len(results), "results")
 	// Output:
-	// http/track/accepts: pass
-	// http/track/rejects_GET: pass
-	// http/track: pass
+	// http.track/accepts: pass
+	// http.track/rejects_GET: pass
+	// http.track: pass
 	// 3 results
 }
 
@@ -97,7 +97,7 @@ func Example() {
 func ExampleO_Skip() {
 	svc := orbital.New(orbital.WithOutput(io.Discard), orbital.WithLogger(slog.New(slog.DiscardHandler)))
 	_ = svc.Register(orbital.TestCase{
-		Name:   "browser/snippet",
+		Name:   "browser.snippet",
 		Period: time.Minute,
 		Func: func(ctx context.Context, o *orbital.O) {
 			o.Skip("no browser on this host")
@@ -106,5 +106,5 @@ func ExampleO_Skip() {
 	for _, r := range svc.RunOnce(context.Background(), nil) {
 		fmt.Println(r.Case, r.Outcome)
 	}
-	// Output: browser/snippet skip
+	// Output: browser.snippet skip
 }

@@ -1,13 +1,12 @@
 package orbital_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/segmentio/stats/v4"
 	"github.com/segmentio/stats/v4/statstest"
@@ -21,23 +20,7 @@ type chanReporter chan orbital.Result
 
 func (r chanReporter) Report(res orbital.Result) { r <- res }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testsupport.SyncBuffer
 
 // signalHandler records measures and announces each "measure.field" name
 // on a channel (dropping announcements nobody reads).

@@ -52,14 +52,11 @@ func WithOutput(w io.Writer) Option {
 	}
 }
 
-// WithReporter adds a reporter that receives every result. It may be given
-// several times; reporters are called in the order given.
+// WithReporter adds a reporter that receives every result, as
+// [Service.AddReporter] does. It may be given several times; reporters are
+// called in the order given.
 func WithReporter(r Reporter) Option {
-	return func(s *Service) {
-		if r != nil {
-			s.reporters = append(s.reporters, r)
-		}
-	}
+	return func(s *Service) { s.AddReporter(r) }
 }
 
 // WithDrainGrace sets how long [Service.Run] waits for in-flight runs after

@@ -16,6 +16,7 @@ const (
 // is a plain value owned by whoever receives it.
 type Result struct {
 	Case     string        // "name", or "name/sub" for a subtest
+	Parent   string        // the parent's Case for a subtest ("name"); "" for a top-level run
 	TraceID  string        // a UUID per run, also in every log line of the run
 	Start    time.Time     // when the run started
 	Duration time.Duration // how long the run took
@@ -31,6 +32,10 @@ type Result struct {
 	// Measures holds the durations recorded with [O.Measure], the last value
 	// per name; nil when there are none.
 	Measures map[string]time.Duration
+	// Subtests holds the results of the run's subtests (nested ones too), in
+	// the order they finished, on a Result returned by [Service.RunNow]; nil
+	// elsewhere (reporters receive each subtest's Result on its own).
+	Subtests []Result
 }
 
 // Reporter receives results. Report is called once per finished run and once
@@ -40,3 +45,8 @@ type Result struct {
 type Reporter interface {
 	Report(Result)
 }
+
+// DeliveryLatency is the name of the send-to-delivery latency measure
+// ([O.Measure]): the status page's latency quantiles, the gate's summary and
+// the metric orbital_delivery_latency_seconds read it.
+const DeliveryLatency = "delivery.latency"

@@ -253,6 +253,7 @@ func (o *O) finish(abandoned bool) Result {
 	header := fmt.Sprintf("--- %s: %s (%.2fs)\n", verb, o.name, dur.Seconds())
 	res := Result{
 		Case:     o.name,
+		Parent:   o.parentName(),
 		TraceID:  o.traceID,
 		Start:    o.start,
 		Duration: dur,
@@ -272,6 +273,14 @@ func (o *O) finish(abandoned bool) Result {
 	return res
 }
 
+// parentName is the name of o's parent, "" for a top-level run.
+func (o *O) parentName() string {
+	if o.parent == nil {
+		return ""
+	}
+	return o.parent.name
+}
+
 // emit turns a finished run into metrics, a log line, output and reports.
 func (s *Service) emit(o *O, res Result, inFlight int64) {
 	outcome := stats.T("outcome", string(res.Outcome))
@@ -282,7 +291,7 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	}
 	o.engine.Set("runs_in_flight", inFlight)
 	o.engine.Set("case.last_run_timestamp_seconds", time.Now().Unix())
-	if o.parent == nil {
+	if o.parent == nil && o.cs.tc.Period > 0 {
 		o.engine.Set("case.period_seconds", o.cs.tc.Period)
 	}
 
@@ -313,8 +322,10 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 		o.root.collected = append(o.root.collected, res)
 		o.root.mu.Unlock()
 	}
-	for _, r := range s.reporters {
-		s.report(o.logger, r, res)
+	if rs := s.reporters.Load(); rs != nil {
+		for _, r := range *rs {
+			s.report(o.logger, r, res)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -38,16 +39,18 @@ type Service struct {
 	startSpread time.Duration
 	logger      *slog.Logger
 	out         io.Writer
-	reporters   []Reporter
+	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
 
 	outMu sync.Mutex // serialises writes to out
 
-	mu      sync.Mutex
-	cases   map[string]*caseState
-	running bool
-	queue   caseHeap      // scheduled cases while Run is going
-	wake    chan struct{} // tells the scheduler the queue changed
+	mu         sync.Mutex
+	cases      map[string]*caseState
+	running    bool
+	runSince   time.Time               // when Run started
+	cancelRuns context.CancelCauseFunc // of the runs Run started, while Run is going
+	queue      caseHeap                // scheduled cases while Run is going
+	wake       chan struct{}           // tells the scheduler the queue changed
 }
 
 // caseState is a registered case with its run bookkeeping.
@@ -63,6 +66,9 @@ type caseState struct {
 	// notOwned: at its last tick this replica did not own the case
 	// (WithAssignment); see Reassigned.
 	notOwned atomic.Bool
+	// lastStart is when the scheduler last started a run of the case (Unix
+	// nanoseconds; 0 before the first), for Health.
+	lastStart atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
@@ -88,9 +94,78 @@ func New(opts ...Option) *Service {
 	return s
 }
 
+// AddReporter adds a reporter that receives every result from now on, after
+// the reporters added before it. It may be called at any time, also while
+// runs are going, so a reporter that needs the Service (such as a status
+// page) can be created after it. Adding a reporter that was already added
+// (the same pointer) does nothing; nil is ignored. Safe for concurrent use.
+func (s *Service) AddReporter(r Reporter) {
+	if r == nil {
+		return
+	}
+	if isNil(r) {
+		s.logger.Warn(fmt.Sprintf("orbital: AddReporter: a nil %T would receive nothing; ignored (create the reporter first, then add it)", r))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur []Reporter
+	if p := s.reporters.Load(); p != nil {
+		cur = *p
+	}
+	for _, have := range cur {
+		if sameReporter(have, r) {
+			return
+		}
+	}
+	next := append(slices.Clip(cur), r)
+	s.reporters.Store(&next)
+}
+
+// ErrUnknownCase is wrapped by the error [Service.RunNow] returns for a name
+// that is not registered.
+var ErrUnknownCase = errors.New("unknown case")
+
+// ErrBusy is wrapped by the error [Service.RunNow] returns while a run of
+// the case is in flight (scheduled or manual).
+var ErrBusy = errors.New("a run of this case is in flight")
+
+// RunNow runs the registered case name once now and returns its Result,
+// with the results of its subtests in Result.Subtests. It goes through the
+// same overlap guard as the scheduler: while a run of the case is in flight
+// (a scheduled one, or another RunNow) it returns at once with an error
+// wrapping ErrBusy, and while it runs the scheduler skips the case's ticks
+// (counted as overlaps). A name that is not registered (subtests run with
+// their parent) gives an error wrapping ErrUnknownCase. ctx bounds the run
+// like the case's timeout does; the result also goes to the reporters, the
+// metrics and the output. It does not consult WithAssignment: a manual run
+// runs here.
+func (s *Service) RunNow(ctx context.Context, name string) (Result, error) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return Result{}, fmt.Errorf("orbital: run %q: %w", name, ErrUnknownCase)
+	}
+	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
+		return Result{}, fmt.Errorf("orbital: run %q: %d earlier runs timed out and have not returned: %w", name, n, ErrBusy)
+	}
+	if !cs.busy.CompareAndSwap(false, true) {
+		return Result{}, fmt.Errorf("orbital: run %q: %w", name, ErrBusy)
+	}
+	defer cs.busy.Store(false)
+	o := s.newO(cs, cs.tc.Name, nil, ctx)
+	o.collect = true
+	res := s.execute(o, cs.tc.Func)
+	o.mu.Lock()
+	res.Subtests = slices.Clone(o.collected)
+	o.mu.Unlock()
+	return res, nil
+}
+
 // Register adds a test case. It returns an error wrapping ErrInvalidCase
-// when the name is empty, invalid or already registered, the Period is not
-// positive, the Timeout is negative, the Func is nil, or a Tag has an empty
+// when the name is not valid (see [ValidateName]) or already registered,
+// the Period is negative, the Timeout is negative, the Func is nil, or a Tag has an empty
 // or repeated name or one the service sets itself ("case", "outcome"). A
 // case registered while Run is going is scheduled too.
 func (s *Service) Register(tc TestCase) error {
@@ -113,11 +188,14 @@ func (s *Service) Register(tc TestCase) error {
 		return fmt.Errorf("orbital: register %q: name already registered: %w", tc.Name, ErrInvalidCase)
 	}
 	s.cases[tc.Name] = cs
-	if s.running {
+	if s.running && tc.Period > 0 {
 		s.schedule(cs, time.Now())
 	}
 	s.mu.Unlock()
 
+	if tc.Period == 0 {
+		return nil // gate-only: no schedule, so nothing for "has not run" to watch
+	}
 	cs.engine.Set("case.period_seconds", tc.Period)
 	// With the period, this lets "has not run for 3 periods" alert on a case that never ran.
 	cs.engine.Set("case.registered_timestamp_seconds", time.Now().Unix())
@@ -138,6 +216,20 @@ func (s *Service) Cases() []TestCase {
 	return out
 }
 
+// Case returns the registered case name (a copy) and whether it is
+// registered.
+func (s *Service) Case(name string) (TestCase, bool) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return TestCase{}, false
+	}
+	tc := cs.tc
+	tc.Tags = slices.Clone(tc.Tags)
+	return tc, true
+}
+
 // RunOnce runs every case whose name match accepts (all cases when match is
 // nil) once, concurrently, and returns their results sorted by case name,
 // each top-level result followed by the results of its subtests. Results
@@ -153,6 +245,10 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 		}
 	}
 	s.mu.Unlock()
+	if len(picked) == 0 {
+		s.logger.Warn("orbital: RunOnce selected no case; nothing ran")
+		return nil
+	}
 	slices.SortFunc(picked, func(a, b *caseState) int { return strings.Compare(a.tc.Name, b.tc.Name) })
 
 	per := make([][]Result, len(picked))
@@ -197,13 +293,23 @@ func (s *Service) Run(ctx context.Context) error {
 	s.wake = make(chan struct{}, 1)
 	s.queue = s.queue[:0]
 	for _, cs := range s.cases {
-		s.schedule(cs, now)
+		if cs.tc.Period > 0 {
+			s.schedule(cs, now)
+		}
 	}
 	wake := s.wake
 	s.mu.Unlock()
 
 	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelRuns(nil)
+	s.mu.Lock()
+	s.runSince, s.cancelRuns = now, cancelRuns
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cancelRuns = nil
+		s.mu.Unlock()
+	}()
 	var runs sync.WaitGroup
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -262,7 +368,7 @@ loop:
 	}
 	s.mu.Unlock()
 	s.logger.Warn("drain grace expired; cancelling in-flight runs", "runs", n, "grace", s.drainGrace)
-	cancelRuns(errDrained)
+	cancelRuns(errDrained) // no effect when Abort cancelled them first
 	<-drained
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
@@ -318,12 +424,72 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
+	cs.lastStart.Store(time.Now().UnixNano())
 	runs.Add(1)
 	go func() {
 		defer runs.Done()
 		defer cs.busy.Store(false)
 		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
 	}()
+}
+
+// errAborted is the cancellation cause of runs cut short by Abort.
+var errAborted = errors.New("service aborted: runs in flight cut short")
+
+// Abort cuts the runs in flight of Run short at once, as an expired drain
+// grace would: their contexts are cancelled and they are reported as usual.
+// A process that got a second SIGTERM during its drain calls it. It does
+// nothing while Run is not going. Safe for concurrent use.
+func (s *Service) Abort() {
+	s.mu.Lock()
+	cancel := s.cancelRuns
+	s.mu.Unlock()
+	if cancel != nil {
+		s.logger.Warn("aborting: cancelling the runs in flight now")
+		cancel(errAborted)
+	}
+}
+
+// StuckAfter is how long Health lets a case that is due go without a
+// scheduled run starting: two periods plus the case's timeout and abandon grace, plus 1s (a
+// run may legitimately take up to its timeout, during which ticks are
+// skipped, and a tick may come up to a period late).
+func StuckAfter(tc TestCase, defaultTimeout time.Duration) time.Duration {
+	timeout := tc.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	return 2*tc.Period + timeout + abandonGrace(timeout) + time.Second
+}
+
+// Health reports whether the scheduler still does its job: while Run is
+// going, it returns an error naming the first case this replica runs (its
+// assignment owns it) that has not had a scheduled run start for longer than
+// StuckAfter. A stuck scheduler, or runs that never end (a test that hangs
+// forever, MaxAbandonedRuns times), make the process unable to test by
+// itself: wire Health to a liveness check so it is restarted. It returns nil
+// while Run is not going, and for gate-only cases (Period 0).
+func (s *Service) Health() error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	for _, cs := range s.cases {
+		if cs.tc.Period <= 0 || cs.notOwned.Load() {
+			continue
+		}
+		since := s.runSince
+		if n := cs.lastStart.Load(); n != 0 {
+			since = time.Unix(0, n)
+		}
+		if bound := StuckAfter(cs.tc, s.timeout); now.Sub(since) > bound {
+			return fmt.Errorf("scheduler: case %s has not started a run for %s (bound %s)",
+				cs.tc.Name, now.Sub(since).Round(time.Second), bound)
+		}
+	}
+	return nil
 }
 
 // Reassigned tells the service that the answers of its assignment function
@@ -412,4 +578,30 @@ func (h *caseHeap) Pop() any {
 	cs.index = -1
 	*h = old[:n-1]
 	return cs
+}
+
+// isNil reports whether r is nil or a nil pointer, map, func, chan or slice
+// inside the interface: a typed nil reporter (var page *status.Status passed
+// before it is set) would otherwise swallow every result.
+func isNil(r Reporter) bool {
+	if r == nil {
+		return true
+	}
+	v := reflect.ValueOf(r)
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
+}
+
+// sameReporter reports whether a and b are the same reporter: equal
+// comparable values (pointers, mostly). Values of types that cannot be
+// compared are never the same.
+func sameReporter(a, b Reporter) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	if ta != tb || !ta.Comparable() {
+		return false
+	}
+	return a == b
 }

@@ -288,11 +288,11 @@ func TestCallsOnAFinishedO(t *testing.T) {
 
 func TestRunOnceMatchAndCancel(t *testing.T) {
 	f := newFixture(t)
-	for _, name := range []string{"a/1", "a/2", "b/1"} {
+	for _, name := range []string{"a.1", "a.2", "b.1"} {
 		f.register(t, orbital.TestCase{Name: name, Period: time.Hour, Func: noop})
 	}
-	results := f.svc.RunOnce(context.Background(), func(name string) bool { return strings.HasPrefix(name, "a/") })
-	if len(results) != 2 || results[0].Case != "a/1" || results[1].Case != "a/2" {
+	results := f.svc.RunOnce(context.Background(), func(name string) bool { return strings.HasPrefix(name, "a.") })
+	if len(results) != 2 || results[0].Case != "a.1" || results[1].Case != "a.2" {
 		t.Errorf("RunOnce(match a/) = %v", results)
 	}
 	if got := f.svc.RunOnce(context.Background(), nil); len(got) != 3 {

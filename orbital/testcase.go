@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/segmentio/stats/v4"
 )
@@ -16,8 +18,10 @@ type TestFunc func(ctx context.Context, o *O)
 // TestCase is a registered end-to-end test. It is a plain value: Register
 // copies it, so changing it afterwards has no effect.
 type TestCase struct {
-	Name    string        // unique; letters, digits, '_', '-', '.', '/' only (metric-safe)
-	Period  time.Duration // how often it runs; > 0
+	Name string // unique; see ValidateName
+	// Period is how often the scheduler runs the case. 0 means never: a
+	// gate-only case, run by RunOnce and RunNow alone.
+	Period  time.Duration
 	Timeout time.Duration // 0 means the service default
 	Func    TestFunc
 	Tags    []stats.Tag // added to every metric of this case
@@ -27,32 +31,83 @@ type TestCase struct {
 // test case it refuses.
 var ErrInvalidCase = errors.New("invalid test case")
 
-// validName reports whether name is non-empty and uses only letters, digits,
-// '_', '-', '.' and '/'.
-func validName(name string) bool {
+// ValidateName reports whether name can name a registered case: it is not
+// empty and holds only ASCII letters, digits, '_', '-' and '.', so it is safe
+// in metric labels, URLs and file names. '/' is not allowed: it separates a
+// case from its subtests ("track/batch"). The error wraps ErrInvalidCase.
+// [CleanName] turns any string into a valid name.
+func ValidateName(name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("orbital: %w", err)
+	}
+	return nil
+}
+
+func checkName(name string) error {
 	if name == "" {
-		return false
+		return fmt.Errorf("empty case name: %w", ErrInvalidCase)
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '_', c == '-', c == '.', c == '/':
-		default:
-			return false
+		if !nameByte(name[i]) {
+			return fmt.Errorf("case name %q may hold only letters, digits, '_', '-' and '.': %w", name, ErrInvalidCase)
 		}
 	}
-	return true
+	return nil
+}
+
+// CleanName turns s into a valid case name (see [ValidateName]) the way go
+// test treats spaces in test names: every byte that is not allowed becomes
+// '_' (a multi-byte rune becomes one '_'). The empty string becomes "_".
+func CleanName(s string) string {
+	return cleanName(s, false)
+}
+
+// nameByte reports whether c may appear in a case name.
+func nameByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	case c == '_', c == '-', c == '.':
+		return true
+	}
+	return false
+}
+
+// cleanName is CleanName; with slash, '/' is kept (subtest names may nest).
+func cleanName(s string, slash bool) string {
+	if s == "" {
+		return "_"
+	}
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if !nameByte(s[i]) && !(slash && s[i] == '/') {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf && (nameByte(byte(r)) || (slash && r == '/')):
+			b.WriteByte(byte(r))
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
 }
 
 func (tc TestCase) validate() error {
+	if err := checkName(tc.Name); err != nil {
+		return fmt.Errorf("orbital: register: %w", err)
+	}
 	switch {
-	case tc.Name == "":
-		return fmt.Errorf("orbital: register: empty name: %w", ErrInvalidCase)
-	case !validName(tc.Name):
-		return fmt.Errorf("orbital: register %q: name may hold only letters, digits, '_', '-', '.' and '/': %w", tc.Name, ErrInvalidCase)
-	case tc.Period <= 0:
-		return fmt.Errorf("orbital: register %q: period %s must be > 0: %w", tc.Name, tc.Period, ErrInvalidCase)
+	case tc.Period < 0:
+		return fmt.Errorf("orbital: register %q: period %s must be >= 0: %w", tc.Name, tc.Period, ErrInvalidCase)
 	case tc.Timeout < 0:
 		return fmt.Errorf("orbital: register %q: timeout %s must be >= 0: %w", tc.Name, tc.Timeout, ErrInvalidCase)
 	case tc.Func == nil:
@@ -84,21 +139,8 @@ func validateTags(caseName string, tags []stats.Tag) error {
 }
 
 // subtestName turns a subtest name into a metric-safe one, as testing does
-// with spaces: every rune that is not allowed in a case name becomes '_'.
+// with spaces: every rune that is not allowed in a case name becomes '_';
+// '/' is kept, as go test keeps it (t.Run("a/b") nests).
 func subtestName(name string) string {
-	if name == "" {
-		return "_"
-	}
-	b := []byte(name)
-	changed := false
-	for i, c := range b {
-		if !validName(string(c)) {
-			b[i] = '_'
-			changed = true
-		}
-	}
-	if !changed {
-		return name
-	}
-	return string(b)
+	return cleanName(name, true)
 }

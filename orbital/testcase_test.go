@@ -19,14 +19,15 @@ func TestRegisterValidation(t *testing.T) {
 		tc      orbital.TestCase
 		wantErr bool
 	}{
-		{"valid", orbital.TestCase{Name: "http/track.v2_ok-1", Period: time.Second, Func: noop}, false},
+		{"valid", orbital.TestCase{Name: "http.track.v2_ok-1", Period: time.Second, Func: noop}, false},
 		{"valid with timeout", orbital.TestCase{Name: "t", Period: time.Second, Timeout: time.Minute, Func: noop}, false},
 		{"empty name", orbital.TestCase{Name: "", Period: time.Second, Func: noop}, true},
 		{"space in name", orbital.TestCase{Name: "a b", Period: time.Second, Func: noop}, true},
 		{"colon in name", orbital.TestCase{Name: "a:b", Period: time.Second, Func: noop}, true},
 		{"quote in name", orbital.TestCase{Name: `a"b`, Period: time.Second, Func: noop}, true},
 		{"non-ASCII name", orbital.TestCase{Name: "café", Period: time.Second, Func: noop}, true},
-		{"zero period", orbital.TestCase{Name: "p0", Func: noop}, true},
+		{"zero period (gate-only)", orbital.TestCase{Name: "p0", Func: noop}, false},
+		{"slash in name (the subtest separator)", orbital.TestCase{Name: "a/b", Period: time.Second, Func: noop}, true},
 		{"negative period", orbital.TestCase{Name: "pn", Period: -time.Second, Func: noop}, true},
 		{"negative timeout", orbital.TestCase{Name: "tn", Period: time.Second, Timeout: -1, Func: noop}, true},
 		{"nil func", orbital.TestCase{Name: "nf", Period: time.Second}, true},

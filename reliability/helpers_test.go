@@ -21,6 +21,7 @@ import (
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/metrics"
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/tests"
 	"github.com/orbital-e2e/orbital/webhook"
@@ -37,23 +38,7 @@ const (
 // waitLong bounds anything the tests wait for.
 const waitLong = 60 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for concurrent use, for captured logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testsupport.SyncBuffer
 
 // waitUntil polls cond until it holds or d passes; it fails t on timeout.
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {

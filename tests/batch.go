@@ -20,24 +20,55 @@ const maxReported = 3
 // suffixes -00 to -19.
 func (s *suites) batch(ctx context.Context, o *orbital.O) {
 	s.ready(o)
-	ids := make([]string, BatchSize)
+	want := make([]expected, BatchSize)
 	events := make([]any, BatchSize)
-	byID := make(map[string]map[string]any, BatchSize)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("%s-%02d", o.TraceID(), i)
-		ev := newEvent(o, ids[i], "batch")
+	for i := range want {
+		id := fmt.Sprintf("%s-%02d", o.TraceID(), i)
+		ev := newEvent(o, id, "batch")
 		ev["properties"].(map[string]any)["index"] = i
 		events[i] = ev
-		byID[ids[i]] = ev
+		want[i] = expected{id: id, fields: ev}
 	}
-	s.expect(o, ids...)
-
+	s.expect(o, ids(want)...)
 	sent := time.Now()
 	s.mustPost(ctx, o, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19")
-	got, err := s.waiter.WaitN(ctx, len(ids), ids...)
+	s.deliveredOnce(ctx, o, sent, "batch events", want)
+}
+
+// expected is one event a run sent and wants back: its messageId, the
+// fields the delivery must carry unchanged and, when library is set, the
+// context.library ({"name", "version"}) the client must have put in it.
+type expected struct {
+	id      string
+	fields  map[string]any
+	library map[string]any
+}
+
+func ids(es []expected) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.id
+	}
+	return out
+}
+
+// deliveredOnce waits for every event of want (what names them in
+// messages, e.g. "batch events"), checks each delivery, records the latency
+// of the last as delivery.latency and, after the dedupe window, fails the
+// run for any event delivered more than once.
+func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time, what string, want []expected) {
+	o.Helper()
+	all := ids(want)
+	byID := make(map[string]expected, len(want))
+	for _, w := range want {
+		byID[w.id] = w
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.deliveryBudget(ctx))
+	got, err := s.waiter.WaitN(wctx, len(all), all...)
+	cancel()
 	if err != nil {
 		var missing []string
-		for _, id := range ids {
+		for _, id := range all {
 			if len(s.waiter.Received(id)) == 0 {
 				missing = append(missing, id)
 			}
@@ -46,8 +77,8 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			reason = "run ended"
 		}
-		o.Fatalf("%d of %d batch events not delivered within %s (%s)%s: messageIds %s",
-			len(missing), len(ids), since(sent), reason, s.healthNote(), strings.Join(missing, ", "))
+		o.Fatalf("%d of %d %s not delivered within %s (%s)%s: messageIds %s",
+			len(missing), len(all), what, since(sent), reason, s.healthNote(), strings.Join(missing, ", "))
 	}
 	var last time.Time
 	var bad []string // messageIds of deliveries with problems
@@ -55,8 +86,12 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 		if req.ReceivedAt.After(last) {
 			last = req.ReceivedAt
 		}
-		id := messageID(req)
-		problems := s.problems(id, req, byID[id])
+		id := MessageID(req)
+		w := byID[id]
+		problems := s.problems(id, req, w.fields)
+		if w.library != nil {
+			problems = append(problems, libraryProblems(id, req, w.library)...)
+		}
 		if len(problems) == 0 {
 			continue
 		}
@@ -67,16 +102,15 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 			}
 		}
 	}
-	o.Measure("delivery.latency", last.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, last.Sub(sent))
 	if len(bad) > maxReported {
-		o.Errorf("%d more batch deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
+		o.Errorf("%d more deliveries differ: messageIds %s", len(bad)-maxReported, strings.Join(bad[maxReported:], ", "))
 	}
-
 	// Give duplicates the same window the other suites give them.
 	if !pause(ctx, s.windowFor(ctx)) {
-		o.Fatalf("run ended while watching for duplicate deliveries of messageIds %s-00..19", o.TraceID())
+		o.Fatalf("run ended while watching for duplicate deliveries of messageIds %s", strings.Join(all, ", "))
 	}
-	for _, id := range ids {
+	for _, id := range all {
 		switch n := len(s.waiter.Received(id)); n {
 		case 1:
 		case 2:

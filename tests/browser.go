@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"net"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/orbital-e2e/orbital/internal/chrome"
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -24,20 +26,33 @@ func (s *suites) findChrome() (string, error) {
 	return p, err
 }
 
-// statusJS reads the demo page's #status once the snippet's call finished:
-// "sent", or "error: ..."; false (keep polling) before that.
-const statusJS = `(function () {
-  var e = document.getElementById("status");
-  if (!e) return false;
-  var t = e.textContent;
-  return (t === "sent" || t.indexOf("error") === 0) ? t : false;
-})()`
+// pageResult is what the page's orbitalSend resolves with.
+type pageResult struct {
+	Library  string   `json:"library"`
+	Version  string   `json:"version"`
+	Fallback bool     `json:"fallback"`
+	Sent     []string `json:"sent"`
+	Failed   []string `json:"failed"`
+}
+
+// pageLibrary is the page's window.orbitalLibrary: the installed
+// analytics.js it serves, or null (no Package) when it falls back.
+type pageLibrary struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+}
 
 // browser starts a headless Chromium of its own (one per run, with a fresh
-// profile in a temporary directory), loads the pipeline's /demo page with
-// the run's messageId and the write key, waits for the page to report that
-// analytics.js sent the event, then for its delivery. Without a Chrome
-// binary the run is skipped, or fails when RequireChrome is set.
+// profile in a temporary directory), loads the suite's page (BrowserPage:
+// at the Harness's BrowserURL, else served for the run on a loopback port)
+// and has it send the run's events through the real analytics.js
+// (@segment/analytics-next): identify, track and page, each with a
+// messageId of the run. analytics.js first fetches the source settings from
+// CDNURL, then sends to the API those settings name. Each event must come
+// back once with analytics.js's context.library. Without the installed
+// library the page falls back to the example pipeline's snippet (track and
+// page only), and the run says so. Without a Chrome binary the run is
+// skipped, or fails when RequireChrome is set.
 func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	s.ready(o)
 	browserPath, err := s.findChrome()
@@ -47,27 +62,11 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		}
 		o.Skipf("%v; install chromium or set ChromePath to run the browser suite", err)
 	}
-
 	id := o.TraceID()
-	props := map[string]any{"suite": "browser", "case": o.Name(), "traceId": o.TraceID()}
-	propsJSON, err := json.Marshal(props)
-	if err != nil {
-		o.Fatalf("messageId %s: encoding properties: %v", id, err)
+	pageURL := s.browserURL
+	if pageURL == "" {
+		pageURL = s.servePage(o)
 	}
-	want := map[string]any{
-		"type":       "track",
-		"event":      "orbital browser",
-		"messageId":  id,
-		"userId":     userID,
-		"properties": props,
-	}
-	q := url.Values{}
-	q.Set("writeKey", s.writeKey)
-	q.Set("messageId", id)
-	q.Set("event", "orbital browser")
-	q.Set("userId", userID)
-	q.Set("properties", string(propsJSON))
-	page := s.api + "/demo?" + q.Encode() // holds the write key: never logged
 
 	dir, err := os.MkdirTemp("", "orbital-chrome-")
 	if err != nil {
@@ -83,36 +82,73 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		}),
 	)
 	o.Cleanup(closeTab)
-	s.expect(o, id)
 
-	// Start the browser first, so that its start-up is not counted as
-	// delivery latency.
-	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		o.Fatalf("messageId %s: starting %s: %v", id, browserPath, s.redactErr(err))
+	if err := chromedp.Do(tab, chromedp.Navigate(pageURL)); err != nil {
+		o.Fatalf("messageId %s: starting %s and loading %s: %v", id, browserPath, redact.URL(pageURL), s.redactErr(err))
+	}
+	lib, err := chromedp.Run(tab, chromedp.Evaluate[*pageLibrary](`window.orbitalLibrary`))
+	if err != nil {
+		o.Fatalf("messageId %s: reading which analytics.js %s serves: %v", id, redact.URL(pageURL), s.redactErr(err))
+	}
+	msgIDs := map[string]string{"identify": id + "-identify", "track": id, "page": id + "-page"}
+	props := map[string]any{"suite": "browser", "case": o.Name(), "traceId": o.TraceID()}
+	traits := map[string]any{"orbital": true, "case": o.Name()}
+	const pageName = "orbital browser"
+	want := []expected{
+		{id: msgIDs["track"], fields: map[string]any{"type": "track", "event": "orbital browser", "messageId": msgIDs["track"], "userId": userID, "properties": props}},
+		{id: msgIDs["page"], fields: map[string]any{"type": "page", "name": pageName, "messageId": msgIDs["page"], "userId": userID}},
+	}
+	if lib != nil && lib.Package != "" {
+		o.Logf("sending through analytics.js %s (npm %s %s, served from %s)", lib.Version, lib.Package, lib.Version, redact.URL(pageURL))
+		want = append([]expected{{id: msgIDs["identify"], fields: map[string]any{"type": "identify", "messageId": msgIDs["identify"], "userId": userID, "traits": traits}}}, want...)
+		library := AnalyticsJS{Version: lib.Version}.Library()
+		for i := range want {
+			want[i].library = library
+		}
+	} else {
+		reason, _ := chromedp.Run(tab, chromedp.Evaluate[string](`window.orbitalFallbackReason || ""`))
+		o.Logf("FALLBACK: the real analytics.js is not installed (%s); sending through the example pipeline's small snippet (%s/analytics.js) instead: run `make npm` to test the real one",
+			s.redact(reason), redact.URL(s.api))
+		for i := range want {
+			want[i].library = map[string]any{"name": "orbital-example-analytics.js", "version": "1.0.0"}
+		}
+	}
+	s.expect(o, ids(want)...)
+
+	cfg, err := json.Marshal(map[string]any{
+		"writeKey": s.writeKey, "cdnURL": s.cdn, "apiURL": s.api,
+		"userId": userID, "traits": traits, "event": "orbital browser", "properties": props,
+		"pageName": pageName, "ids": msgIDs,
+	})
+	if err != nil {
+		o.Fatalf("messageId %s: encoding the page's arguments: %v", id, err)
 	}
 	sent := time.Now()
-	if err := chromedp.Do(tab, chromedp.Navigate(page)); err != nil {
-		o.Fatalf("messageId %s: loading %s/demo: %v", id, redactURL(s.api), s.redactErr(err))
-	}
-	pollTimeout := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		pollTimeout = max(time.Until(dl), time.Millisecond)
-	}
-	// The page's status is polled inside one awaited Runtime.evaluate, which runs in the
-	// current document: chromedp.Poll names the execution context chromedp last recorded, and
-	// right after a navigation that can still be the previous document's ("Cannot find context
-	// with specified id" on a loaded machine).
-	status, err := chromedp.Run(tab, chromedp.Evaluate[string](chrome.PollJS(statusJS, 20*time.Millisecond, pollTimeout),
-		chromedp.EvalAwaitPromise))
+	res, err := chromedp.Run(tab, chromedp.Evaluate[pageResult]("orbitalSend("+string(cfg)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
-		o.Fatalf("messageId %s: the demo page did not report the event sent within %s: %v", id, since(sent), s.redactErr(err))
+		o.Fatalf("messageId %s: the page could not send through analytics.js within %s: %v", id, since(sent), s.redactErr(err))
 	}
-	if status != "sent" {
-		o.Fatalf("messageId %s: the demo page reported %q, want \"sent\"", id, s.redact(status))
+	for _, f := range res.Failed {
+		o.Errorf("messageId %s: %s reported a failed delivery: %s", id, res.Library, s.redact(f))
 	}
-	req := s.wait(ctx, o, id, sent)
-	s.check(o, id, req, want)
-	s.noSecond(ctx, o, id)
+	if len(res.Failed) > 0 {
+		o.FailNow()
+	}
+	s.deliveredOnce(ctx, o, sent, res.Library+" events", want)
+}
+
+// servePage serves the Harness's BrowserPage on a loopback port until the
+// run ends and returns its URL.
+func (s *suites) servePage(o *orbital.O) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		o.Fatalf("serving the browser page: %v", err)
+	}
+	srv := &http.Server{Handler: s.page, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	o.Cleanup(func() { _ = srv.Close(); <-done })
+	return "http://" + ln.Addr().String() + BrowserPagePath
 }
 
 // removeProfile removes the browser's profile directory. Chromium's child

@@ -50,17 +50,22 @@ func (s *suites) webhookOrUnknown() string {
 }
 
 // wait blocks until id is delivered, records the send-to-delivery latency
-// and returns the delivery; it fails the run when ctx ends first.
+// and returns the delivery; it fails the run when the delivery budget
+// (deliveryBudget) passes first, with time left for the run's own checks, so
+// a lost event is a failure that says so and never a run timeout.
 func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Time) webhook.Request {
 	o.Helper()
-	req, err := s.waiter.Wait(ctx, id)
+	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() == context.Canceled { // the service stopped the run; it is not the pipeline's doing
+			o.Fatalf("messageId %s: run cut short after %s, before a delivery: %v", id, since(sent), context.Cause(ctx))
+		}
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
 		}
 		o.Fatalf("messageId %s not delivered within %s: %v%s", id, since(sent), err, s.healthNote())
 	}
-	o.Measure("delivery.latency", req.ReceivedAt.Sub(sent))
+	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
 }
 
@@ -76,8 +81,28 @@ func (s *suites) healthNote() string {
 	return ""
 }
 
-// messageID is the key deliveries are matched by.
-func messageID(r webhook.Request) string { return webhook.JSONField("messageId")(r) }
+// MessageID is the key the suites match deliveries by: the event's JSON field messageId.
+// Build the Harness's Waiter with it: webhook.NewRouteLogger(tests.MessageID).
+func MessageID(r webhook.Request) string { return messageIDField(r) }
+
+var messageIDField = webhook.JSONField("messageId")
+
+// deliveryBudget is how long a run waits for a delivery: Harness.DeliveryTimeout, or what the
+// run's deadline leaves minus a reserve for the reporting after it (a tenth of what is left,
+// between 100ms and 5s; the dedupe watch shortens itself). Without a deadline:
+// DefaultDeliveryTimeout.
+func (s *suites) deliveryBudget(ctx context.Context) time.Duration {
+	if s.deliveryTimeout > 0 {
+		return s.deliveryTimeout
+	}
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return DefaultDeliveryTimeout
+	}
+	left := time.Until(dl)
+	reserve := min(max(left/10, 100*time.Millisecond), 5*time.Second)
+	return max(left-reserve, left/2)
+}
 
 // since is the time elapsed since t, rounded for messages.
 func since(t time.Time) time.Duration {
@@ -253,4 +278,24 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// libraryProblems checks that the delivery's context.library is want (the
+// client's {"name", "version"}): the proof that the event went through that
+// client and that the pipeline kept what it said about itself.
+func libraryProblems(id string, req webhook.Request, want map[string]any) []string {
+	var got struct {
+		Context struct {
+			Library any `json:"library"`
+		} `json:"context"`
+	}
+	_ = json.Unmarshal([]byte(req.Body), &got) // problems reports a body that is not JSON
+	if got.Context.Library == nil {
+		return []string{fmt.Sprintf("messageId %s: field context.library missing, want %s (the client's batch-level context was not merged in?)", id, jsonText(want))}
+	}
+	var out []string
+	for _, d := range diffValue("context.library", normalize(want), got.Context.Library, true) {
+		out = append(out, fmt.Sprintf("messageId %s: %s", id, d))
+	}
+	return out
 }

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/webhook"
 )
@@ -18,16 +18,19 @@ const (
 	DefaultTopic        = "events"
 	DefaultDedupeWindow = time.Second
 	DefaultHTTPTimeout  = 10 * time.Second
+	// DefaultDeliveryTimeout is how long a run without a deadline waits for a delivery.
+	DefaultDeliveryTimeout = 20 * time.Second
 )
 
 // Default periods of the suites, as Cases registers them.
 const (
-	TrackPeriod   = 30 * time.Second
-	BatchPeriod   = time.Minute
-	KafkaPeriod   = 30 * time.Second
-	BrowserPeriod = 2 * time.Minute
-	DedupePeriod  = time.Minute
-	RejectPeriod  = time.Minute
+	TrackPeriod       = 30 * time.Second
+	BatchPeriod       = time.Minute
+	AnalyticsGoPeriod = time.Minute
+	KafkaPeriod       = 30 * time.Second
+	BrowserPeriod     = 2 * time.Minute
+	DedupePeriod      = time.Minute
+	RejectPeriod      = time.Minute
 )
 
 // BatchSize is the number of events the batch suite sends in one request.
@@ -55,8 +58,12 @@ type Harness struct {
 	Brokers []string
 	// Topic is the pipeline's ingest topic. Default: "events".
 	Topic string
+	// OutputTopic is the pipeline's Kafka output topic, if it has one: the
+	// kafka suite then also waits for its event there (package kafkasource).
+	// Default: none.
+	OutputTopic string
 	// Waiter receives the pipeline's deliveries, keyed by the JSON field
-	// messageId (webhook.JSONField("messageId")). Required.
+	// messageId ([MessageID]). Required.
 	Waiter *webhook.RouteLogger
 	// WebhookURL is the public URL of the webhook the pipeline delivers to.
 	// It is only informational: failures mention it, without its user
@@ -71,6 +78,21 @@ type Harness struct {
 	// Default: the first of chromium, chromium-browser, google-chrome and
 	// google-chrome-stable found on PATH.
 	ChromePath string
+	// BrowserURL is where this process serves NewBrowserPage(AnalyticsJSDir),
+	// the page the browser suite loads (e2e mounts it at BrowserPagePath).
+	// Default: each browser run serves that page on a loopback port of its own.
+	BrowserURL string
+	// AnalyticsJSDir is where the installed @segment/analytics-next is: its
+	// package directory or a node_modules directory. Default: what
+	// FindAnalyticsJS finds (tests/node_modules or node_modules of the
+	// working directory or a parent). Without it the browser suite falls
+	// back to the example pipeline's snippet and says so.
+	AnalyticsJSDir string
+	// CDNURL is where analytics.js fetches its source settings
+	// (GET <CDNURL>/v1/projects/<writeKey>/settings), which name the API it
+	// sends to. Default: APIURL (the example pipeline serves them); for
+	// Segment itself, https://cdn.segment.com.
+	CDNURL string
 	// RequireChrome makes a missing browser binary fail the browser suite
 	// instead of skipping it (ORBITAL_REQUIRE_CHROME=1 in CI).
 	RequireChrome bool
@@ -78,6 +100,11 @@ type Harness struct {
 	// event (and for any delivery of a rejected one) after the first.
 	// Default: 1s. It is shortened when a run's deadline leaves less time.
 	DedupeWindow time.Duration
+	// DeliveryTimeout is how long a run waits for each delivery before it fails with
+	// "messageId X not delivered within D". Default: what the run's deadline leaves, minus a
+	// tenth of it (100ms to 5s) kept for the reporting after it, so a lost event is reported
+	// as a failure, never as a run timeout.
+	DeliveryTimeout time.Duration
 	// HTTPClient sends the requests to the tracking API. Default: a client
 	// with a 10s timeout.
 	HTTPClient *http.Client
@@ -94,32 +121,47 @@ type Harness struct {
 // suites. It is never modified after Cases made it.
 type suites struct {
 	api, writeKey, topic, webhookURL string
+	outputTopic                      string
+	cdn, browserURL                  string
+	page                             *BrowserPage
 	brokers                          []string
 	waiter                           *webhook.RouteLogger
 	secret                           []byte
 	chromePath                       string
 	requireChrome                    bool
-	window                           time.Duration
+	window, deliveryTimeout          time.Duration
 	client                           *http.Client
 	log                              *slog.Logger
 	health                           func() error
+	secrets                          *redact.Secrets // the write key, for messages
 }
 
 func (h *Harness) resolve() *suites {
 	s := &suites{
-		api:           strings.TrimRight(h.APIURL, "/"),
-		writeKey:      h.WriteKey,
-		topic:         h.Topic,
-		webhookURL:    redactURL(h.WebhookURL),
-		brokers:       append([]string(nil), h.Brokers...),
-		waiter:        h.Waiter,
-		secret:        append([]byte(nil), h.WebhookSecret...),
-		chromePath:    h.ChromePath,
-		requireChrome: h.RequireChrome,
-		window:        h.DedupeWindow,
-		client:        h.HTTPClient,
-		log:           h.Logger,
-		health:        h.Health,
+		api:             strings.TrimRight(h.APIURL, "/"),
+		writeKey:        h.WriteKey,
+		topic:           h.Topic,
+		outputTopic:     h.OutputTopic,
+		cdn:             strings.TrimRight(h.CDNURL, "/"),
+		browserURL:      h.BrowserURL,
+		webhookURL:      redact.URL(h.WebhookURL),
+		secrets:         redact.NewSecrets(map[string]string{"write-key": h.WriteKey}),
+		brokers:         append([]string(nil), h.Brokers...),
+		waiter:          h.Waiter,
+		secret:          append([]byte(nil), h.WebhookSecret...),
+		chromePath:      h.ChromePath,
+		requireChrome:   h.RequireChrome,
+		window:          h.DedupeWindow,
+		deliveryTimeout: h.DeliveryTimeout,
+		client:          h.HTTPClient,
+		log:             h.Logger,
+		health:          h.Health,
+	}
+	if s.cdn == "" {
+		s.cdn = s.api
+	}
+	if s.browserURL == "" {
+		s.page = NewBrowserPage(h.AnalyticsJSDir)
 	}
 	if s.topic == "" {
 		s.topic = DefaultTopic
@@ -137,7 +179,7 @@ func (h *Harness) resolve() *suites {
 }
 
 // Cases returns every suite as an orbital.TestCase with its default period:
-// track 30s, batch 1m, kafka 30s (only when Brokers is set), browser 2m,
+// track 30s, batch 1m, analytics-go 1m, kafka 30s (only when Brokers is set), browser 2m,
 // dedupe 1m, reject 1m. Their Timeout is 0, the service default. A Harness
 // without APIURL or Waiter gives cases whose runs fail saying so; Register
 // refuses it.
@@ -146,6 +188,7 @@ func (h *Harness) Cases() []orbital.TestCase {
 	cases := []orbital.TestCase{
 		{Name: "track", Period: TrackPeriod, Func: s.track},
 		{Name: "batch", Period: BatchPeriod, Func: s.batch},
+		{Name: "analytics-go", Period: AnalyticsGoPeriod, Func: s.analyticsGo},
 	}
 	if len(s.brokers) > 0 {
 		cases = append(cases, orbital.TestCase{Name: "kafka", Period: KafkaPeriod, Func: s.kafka})
@@ -198,17 +241,4 @@ func (s *suites) ready(o *orbital.O) {
 	if s.waiter == nil {
 		o.Fatal("harness has no Waiter")
 	}
-}
-
-// redactURL returns u without user info, query and fragment, for messages.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
-	return p.String()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,31 @@ type stack struct {
 	api      *httptest.Server
 	hook     *httptest.Server
 	waiter   *webhook.RouteLogger
+
+	mu   sync.Mutex
+	seen []string // "METHOD /path content-type auth" of every API request, the write key as <key>
+}
+
+// record wraps the API handler so that the test can see what clients sent.
+func (s *stack) record(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := "no-basic"
+		if u, _, ok := r.BasicAuth(); ok && u != "" {
+			auth = "basic"
+		}
+		line := strings.Join([]string{r.Method, strings.ReplaceAll(r.URL.Path, writeKey, "<key>"), r.Header.Get("Content-Type"), auth}, " ")
+		s.mu.Lock()
+		s.seen = append(s.seen, line)
+		s.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// requests returns the API requests seen so far.
+func (s *stack) requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.seen...)
 }
 
 func newServer(t testing.TB, h http.Handler) *httptest.Server {
@@ -46,6 +72,9 @@ func newServer(t testing.TB, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// outputTopic is the stack pipeline's Kafka output topic, which the kafka suite reads.
+const outputTopic = "events-processed"
 
 // newStack starts a broker, a webhook that verifies the pipeline's
 // signatures, and the pipeline with fast retries.
@@ -67,6 +96,7 @@ func newStack(t testing.TB) *stack {
 		WriteKeys:         []string{writeKey},
 		Destinations:      []string{s.hook.URL + "/webhook"},
 		DestinationSecret: []byte(secret),
+		OutputTopic:       outputTopic,
 		MaxAttempts:       3,
 		BackoffMin:        time.Millisecond,
 		BackoffMax:        5 * time.Millisecond,
@@ -82,7 +112,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatalf("pipeline.Start: %v", err)
 	}
 	s.pipeline = p
-	s.api = newServer(t, p.Handler())
+	s.api = newServer(t, s.record(p.Handler()))
 	t.Cleanup(func() { // runs before the servers' and broker's cleanups
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -99,6 +129,7 @@ func (s *stack) harness() *tests.Harness {
 		APIURL:        s.api.URL,
 		WriteKey:      writeKey,
 		Brokers:       s.broker.Brokers(),
+		OutputTopic:   outputTopic,
 		Waiter:        s.waiter,
 		WebhookURL:    s.hook.URL + "/webhook",
 		WebhookSecret: []byte(secret),

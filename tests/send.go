@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -103,16 +102,8 @@ func (s *suites) mustPost(ctx context.Context, o *orbital.O, path string, v any,
 	}
 }
 
-// redact removes the write key (plain and URL-encoded) from s.
-func (s *suites) redact(msg string) string {
-	if s.writeKey == "" {
-		return msg
-	}
-	for _, k := range []string{s.writeKey, url.QueryEscape(s.writeKey), url.PathEscape(s.writeKey)} {
-		msg = strings.ReplaceAll(msg, k, "<write-key>")
-	}
-	return msg
-}
+// redact removes the write key (plain and URL-encoded) from msg.
+func (s *suites) redact(msg string) string { return s.secrets.Replace(msg) }
 
 // redactErr returns err, or an error with the same text minus the write key
 // when err's text contains it (the chain is then lost, the secret too).

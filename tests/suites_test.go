@@ -24,7 +24,7 @@ func TestSuitesPass(t *testing.T) {
 	h := s.harness()
 	metrics := &statstest.Handler{}
 	results := runCases(t, h, 30*time.Second, stats.NewEngine("orbital", metrics),
-		"track", "batch", "kafka", "browser", "dedupe", "reject")
+		"track", "batch", "analytics-go", "kafka", "browser", "dedupe", "reject")
 
 	chrome := chromeOnPath()
 	for _, tc := range []struct {
@@ -33,6 +33,7 @@ func TestSuitesPass(t *testing.T) {
 	}{
 		{"track", true},
 		{"batch", true},
+		{"analytics-go", true},
 		{"kafka", true},
 		{"browser", true},
 		{"dedupe", true},
@@ -104,6 +105,7 @@ func TestFaultsAreCaught(t *testing.T) {
 		{faults: "", suite: "dedupe", want: nil},
 		{faults: "drop=1", suite: "track", timeout: 2 * time.Second, want: []string{"not delivered within"}},
 		{faults: "drop=1", suite: "batch", timeout: 2 * time.Second, want: []string{"20 of 20 batch events not delivered within"}},
+		{faults: "drop=1", suite: "analytics-go", timeout: 5 * time.Second, want: []string{"8 of 8 analytics-go events not delivered within"}},
 		{faults: "drop=1", suite: "kafka", timeout: 2 * time.Second, want: []string{"not delivered within"}},
 		{faults: "dup=1", suite: "track", want: []string{"delivered twice"}},
 		{faults: "dup=1", suite: "dedupe", want: []string{"delivered twice"}},
@@ -111,7 +113,7 @@ func TestFaultsAreCaught(t *testing.T) {
 		{faults: "corrupt=1", suite: "track", want: []string{`field event differs: got "orbital track (corrupted)" want "orbital track"`}},
 		{faults: "corrupt=1", suite: "kafka", want: []string{`field event differs: got "orbital kafka (corrupted)" want "orbital kafka"`}},
 		{faults: "dest5xx=1", suite: "track", timeout: 2 * time.Second, want: []string{"not delivered within"}},
-		{faults: "delay=3s", suite: "track", timeout: time.Second, want: []string{"not delivered within 1"}},
+		{faults: "delay=3s", suite: "track", timeout: time.Second, want: []string{"not delivered within"}},
 	} {
 		name := tc.suite + "/" + tc.faults
 		if tc.faults == "" {
@@ -133,6 +135,11 @@ func TestFaultsAreCaught(t *testing.T) {
 			}
 			if r.Outcome != orbital.Fail {
 				t.Fatalf("with %s: got %s, want fail", tc.faults, describe(r))
+			}
+			// A lost event is the pipeline's failure, said as such: the suite gives up waiting
+			// before the run's own deadline, so the run is no timeout.
+			if r.TimedOut {
+				t.Errorf("with %s: the run timed out (%s); want a failure that says what was not delivered", tc.faults, r.Error)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(r.Error, w) {
@@ -243,7 +250,7 @@ func TestCases(t *testing.T) {
 			name: "without brokers",
 			h:    tests.Harness{APIURL: "http://api.test", Waiter: rl},
 			want: map[string]time.Duration{
-				"track": 30 * time.Second, "batch": time.Minute, "browser": 2 * time.Minute,
+				"track": 30 * time.Second, "batch": time.Minute, "analytics-go": time.Minute, "browser": 2 * time.Minute,
 				"dedupe": time.Minute, "reject": time.Minute,
 			},
 		},
@@ -251,7 +258,7 @@ func TestCases(t *testing.T) {
 			name: "with brokers",
 			h:    tests.Harness{APIURL: "http://api.test", Waiter: rl, Brokers: []string{"127.0.0.1:9092"}},
 			want: map[string]time.Duration{
-				"track": 30 * time.Second, "batch": time.Minute, "kafka": 30 * time.Second,
+				"track": 30 * time.Second, "batch": time.Minute, "analytics-go": time.Minute, "kafka": 30 * time.Second,
 				"browser": 2 * time.Minute, "dedupe": time.Minute, "reject": time.Minute,
 			},
 		},
@@ -324,5 +331,21 @@ func TestHealthNamesTheCause(t *testing.T) {
 		if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "(cluster: kafka unreachable)") {
 			t.Errorf("%s: got %s, want a failure naming the cause", suite, describe(r))
 		}
+	}
+}
+
+// The kafka suite waits for its event on the pipeline's output topic too (a Kafka return path,
+// kafkasource): a pipeline that does not feed the topic fails the run.
+func TestKafkaSuiteWaitsOnTheOutputTopic(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.harness()
+	if r := runCases(t, h, 20*time.Second, nil, "kafka")["kafka"]; r.Outcome != orbital.Pass {
+		t.Fatalf("with the output topic fed: %s", describe(r))
+	}
+	h.OutputTopic = "events-nobody-writes"
+	r := runCases(t, h, 3*time.Second, nil, "kafka")["kafka"]
+	if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "events-nobody-writes") {
+		t.Fatalf("with an output topic nobody writes: %s, want a failure naming the topic", describe(r))
 	}
 }

@@ -16,6 +16,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if err := os.WriteFile(badConfig, []byte(`{"cases": {"track": {"period": "soon"}}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	dupConfig := filepath.Join(dir, "dup.json")
+	if err := os.WriteFile(dupConfig, []byte(`{"cases": {"track": {"period": "5s"}, "track": {"period": "6s"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -38,8 +42,22 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"api without write key", []string{"gate", "--api", "http://127.0.0.1:1"}, "--write-key"},
 		{"faults with api", []string{"gate", "--api", "http://127.0.0.1:1", "--write-key", "k", "--faults", "drop=1"}, "embedded"},
 		{"bad addr", []string{"serve", "--addr", "nohostport"}, "--addr"},
+		{"bad cdn url", []string{"gate", "--cdn-url", "ftp://cdn.example"}, "invalid --cdn-url"},
 		{"bad statsd", []string{"serve", "--statsd", "no-port"}, "--statsd"},
 		{"unknown command", []string{"launch"}, "unknown command"},
+		// Refused at start, in every command (issue: hardening).
+		{"period below the floor", []string{"serve", "--case-period", "track=1ns"}, "below the floor of 100ms"},
+		{"period below the floor (gate)", []string{"gate", "--case-period", "track=1ms"}, "below the floor"},
+		{"period below the floor (list)", []string{"list", "--case-period", "track=1ns"}, "below the floor"},
+		{"duplicate case period", []string{"list", "--case-period", "track=5s,track=6s"}, "track given twice"},
+		{"duplicate case period flags", []string{"serve", "--case-period", "track=5s", "--case-period", "track=6s"}, "track given twice"},
+		{"duplicate case in the config file", []string{"list", "--config", dupConfig}, `key "track" given twice`},
+		{"enabled and disabled", []string{"list", "--enable", "track", "--disable", "track"}, "both enabled and disabled"},
+		{"api with a query", []string{"list", "--api", "http://127.0.0.1:1/?api_key=SECRETQ", "--write-key", "k"}, "a query is not allowed"},
+		{"api with a fragment", []string{"gate", "--api", "http://127.0.0.1:1/#frag", "--write-key", "k"}, "fragment"},
+		{"api with user info", []string{"serve", "--api", "http://u:SECRETP@127.0.0.1:1", "--write-key", "k"}, "user info is not allowed"},
+		{"api with a bad port", []string{"load", "--api", "http://u:SECRETP@host:notaport", "--write-key", "k"}, "invalid --api"},
+		{"api not http", []string{"list", "--api", "ftp://host/", "--write-key", "k"}, "http"},
 		{"stray argument", []string{"gate", "track"}, "unexpected argument"},
 	}
 	for _, tt := range tests {
@@ -53,6 +71,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 			}
 			if !strings.Contains(r.stderr, "--help") {
 				t.Errorf("stderr does not point at --help:\n%s", r.stderr)
+			}
+			for _, secret := range []string{"SECRETQ", "SECRETP"} {
+				if strings.Contains(r.stderr+r.stdout, secret) {
+					t.Errorf("a URL credential reached the output:\n%s", r.stderr)
+				}
 			}
 		})
 	}

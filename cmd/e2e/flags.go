@@ -16,7 +16,9 @@ import (
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/config"
+	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/peterbourgon/ff/v3"
 )
 
@@ -25,37 +27,23 @@ const envPrefix = "ORBITAL"
 
 var errHelp = flag.ErrHelp
 
-// options are the parsed flags of one command. Secrets are writeKey, webhookSecret and
-// adminToken: they are never logged or printed (see LogValue).
+// options are the parsed flags of one command: the server's configuration, and what only
+// one command uses. Secrets (write key, webhook secret, admin token) are never logged or
+// printed (see LogValue).
 type options struct {
-	// common to serve, gate and list
-	addr          string
-	api           string
-	writeKey      string
-	kafkaBrokers  string
-	kafkaTopic    string
-	webhookURL    string
-	webhookSecret string
-	faults        string
-	run           string
-	timeout       time.Duration
-	configPath    string
-	casePeriod    config.DurationMap
-	caseTimeout   config.DurationMap
-	disable       config.NameList
-	enable        config.NameList
-	chromePath    string
-	requireChrome bool
-	logFormat     string
-	logLevel      string
+	cfg e2e.Config
 
-	// serve only
-	adminToken   string
-	history      int
-	drain        time.Duration
-	statsd       string
-	cluster      bool
-	clusterTopic string
+	// raw flag values, turned into cfg by validate
+	kafkaBrokers string
+	faults       string
+	run          string
+	configPath   string
+	casePeriod   config.DurationMap
+	caseTimeout  config.DurationMap
+	disable      config.NameList
+	enable       config.NameList
+	logFormat    string
+	logLevel     string
 
 	// load only (serve with a load generator)
 	loadRate            float64
@@ -68,57 +56,10 @@ type options struct {
 	junit    string
 	jsonOut  bool
 	jsonFile string
-
-	// derived by validate
-	runRE       *regexp.Regexp
-	faultSpec   pipeline.Faults
-	overrides   config.Overrides
-	brokersList []string
 }
 
 // LogValue describes the options for a log line with every secret masked.
-func (o *options) LogValue() slog.Value {
-	mask := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		return "<set>"
-	}
-	target := redactURL(o.api)
-	if target == "" {
-		target = "embedded"
-	}
-	return slog.GroupValue(
-		slog.String("addr", o.addr),
-		slog.String("target", target),
-		slog.String("write_key", mask(o.writeKey)),
-		slog.String("webhook_secret", mask(o.webhookSecret)),
-		slog.String("admin_token", mask(o.adminToken)),
-		slog.String("kafka_brokers", o.kafkaBrokers),
-		slog.String("kafka_topic", o.kafkaTopic),
-		slog.String("webhook_url", redactURL(o.webhookURL)),
-		slog.String("faults", o.faultSpec.String()),
-		slog.String("run", o.run),
-		slog.String("timeout", o.timeout.String()),
-		slog.String("case_period", o.overrides.Period.String()),
-		slog.String("case_timeout", o.overrides.Timeout.String()),
-		slog.String("statsd", o.statsd),
-	)
-}
-
-// redactURL returns u without the credentials a URL may carry: user info, query and
-// fragment (a token in ?key=... is as secret as a password). Unparseable: "<redacted>".
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	p, err := url.Parse(u)
-	if err != nil {
-		return "<redacted>"
-	}
-	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
-	return p.String()
-}
+func (o *options) LogValue() slog.Value { return o.cfg.LogValue() }
 
 // command is a subcommand: its flags, help text and behaviour.
 type command struct {
@@ -128,11 +69,14 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{
-		{
-			name:  "serve",
-			short: "run every case on its period until SIGTERM/SIGINT, then drain (the default command)",
-			long: `Runs every registered case on its period until SIGTERM or SIGINT, then stops scheduling,
+	return []*command{serveCommand(), gateCommand(), loadCommand(), listCommand(), versionCommand()}
+}
+
+func serveCommand() *command {
+	return &command{
+		name:  "serve",
+		short: "run every case on its period until SIGTERM/SIGINT, then drain (the default command)",
+		long: `Runs every registered case on its period until SIGTERM or SIGINT, then stops scheduling,
 waits up to --drain for runs in flight and shuts down. Serves on --addr:
   /          status page and JSON API (/api/...)
   /webhook   the pipeline's deliveries (X-Signature verified with --webhook-secret)
@@ -140,72 +84,83 @@ waits up to --drain for runs in flight and shuts down. Serves on --addr:
   /healthz   200 while the process serves
   /readyz    200 once cases are registered and the webhook serves; 503 while draining
 With no --api, starts an in-process Kafka broker and the example pipeline (the embedded default).`,
-			flags: func(fs *flag.FlagSet, o *options) {
-				commonFlags(fs, o, ":8080")
-				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
-				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
-				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
-				fs.StringVar(&o.statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
-				fs.BoolVar(&o.cluster, "cluster", false, "cluster mode: replicas sharing --kafka-brokers (the embedded broker when no --api) relay deliveries to the waiting replica and run each case once per period cluster-wide")
-				fs.StringVar(&o.clusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
-			},
-			exec: runServe,
+		flags: func(fs *flag.FlagSet, o *options) {
+			commonFlags(fs, o, ":8080")
+			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+			fs.IntVar(&o.cfg.History, "history", 200, "runs kept per case for the status page")
+			fs.DurationVar(&o.cfg.Drain, "drain", 30*time.Second, "grace for runs in flight after SIGTERM before they are cancelled")
+			fs.StringVar(&o.cfg.Statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
+			fs.BoolVar(&o.cfg.Cluster, "cluster", false, "cluster mode: replicas sharing --kafka-brokers (the embedded broker when no --api) relay deliveries to the waiting replica and run each case once per period cluster-wide")
+			fs.StringVar(&o.cfg.ClusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
 		},
-		{
-			name:  "gate",
-			short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error",
-			long: `Runs every case selected by --run once (--count times), all concurrently, prints go test
+		exec: runServe,
+	}
+}
+
+func gateCommand() *command {
+	return &command{
+		name:  "gate",
+		short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error",
+		long: `Runs every case selected by --run once (--count times), all concurrently, prints go test
 style output and a final line "N passed, N failed" (", N skipped" when any), and writes
 --junit and --json reports. Exit status: 0 when every case passed (skips allowed), 1 when any
 failed, 2 on a usage or configuration error. On a terminal, shows live progress and a summary
 table. With no --api, runs against the embedded default; --faults injects faults into it.`,
-			flags: func(fs *flag.FlagSet, o *options) {
-				commonFlags(fs, o, "127.0.0.1:0")
-				fs.IntVar(&o.count, "count", 1, "run each selected case this many times (rounds run one after another)")
-				fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
-				fs.BoolVar(&o.jsonOut, "json", false, "write go test -json style events to stdout (or to --json-file)")
-				fs.StringVar(&o.jsonFile, "json-file", "", "write go test -json style events to this file")
-			},
-			exec: runGate,
+		flags: func(fs *flag.FlagSet, o *options) {
+			commonFlags(fs, o, "127.0.0.1:0")
+			fs.IntVar(&o.count, "count", 1, "run each selected case this many times (rounds run one after another)")
+			fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
+			fs.BoolVar(&o.jsonOut, "json", false, "write go test -json style events to stdout (or to --json-file)")
+			fs.StringVar(&o.jsonFile, "json-file", "", "write go test -json style events to this file")
 		},
-		{
-			name:  "load",
-			short: "serve under load: traced events at --rate for --duration, every one accounted for",
-			long: `Runs the service as serve does (cases on their periods, status page, /metrics, /webhook)
+		exec: runGate,
+	}
+}
+
+func loadCommand() *command {
+	return &command{
+		name:  "load",
+		short: "serve under load: traced events at --rate for --duration, every one accounted for",
+		long: `Runs the service as serve does (cases on their periods, status page, /metrics, /webhook)
 and also sends traced track events into the tracking API at --rate per second for --duration.
 Every event is declared on the webhook, sent, and waited for; the report adds up:
 sent = matched + lost, with a reason for each lost event, plus throughput and send-to-delivery
 p50/p99. SIGTERM/SIGINT or the end of --duration stop sending; events in flight keep their
 deadline and runs in flight drain (--drain), so nothing is dropped or failed by the shutdown.
 Exit status: 0 when no event was lost and no run failed, 1 otherwise, 2 on a usage error.`,
-			flags: func(fs *flag.FlagSet, o *options) {
-				commonFlags(fs, o, "127.0.0.1:0")
-				fs.StringVar(&o.adminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
-				fs.IntVar(&o.history, "history", 200, "runs kept per case for the status page")
-				fs.DurationVar(&o.drain, "drain", 30*time.Second, "grace for runs in flight after the load ends or SIGTERM")
-				fs.Float64Var(&o.loadRate, "rate", 2000, "events sent per second")
-				fs.DurationVar(&o.loadDuration, "duration", time.Minute, "how long events are sent")
-				fs.DurationVar(&o.loadDeliveryTimeout, "delivery-timeout", 10*time.Second, "an event not delivered this long after its send is lost")
-				fs.IntVar(&o.loadConcurrency, "concurrency", 1024, "bound on events in flight")
-			},
-			exec: runLoad,
+		flags: func(fs *flag.FlagSet, o *options) {
+			commonFlags(fs, o, "127.0.0.1:0")
+			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "bearer token for POST /api/cases/{name}/run; empty disables that endpoint (secret)")
+			fs.IntVar(&o.cfg.History, "history", 200, "runs kept per case for the status page")
+			fs.DurationVar(&o.cfg.Drain, "drain", 30*time.Second, "grace for runs in flight after the load ends or SIGTERM")
+			fs.Float64Var(&o.loadRate, "rate", 2000, "events sent per second")
+			fs.DurationVar(&o.loadDuration, "duration", time.Minute, "how long events are sent")
+			fs.DurationVar(&o.loadDeliveryTimeout, "delivery-timeout", 10*time.Second, "an event not delivered this long after its send is lost")
+			fs.IntVar(&o.loadConcurrency, "concurrency", 1024, "bound on events in flight")
 		},
-		{
-			name:  "list",
-			short: "print the registered cases with their period and timeout (after overrides)",
-			long:  `Prints every case the same flags would register, with its period and timeout after overrides.`,
-			flags: func(fs *flag.FlagSet, o *options) {
-				commonFlags(fs, o, ":8080")
-			},
-			exec: runList,
+		exec: runLoad,
+	}
+}
+
+func listCommand() *command {
+	return &command{
+		name:  "list",
+		short: "print the registered cases with their period and timeout (after overrides)",
+		long:  `Prints every case the same flags would register, with its period and timeout after overrides.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			commonFlags(fs, o, ":8080")
 		},
-		{
-			name:  "version",
-			short: "print the version",
-			long:  `Prints the build version, the Go version and the platform.`,
-			flags: func(fs *flag.FlagSet, o *options) {},
-			exec:  runVersion,
-		},
+		exec: runList,
+	}
+}
+
+func versionCommand() *command {
+	return &command{
+		name:  "version",
+		short: "print the version",
+		long:  `Prints the build version, the Go version and the platform.`,
+		flags: func(fs *flag.FlagSet, o *options) {},
+		exec:  runVersion,
 	}
 }
 
@@ -219,24 +174,26 @@ func commandByName(name string) *command {
 }
 
 func commonFlags(fs *flag.FlagSet, o *options, addr string) {
-	fs.StringVar(&o.addr, "addr", addr, "listen address of /, /webhook, /metrics, /healthz and /readyz")
-	fs.StringVar(&o.api, "api", "", "tracking API base URL of the pipeline under test; empty: the embedded default (in-process Kafka and example pipeline)")
-	fs.StringVar(&o.writeKey, "write-key", "", "write key of the tracking API; embedded default: random (secret)")
+	fs.StringVar(&o.cfg.Addr, "addr", addr, "listen address of /, /webhook, /metrics, /healthz and /readyz")
+	fs.StringVar(&o.cfg.API, "api", "", "tracking API base URL of the pipeline under test; empty: the embedded default (in-process Kafka and example pipeline)")
+	fs.StringVar(&o.cfg.WriteKey, "write-key", "", "write key of the tracking API; embedded default: random (secret)")
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
-	fs.StringVar(&o.kafkaTopic, "kafka-topic", "events", "the pipeline's ingest topic")
-	fs.StringVar(&o.webhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
-	fs.StringVar(&o.webhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
+	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
+	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
+	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
+	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
-	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
+	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
 	fs.StringVar(&o.configPath, "config", "", `JSON (or .yaml) file of per-case overrides: {"cases": {"track": {"period": "30s", "timeout": "20s", "enabled": true}}}`)
 	o.casePeriod, o.caseTimeout = config.DurationMap{}, config.DurationMap{}
 	fs.Var(o.casePeriod, "case-period", "override a case's period: name=duration, repeatable or comma-separated (track=10s,batch=1m)")
 	fs.Var(o.caseTimeout, "case-timeout", "override a case's timeout: name=duration, repeatable or comma-separated")
 	fs.Var(&o.disable, "disable", "disable cases by name, repeatable or comma-separated (browser,kafka)")
 	fs.Var(&o.enable, "enable", "enable cases the config file disables, repeatable or comma-separated")
-	fs.StringVar(&o.chromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
-	fs.BoolVar(&o.requireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.cfg.ChromePath, "chrome-path", "", "Chromium binary of the browser suite (default: chromium, chromium-browser or google-chrome on PATH)")
+	fs.BoolVar(&o.cfg.RequireChrome, "require-chrome", false, "fail the browser suite when no Chromium is found instead of skipping it")
+	fs.StringVar(&o.cfg.CDNURL, "cdn-url", "", "where the browser suite's analytics.js fetches its source settings, <url>/v1/projects/<write key>/settings (default: --api; Segment itself: https://cdn.segment.com)") // orbital#18
 	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -268,6 +225,7 @@ func (a *app) parse(cmd *command, args []string) (*options, error) {
 }
 
 func (o *options) validate(cmd string) error {
+	c := &o.cfg
 	if err := logging.CheckFormat(o.logFormat); err != nil {
 		return err
 	}
@@ -278,25 +236,30 @@ func (o *options) validate(cmd string) error {
 	if err != nil {
 		return fmt.Errorf("invalid --run regexp: %w", err)
 	}
-	o.runRE = re
-	if o.faultSpec, err = pipeline.ParseFaults(o.faults); err != nil {
+	c.Run = re
+	if c.Faults, err = pipeline.ParseFaults(o.faults); err != nil {
 		return fmt.Errorf("invalid --faults: %w", err)
 	}
-	if o.api != "" && !o.faultSpec.IsZero() {
+	if c.API != "" && !c.Faults.IsZero() {
 		return errors.New("--faults applies to the embedded pipeline only; it cannot be used with --api")
 	}
-	if o.api != "" {
-		if !strings.HasPrefix(o.api, "http://") && !strings.HasPrefix(o.api, "https://") {
-			return fmt.Errorf("invalid --api %q: want an http:// or https:// URL", o.api)
+	if c.API != "" {
+		if err := checkBaseURL(c.API); err != nil {
+			return fmt.Errorf("invalid --api %q: %w", redact.URL(c.API), err)
 		}
-		if o.writeKey == "" {
+		if c.WriteKey == "" {
 			return errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api")
 		}
 	}
-	if o.timeout <= 0 {
+	if c.CDNURL != "" { // orbital#18
+		if err := checkBaseURL(c.CDNURL); err != nil {
+			return fmt.Errorf("invalid --cdn-url %q: %w", redact.URL(c.CDNURL), err)
+		}
+	}
+	if c.Timeout <= 0 {
 		return errors.New("--timeout must be positive")
 	}
-	if o.kafkaTopic == "" {
+	if c.Topic == "" {
 		return errors.New("--kafka-topic must not be empty")
 	}
 	for _, b := range strings.Split(o.kafkaBrokers, ",") {
@@ -304,60 +267,93 @@ func (o *options) validate(cmd string) error {
 			if _, _, err := net.SplitHostPort(b); err != nil {
 				return fmt.Errorf("invalid --kafka-brokers entry %q: want host:port", b)
 			}
-			o.brokersList = append(o.brokersList, b)
+			c.Brokers = append(c.Brokers, b)
 		}
 	}
-	if _, _, err := net.SplitHostPort(o.addr); err != nil {
-		return fmt.Errorf("invalid --addr %q: want host:port", o.addr)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("invalid --addr %q: want host:port", c.Addr)
 	}
+	if c.Overrides, err = o.overrides(); err != nil {
+		return err
+	}
+	return o.validateCommand(cmd)
+}
+
+// checkBaseURL accepts a plain http(s) base URL: a host, no user info (the write key goes in
+// --write-key), no query and no fragment (the suites append /v1/... paths to it).
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("want an http:// or https:// URL")
+	case u.Host == "":
+		return errors.New("no host")
+	case u.User != nil:
+		return errors.New("user info is not allowed (give the write key with --write-key)")
+	case u.RawQuery != "" || u.ForceQuery:
+		return errors.New("a query is not allowed: want a base URL the suites append /v1/... to")
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return errors.New("a fragment is not allowed")
+	}
+	if _, err := url.Parse(u.Scheme + "://" + u.Host); err != nil {
+		return errors.New("invalid host")
+	}
+	return nil
+}
+
+// overrides merges the per-case flags with the --config file.
+func (o *options) overrides() (config.Overrides, error) {
 	flagOverrides := config.Overrides{Period: o.casePeriod, Timeout: o.caseTimeout, Enabled: map[string]bool{}}
 	for _, n := range o.enable {
 		flagOverrides.Enabled[n] = true
 	}
 	for _, n := range o.disable {
+		if flagOverrides.Enabled[n] {
+			return config.Overrides{}, fmt.Errorf("case %s is both enabled and disabled", n)
+		}
 		flagOverrides.Enabled[n] = false
 	}
 	var file config.File
 	if o.configPath != "" {
+		var err error
 		if file, err = config.Load(o.configPath); err != nil {
-			return err
+			return config.Overrides{}, err
 		}
 	}
-	o.overrides = flagOverrides.Merge(file)
+	return flagOverrides.Merge(file), nil
+}
+
+// validateCommand checks the flags only some commands have.
+func (o *options) validateCommand(cmd string) error {
+	c := &o.cfg
 	switch cmd {
 	case "load":
-		if o.loadRate <= 0 {
+		switch {
+		case o.loadRate <= 0:
 			return errors.New("--rate must be positive")
-		}
-		if o.loadDuration <= 0 {
+		case o.loadDuration <= 0:
 			return errors.New("--duration must be positive")
-		}
-		if o.loadDeliveryTimeout <= 0 {
+		case o.loadDeliveryTimeout <= 0:
 			return errors.New("--delivery-timeout must be positive")
-		}
-		if o.loadConcurrency <= 0 {
+		case o.loadConcurrency <= 0:
 			return errors.New("--concurrency must be positive")
 		}
-		if o.history <= 0 {
-			return errors.New("--history must be positive")
-		}
-		if o.drain < 0 {
-			return errors.New("--drain must not be negative")
-		}
+		fallthrough
 	case "serve":
-		if o.history <= 0 {
+		switch {
+		case c.History <= 0:
 			return errors.New("--history must be positive")
-		}
-		if o.drain < 0 {
+		case c.Drain < 0:
 			return errors.New("--drain must not be negative")
-		}
-		if o.statsd != "" {
-			if _, err := net.ResolveUDPAddr("udp", o.statsd); err != nil {
-				return fmt.Errorf("invalid --statsd %q: %w", o.statsd, err)
-			}
-		}
-		if o.cluster && o.clusterTopic == "" {
+		case c.Cluster && c.ClusterTopic == "":
 			return errors.New("--cluster-topic must not be empty")
+		}
+		if c.Statsd != "" {
+			if _, err := net.ResolveUDPAddr("udp", c.Statsd); err != nil {
+				return fmt.Errorf("invalid --statsd %q: %w", c.Statsd, err)
+			}
 		}
 	case "gate":
 		if o.count < 1 {

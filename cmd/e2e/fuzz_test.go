@@ -52,11 +52,11 @@ func FuzzParseFlags(f *testing.F) {
 		if cmd.name == "version" {
 			return
 		}
-		if o.runRE == nil {
+		if o.cfg.Run == nil {
 			t.Fatal("accepted options without a compiled --run")
 		}
-		if o.timeout <= 0 {
-			t.Fatalf("accepted a non-positive --timeout %v", o.timeout)
+		if o.cfg.Timeout <= 0 {
+			t.Fatalf("accepted a non-positive --timeout %v", o.cfg.Timeout)
 		}
 		if cmd.name == "load" && (o.loadRate <= 0 || o.loadDuration <= 0 || o.loadConcurrency <= 0) {
 			t.Fatalf("accepted load options rate %v duration %v concurrency %d", o.loadRate, o.loadDuration, o.loadConcurrency)

@@ -2,238 +2,216 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
+	"io"
+	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/output"
+	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
-	"github.com/orbital-e2e/orbital/webhook"
-	stats "github.com/segmentio/stats/v4"
 )
 
 // progressInterval is how often the terminal progress line is redrawn.
 const progressInterval = 100 * time.Millisecond
 
+// gate is one `e2e gate`: where its output goes and what it has counted so far.
+type gate struct {
+	o      *options
+	start  time.Time
+	text   io.Writer       // go test style output: stdout, or stderr when stdout carries --json
+	events *report.JSON    // --json / --json-file events, or nil
+	con    *report.Console // the terminal's live status line, or nil
+	logger *slog.Logger
+	junit  *os.File
+	json   *os.File
+	top    map[string]bool // the selected top-level cases
+
+	mu    sync.Mutex
+	live  report.Tally
+	total int
+}
+
 // runGate is `e2e gate`: the selected cases once each (--count times), all concurrently.
 func runGate(ctx context.Context, a *app, o *options) (err error) {
-	start := time.Now()
-
-	// Report files first, so that an unwritable path is a usage error before anything runs.
-	var junitFile, jsonFile *os.File
-	defer func() {
-		for _, f := range []*os.File{junitFile, jsonFile} {
-			if f != nil {
-				if cerr := f.Close(); cerr != nil && err == nil {
-					err = fmt.Errorf("close %s: %w", f.Name(), cerr)
-				}
-			}
-		}
-	}()
-	if o.junit != "" {
-		if junitFile, err = os.Create(o.junit); err != nil {
-			return usagef("--junit: %w", err)
-		}
-	}
-	if o.jsonFile != "" {
-		if jsonFile, err = os.Create(o.jsonFile); err != nil {
-			return usagef("--json-file: %w", err)
-		}
-	}
-
-	// Where things go: go test style text on stdout (stderr when stdout carries --json
-	// events); logs on stderr. A terminal stdout gets a live progress line.
-	text := a.stdout
-	var events *jsonEvents
-	switch {
-	case o.jsonOut:
-		text = a.stderr
-		events = newJSONEvents(a.stdout)
-	case jsonFile != nil:
-		events = newJSONEvents(jsonFile)
-	}
-	var con *console
-	logOut := a.stderr
-	textTerm := logging.IsTerminal(text)
-	if textTerm {
-		con = &console{term: text}
-		text = con.wrap(text)
-		if logging.IsTerminal(a.stderr) {
-			logOut = con.wrap(a.stderr)
-		}
-	}
-	logger, _ := logging.New(logOut, o.logFormat, o.logLevel, logging.IsTerminal(a.stderr))
-
-	ln, err := listen(o.addr)
-	if err != nil {
+	g := &gate{o: o, start: time.Now()}
+	if err := g.openReports(); err != nil {
 		return err
 	}
-	sink := newMetricsSink("")
-	defer sink.Close()
-	eng := stats.NewEngine("orbital", sink.handler)
-	var ready, draining atomic.Bool
-	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(eng))
-	var wh atomic.Pointer[webhook.Webhook]
-	mux := webhookMux(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := wh.Load(); h != nil {
-			h.ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-	}), sink.prom, &ready, &draining)
-	srv := httpServer(mux, logger, o.timeout)
-	srvDone := make(chan struct{})
-	go func() {
-		defer close(srvDone)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("http server failed", "err", err)
-		}
-	}()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
-		<-srvDone
-	}()
-	addr := ln.Addr().String()
-	logger.Debug("listening", "addr", addr)
-	if a.listening != nil {
-		a.listening(addr)
-	}
-
-	t, err := newTarget(ctx, o, localURL(ln, "/webhook"), sink.handler, logger)
+	defer g.closeReports(&err)
+	g.setOutput(a)
+	cfg := o.cfg
+	cfg.Logger, cfg.Output = g.logger, g.text
+	srv, err := a.startServer(ctx, cfg, reporterFunc(g.report))
 	if err != nil {
-		return err
+		return startError(ctx, o, err)
 	}
-	defer t.Close(context.Background(), logger)
-	wh.Store(webhook.New(webhook.Config{Logger: rl, Secret: t.secret, Stats: eng}))
-
-	cases, err := selectCases(o, t.harness(o, rl, logger))
-	if err != nil {
-		return err
+	defer srv.Close()
+	g.top = make(map[string]bool)
+	for _, tc := range srv.Cases() {
+		g.top[tc.Name] = true
 	}
-	top := make(map[string]bool, len(cases))
-	for _, tc := range cases {
-		top[tc.Name] = true
-	}
-	total := len(cases) * o.count
-
-	var (
-		mu   sync.Mutex
-		live tally
-	)
-	progress := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return fmt.Sprintf("gate: %d/%d finished, %d failed, %s elapsed", live.total(), total, live.failed,
-			time.Since(start).Round(100*time.Millisecond))
-	}
-	rep := reporterFunc(func(r orbital.Result) {
-		events.result(r)
-		if top[r.Case] {
-			mu.Lock()
-			live.add(r)
-			mu.Unlock()
-			if con != nil {
-				con.setStatus(progress())
-			}
-		}
-	})
-	svc := orbital.New(
-		orbital.WithStats(eng),
-		orbital.WithLogger(logger),
-		orbital.WithOutput(text),
-		orbital.WithTimeout(o.timeout),
-		orbital.WithReporter(rep),
-	)
-	for _, tc := range cases {
-		if err := svc.Register(tc); err != nil {
-			return usagef("register %s: %w", tc.Name, err)
-		}
-	}
-	ready.Store(true)
-	logger.Info("gate starting", "config", o, "cases", len(cases), "count", o.count)
-
-	stopProgress := func() {}
-	if con != nil {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tick := time.NewTicker(progressInterval)
-			defer tick.Stop()
-			for {
-				con.setStatus(progress())
-				select {
-				case <-done:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-		stopProgress = func() {
-			close(done)
-			wg.Wait()
-			con.setStatus("")
-		}
-	}
-
+	g.total = len(g.top) * o.count
+	a.started(ctx, srv)
+	g.logger.Info("gate starting", "config", o, "cases", len(g.top), "count", o.count)
+	stopProgress := g.showProgress()
 	var results []orbital.Result
 	for i := 0; i < o.count && ctx.Err() == nil; i++ {
-		for _, r := range svc.RunOnce(ctx, nil) {
-			if top[r.Case] {
+		for _, r := range srv.Service().RunOnce(ctx, nil) {
+			if r.Parent == "" {
 				results = append(results, r)
 			}
 		}
 	}
 	stopProgress()
-	draining.Store(true)
-	elapsed := time.Since(start)
+	srv.SetDraining()
+	return g.finish(ctx, results)
+}
 
-	var sum tally
+// openReports creates the report files first, so that an unwritable path is a usage error
+// before anything runs.
+func (g *gate) openReports() (err error) {
+	if g.o.junit != "" {
+		if g.junit, err = os.Create(g.o.junit); err != nil {
+			return usagef("--junit: %w", err)
+		}
+	}
+	if g.o.jsonFile != "" {
+		if g.json, err = os.Create(g.o.jsonFile); err != nil {
+			return usagef("--json-file: %w", err)
+		}
+	}
+	return nil
+}
+
+// closeReports closes the report files, setting *err to the first close error if it is nil.
+func (g *gate) closeReports(err *error) {
+	for _, f := range []*os.File{g.junit, g.json} {
+		if f != nil {
+			if cerr := f.Close(); cerr != nil && *err == nil {
+				*err = fmt.Errorf("close %s: %w", f.Name(), cerr)
+			}
+		}
+	}
+}
+
+// setOutput decides where things go: go test style text on stdout (stderr when stdout
+// carries --json events); logs on stderr. A terminal stdout gets a live progress line.
+func (g *gate) setOutput(a *app) {
+	g.text = output.Escape(a.stdout) // run logs carry untrusted text (a pipeline's answers)
+	switch {
+	case g.o.jsonOut:
+		g.text = output.Escape(a.stderr)
+		g.events = report.NewJSON(a.stdout)
+	case g.json != nil:
+		g.events = report.NewJSON(g.json)
+	}
+	logOut := a.stderr
+	if term := g.terminal(a); term != nil {
+		g.con = report.NewConsole(term)
+		g.text = g.con.Wrap(g.text)
+		if logging.IsTerminal(a.stderr) {
+			logOut = g.con.Wrap(a.stderr)
+		}
+	}
+	g.logger, _ = logging.New(logOut, g.o.logFormat, g.o.logLevel, logging.IsTerminal(a.stderr))
+}
+
+// terminal is the stream the go test style text goes to when it is a terminal, else nil.
+func (g *gate) terminal(a *app) io.Writer {
+	w := a.stdout
+	if g.o.jsonOut {
+		w = a.stderr
+	}
+	if logging.IsTerminal(w) {
+		return w
+	}
+	return nil
+}
+
+// report is the gate's reporter: JSON events for every result, progress for top-level ones.
+func (g *gate) report(r orbital.Result) {
+	g.events.Result(r)
+	if r.Parent != "" || !g.top[r.Case] {
+		return
+	}
+	g.mu.Lock()
+	g.live.Add(r)
+	g.mu.Unlock()
+	if g.con != nil {
+		g.con.SetStatus(g.progress())
+	}
+}
+
+func (g *gate) progress() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return fmt.Sprintf("gate: %d/%d finished, %d failed, %s elapsed", g.live.Total(), g.total, g.live.Failed,
+		time.Since(g.start).Round(100*time.Millisecond))
+}
+
+// showProgress redraws the progress line on a terminal until the returned func is called.
+func (g *gate) showProgress() (stop func()) {
+	if g.con == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(progressInterval)
+		defer tick.Stop()
+		for {
+			g.con.SetStatus(g.progress())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		g.con.SetStatus("")
+	}
+}
+
+// finish writes the closing lines, the JSON end event and the JUnit report, and returns the
+// gate's verdict.
+func (g *gate) finish(ctx context.Context, results []orbital.Result) error {
+	elapsed := time.Since(g.start)
+	var sum report.Tally
 	for _, r := range results {
-		sum.add(r)
+		sum.Add(r)
 	}
-	failed := sum.failed > 0 || ctx.Err() != nil
+	failed := sum.Failed > 0 || ctx.Err() != nil
 	var tail []string
-	if con != nil {
-		fmt.Fprintln(text)
-		writeSummaryTable(text, results)
-		fmt.Fprintln(text)
-	}
-	if con == nil { // on a terminal the table shows the failures
-		tail = append(tail, failureLines(results)...)
+	if g.con != nil { // on a terminal the table shows the failures
+		fmt.Fprintln(g.text)
+		report.WriteSummaryTable(g.text, results)
+		fmt.Fprintln(g.text)
+	} else {
+		tail = append(tail, report.FailureLines(results)...)
 	}
 	if ctx.Err() != nil {
-		tail = append(tail, fmt.Sprintf("interrupted after %s: %d of %d runs finished", elapsed.Round(time.Millisecond), sum.total(), total))
+		tail = append(tail, fmt.Sprintf("interrupted after %s: %d of %d runs finished", elapsed.Round(time.Millisecond), sum.Total(), g.total))
 	}
-	if failed {
-		tail = append(tail, "FAIL")
-	} else {
-		tail = append(tail, "PASS")
-	}
-	tail = append(tail, sum.String())
-	logger.Info("gate finished", "passed", sum.passed, "failed", sum.failed, "skipped", sum.skipped, "elapsed", elapsed)
-	for _, l := range tail {
-		fmt.Fprintln(text, l)
-	}
+	tail = append(tail, map[bool]string{false: "PASS", true: "FAIL"}[failed], sum.String())
+	g.logger.Info("gate finished", "passed", sum.Passed, "failed", sum.Failed, "skipped", sum.Skipped, "elapsed", elapsed)
 	lines := make([]string, len(tail))
 	for i, l := range tail {
+		fmt.Fprintln(g.text, l)
 		lines[i] = l + "\n"
 	}
-	events.end(lines, failed, elapsed)
-	if err := events.Err(); err != nil {
+	g.events.End(lines, failed, elapsed)
+	if err := g.events.Err(); err != nil {
 		return fmt.Errorf("json events: %w", err)
 	}
-	if junitFile != nil {
-		if err := writeJUnit(junitFile, results, start, elapsed); err != nil {
+	if g.junit != nil {
+		if err := report.WriteJUnit(g.junit, results, g.start, elapsed); err != nil {
 			return fmt.Errorf("--junit: %w", err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/orbital-e2e/orbital/internal/e2e"
+	"github.com/orbital-e2e/orbital/internal/report"
 )
 
 // fastCases are the suites the fault matrix runs: quick, and together they notice every
@@ -23,8 +25,8 @@ const fastCases = "^(track|batch|dedupe)$"
 type gateReport struct {
 	result
 	junit  junit.Testsuites
-	events []testEvent
-	final  map[string][]testEvent // final (pass/fail/skip) event per test name
+	events []report.Event
+	final  map[string][]report.Event // final (pass/fail/skip) event per test name
 }
 
 // runGate runs `e2e gate` on the embedded default with the fast cases and reports.
@@ -34,7 +36,7 @@ func runGateForTest(t *testing.T, timeout time.Duration, extra ...string) gateRe
 	junitPath, jsonPath := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "events.json")
 	args := append([]string{"gate", "--run", fastCases, "--timeout", timeout.String(),
 		"--junit", junitPath, "--json-file", jsonPath, "--log-level", "warn"}, extra...)
-	r := gateReport{result: runE2E(t, 2*time.Minute, args...), final: map[string][]testEvent{}}
+	r := gateReport{result: runE2E(t, 2*time.Minute, args...), final: map[string][]report.Event{}}
 
 	b, err := os.ReadFile(junitPath)
 	if err != nil {
@@ -51,7 +53,7 @@ func runGateForTest(t *testing.T, timeout time.Duration, extra ...string) gateRe
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var ev testEvent
+		var ev report.Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			t.Fatalf("json event %q: %v", sc.Text(), err)
 		}
@@ -192,11 +194,11 @@ func TestGateJSONOnStdout(t *testing.T) {
 	}
 	var actions []string
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		var ev testEvent
+		var ev report.Event
 		if err := json.Unmarshal([]byte(l), &ev); err != nil {
 			t.Fatalf("stdout line %q is not a JSON event: %v", l, err)
 		}
-		if ev.Package != jsonPackage {
+		if ev.Package != report.Package {
 			t.Errorf("event %+v: Package = %q", ev, ev.Package)
 		}
 		actions = append(actions, ev.Action)
@@ -227,13 +229,13 @@ func TestGateSkipIsNotAFailure(t *testing.T) {
 // suite waits for its slowest event, and among 2×20 events at least one is retried (all
 // first attempts succeed with probability 0.7^40 ≈ 6e-7), which adds at least half of the
 // embedded pipeline's minimum backoff.
-func checkRetryLatency(t *testing.T, batch []testEvent) {
+func checkRetryLatency(t *testing.T, batch []report.Event) {
 	t.Helper()
 	var slowest float64
 	for _, ev := range batch {
 		slowest = max(slowest, ev.Measures["delivery.latency"])
 	}
-	if min := (embeddedBackoffMin / 2).Seconds(); slowest < min {
+	if min := (e2e.EmbeddedBackoffMin / 2).Seconds(); slowest < min {
 		t.Errorf("slowest batch delivery latency %.3fs < %.3fs: the retries do not show", slowest, min)
 	}
 	t.Logf("slowest batch delivery latency with dest5xx=0.3: %.3fs", slowest)

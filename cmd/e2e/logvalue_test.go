@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/orbital-e2e/orbital/internal/e2e"
 )
 
 // The configuration line serve and gate log must not carry credentials embedded in the
@@ -21,7 +23,7 @@ func TestConfigLogLineRedactsURLCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := &options{api: tt.api, webhookURL: tt.webhookURL, writeKey: "wk-secret", adminToken: "adm-secret", webhookSecret: "whs-secret"}
+			o := &options{cfg: e2e.Config{API: tt.api, WebhookURL: tt.webhookURL, WriteKey: "wk-secret", AdminToken: "adm-secret", WebhookSecret: "whs-secret"}}
 			var buf bytes.Buffer
 			slog.New(slog.NewJSONHandler(&buf, nil)).Info("serving", "config", o)
 			out := buf.String()

@@ -14,17 +14,24 @@
 package main
 
 import (
-	"github.com/orbital-e2e/orbital/examples/pipeline"
-
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/e2e"
+	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/output"
 )
 
 // Exit codes.
@@ -32,13 +39,67 @@ const (
 	exitOK    = 0 // success; for gate, every selected case passed or skipped
 	exitFail  = 1 // a gate case failed, or a runtime error
 	exitUsage = 2 // usage or configuration error
+	// A second SIGTERM or SIGINT during the drain exits at once with 128 + the signal's
+	// number (143 for SIGTERM, 130 for SIGINT), the runs in flight reported as cut short.
+	exitSignalBase = 128
+)
+
+// Bounds of the process's exit.
+const (
+	forcedExitGrace = 3 * time.Second // after a second signal: cut-short runs get reported
+	flushGrace      = 2 * time.Second // what stdout and stderr still buffer at exit
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	// A closed stdout (e2e gate --junit r.xml | head -n 1) must not kill the process with
+	// SIGPIPE: writes fail instead, and the reports and the exit code are still right.
+	signal.Ignore(syscall.SIGPIPE)
+	max, _ := strconv.Atoi(os.Getenv("ORBITAL_OUTPUT_BUFFER_BYTES")) // default (0): 1 MiB
+	stderr := output.NewWriter(os.Stderr, output.Config{Name: "stderr", MaxBuffered: max})
+	stdout := output.NewWriter(os.Stdout, output.Config{Name: "stdout", MaxBuffered: max, OnDrop: func(name string, n int64) {
+		fmt.Fprintf(stderr, "e2e: %s is not being read: output dropped from now on (%d bytes so far; counted in orbital_output_dropped_bytes_total)\n", name, n)
+	}})
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv, streams: []*output.Writer{stdout, stderr}}
+	code := a.runWithSignals(os.Args[1:])
+	ctx, cancel := context.WithTimeout(context.Background(), flushGrace)
+	_ = stdout.Close(ctx)
+	_ = stderr.Close(ctx)
+	cancel()
 	os.Exit(code)
+}
+
+// runWithSignals runs the command until it ends: the first SIGTERM or SIGINT cancels its
+// context (serve drains), a second one cuts the runs in flight short and exits at once.
+func (a *app) runWithSignals(args []string) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- a.main(ctx, args) }()
+	select {
+	case code := <-done:
+		return code
+	case <-sigs:
+		cancel()
+	}
+	select {
+	case code := <-done:
+		return code
+	case sig := <-sigs:
+		fmt.Fprintf(a.stderr, "e2e: second %s during the drain: stopping now, runs in flight are cut short\n", sig)
+		a.abort()
+		select {
+		case <-done:
+		case <-time.After(forcedExitGrace):
+		}
+		n := 15
+		if s, ok := sig.(syscall.Signal); ok {
+			n = int(s)
+		}
+		return exitSignalBase + n
+	}
 }
 
 // run is the whole command: it parses args (without the program name), runs the subcommand
@@ -58,6 +119,17 @@ type app struct {
 	// embeddedPipeline, when set, is called with the embedded pipeline once it started (a test
 	// hook: tests inject faults with SetFaults, as --faults or PUT /admin/faults would).
 	embeddedPipeline func(*pipeline.Pipeline)
+	// streams are the process's non-blocking stdout and stderr (nil in tests).
+	streams []*output.Writer
+	// server is the e2e server of the running command, for abort.
+	server atomic.Pointer[e2e.Server]
+}
+
+// abort cuts the running server's runs in flight short.
+func (a *app) abort() {
+	if s := a.server.Load(); s != nil {
+		s.Abort()
+	}
 }
 
 // usageError is a usage or configuration error: exit code 2.
@@ -116,6 +188,15 @@ func (a *app) main(ctx context.Context, args []string) int {
 type exitCode int
 
 func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// logger builds the process logger on stderr from the options.
+func (a *app) logger(o *options) *slog.Logger {
+	l, err := logging.New(a.stderr, o.logFormat, o.logLevel, logging.IsTerminal(a.stderr))
+	if err != nil { // validated in parse; keep a working logger regardless
+		return slog.New(slog.NewJSONHandler(a.stderr, nil))
+	}
+	return l
+}
 
 // version returns the module version of this build and the Go version.
 func version() string {

@@ -4,302 +4,119 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/load"
+	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/orbital"
-	"github.com/orbital-e2e/orbital/orbital/status"
-	"github.com/orbital-e2e/orbital/webhook"
-	stats "github.com/segmentio/stats/v4"
+	"github.com/orbital-e2e/orbital/orbital/server"
 )
-
-// runLoad is `e2e load`: serve with a load generator (o.loadRate > 0) that ends the service
-// after --duration.
-func runLoad(ctx context.Context, a *app, o *options) error { return runServe(ctx, a, o) }
 
 // runServe is `e2e serve`: every case on its period until ctx is done, then a drain.
 func runServe(ctx context.Context, a *app, o *options) error {
-	logger := newLogger(a.stderr, o)
-	ln, err := listen(o.addr)
+	srv, err := a.newServer(ctx, o, nil)
 	if err != nil {
+		return startError(ctx, o, err)
+	}
+	defer srv.Close()
+	if err := srv.Run(a.started(ctx, srv)); errors.Is(err, server.ErrServe) {
 		return err
 	}
-	sink := newMetricsSink(o.statsd)
-	defer sink.Close()
-	eng := stats.NewEngine("orbital", sink.handler)
-	defer eng.Flush()
+	return nil // an incomplete drain was logged, and its runs reported
+}
 
-	var ready, draining atomic.Bool
-	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(eng))
-	// The secret is only known once the target is (embedded: random), so the webhook handler
-	// is installed behind an atomic pointer before the server starts.
-	var wh atomic.Pointer[webhook.Webhook]
-	whHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := wh.Load()
-		if h == nil {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-	mux := webhookMux(whHandler, sink.prom, &ready, &draining)
-	var root atomic.Pointer[http.Handler]
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h := root.Load(); h != nil {
-			(*h).ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "starting", http.StatusServiceUnavailable)
-	}))
+// newServer builds the e2e server of o for a command, with its logger, output and reporters.
+func (a *app) newServer(ctx context.Context, o *options, reporters []orbital.Reporter) (*e2e.Server, error) {
+	cfg := o.cfg
+	cfg.Logger = a.logger(o)
+	cfg.Output = output.Escape(a.stdout) // run logs carry untrusted text (a pipeline's answers)
+	return a.startServer(ctx, cfg, reporters...)
+}
 
-	srv := httpServer(mux, logger, o.timeout)
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	addr := ln.Addr().String()
-	logger.Info("listening", "addr", addr)
-	if a.listening != nil {
-		a.listening(addr)
-	}
-	shutdown := func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
-		<-srvErr
-	}
-
-	t, err := newTarget(ctx, o, localURL(ln, "/webhook"), sink.handler, logger)
-	if err != nil {
-		shutdown()
-		if ctx.Err() != nil { // stopped while starting: a clean exit
-			logger.Info("stopped before the embedded pipeline was up")
-			return nil
-		}
-		return err
-	}
-	if a.embeddedPipeline != nil && t.pipeline != nil {
-		a.embeddedPipeline(t.pipeline)
-	}
-	// svc is built below; the cluster node reads its cases only once Start runs.
-	var svc *orbital.Service
-	var hookLogger webhook.Logger = rl
-	var node *cluster.Node
-	if o.cluster {
-		if node, err = newClusterNode(o, t, rl, eng, logger, func() *orbital.Service { return svc }); err != nil {
-			t.Close(context.Background(), logger)
-			shutdown()
-			return err
-		}
-		hookLogger = node
-	}
-	wh.Store(webhook.New(webhook.Config{Logger: hookLogger, Secret: t.secret, Stats: eng}))
-
-	opts := []orbital.Option{
-		orbital.WithStats(eng),
-		orbital.WithLogger(logger),
-		orbital.WithOutput(a.stdout),
-		orbital.WithTimeout(o.timeout),
-		orbital.WithDrainGrace(o.drain),
-	}
-	if t.embedded {
-		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
-	}
-	if node != nil {
-		opts = append(opts, orbital.WithAssignment(node.Owns))
-	}
-	st := &lateReporter{}
-	opts = append(opts, orbital.WithReporter(st))
-	tally := &runTally{}
-	if o.loadRate > 0 {
-		opts = append(opts, orbital.WithReporter(tally))
-	}
-	svc = orbital.New(opts...)
-	page, err := status.New(status.Config{
-		Service:    svc,
-		History:    o.history,
-		AdminToken: o.adminToken,
-		Version:    version(),
-		Target:     t.name(),
-		Logger:     logger,
-	})
-	if err != nil {
-		t.Close(context.Background(), logger)
-		shutdown()
-		return fmt.Errorf("status page: %w", err)
-	}
-	st.set(page)
-	var pageHandler http.Handler = page
-	root.Store(&pageHandler)
-
-	h := t.harness(o, rl, logger)
-	if node != nil {
-		h.Health = node.Err // a run that gives up waiting says when the relay's Kafka is down
-	}
-	cases, err := selectCases(o, h)
+// startServer builds the e2e server of cfg with what every command adds: the version, the
+// test hook, the output streams, the reporters; it is the one a second signal aborts.
+func (a *app) startServer(ctx context.Context, cfg e2e.Config, reporters ...orbital.Reporter) (*e2e.Server, error) {
+	cfg.Version = version()
+	cfg.OnPipeline = a.embeddedPipeline
+	cfg.Streams = a.streams
+	cfg.Reporters = append(cfg.Reporters, reporters...)
+	srv, err := e2e.New(ctx, cfg)
 	if err == nil {
-		for _, tc := range cases {
-			if err = svc.Register(tc); err != nil {
-				err = usageError{fmt.Errorf("register %s: %w", tc.Name, err)}
-				break
-			}
-		}
+		a.server.Store(srv)
 	}
-	if err != nil {
-		t.Close(context.Background(), logger)
-		shutdown()
-		return err
-	}
-	if node != nil {
-		sctx, cancel := context.WithTimeout(ctx, clusterStartup)
-		err := node.Start(sctx)
-		cancel()
-		if err != nil {
-			_ = node.Close()
-			t.Close(context.Background(), logger)
-			shutdown()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("cluster: %w", err)
-		}
-		logger.Info("cluster mode", "replica", node.ReplicaID(), "brokers", len(t.brokers), "topic", o.clusterTopic)
-	}
-	logger.Info("serving", "config", o, "cases", len(cases))
-	ready.Store(true)
+	return srv, err
+}
 
-	// runCtx ends on SIGTERM/SIGINT (ctx) or when the HTTP server fails: without the webhook
-	// no run can pass.
-	runCtx, stopRun := context.WithCancel(ctx)
+// started logs and announces (the listening test hook) that srv is about to serve, and
+// returns ctx.
+func (a *app) started(ctx context.Context, srv *e2e.Server) context.Context {
+	srv.Start()
+	if a.listening != nil {
+		a.listening(srv.Addr())
+	}
+	return ctx
+}
+
+// startError turns an error of e2e.New into the command's: a configuration error is a usage
+// error (exit 2), a stop during start-up a clean exit.
+func startError(ctx context.Context, o *options, err error) error {
+	var ce *e2e.ConfigError
+	switch {
+	case errors.As(err, &ce):
+		return usageError{ce}
+	case ctx.Err() != nil:
+		return nil
+	}
+	return err
+}
+
+// runLoad is `e2e load`: serve, with a load generator beside the cases. When its --duration
+// is over it stops the service; on SIGTERM it stops sending and accounts for the events in
+// flight. The pipeline and the webhook stay up until every event is accounted for.
+func runLoad(ctx context.Context, a *app, o *options) error {
+	tally := &runTally{}
+	srv, err := a.newServer(ctx, o, []orbital.Reporter{tally})
+	if err != nil {
+		return startError(ctx, o, err)
+	}
+	defer srv.Close()
+	runCtx, stopRun := context.WithCancel(a.started(ctx, srv))
 	defer stopRun()
-	stopDrain := context.AfterFunc(runCtx, func() {
-		draining.Store(true)
-		logger.Info("draining", "grace", o.drain)
-	})
-	defer stopDrain()
-
-	// e2e load: a load generator beside the cases. When its --duration is over it stops the
-	// service; on SIGTERM it stops sending and accounts for the events in flight.
-	var loadDone chan load.Report
-	if o.loadRate > 0 {
-		loadDone = make(chan load.Report, 1)
-		go func() {
-			rep, err := load.Run(runCtx, load.Config{
-				APIURL:          t.apiURL,
-				WriteKey:        t.writeKey,
-				Waiter:          rl,
-				Rate:            o.loadRate,
-				Duration:        o.loadDuration,
-				DeliveryTimeout: o.loadDeliveryTimeout,
-				Concurrency:     o.loadConcurrency,
-				Logger:          logger.With("component", "load"),
-			})
-			if err != nil {
-				logger.Error("load", "err", err)
-			}
-			loadDone <- rep
-			stopRun()
-		}()
-	}
-
-	runErr := make(chan error, 1)
-	go func() { runErr <- svc.Run(runCtx) }()
-	var failed error
-	select {
-	case err := <-runErr:
+	logger := a.logger(o)
+	loadDone := make(chan load.Report, 1)
+	go func() {
+		rep, err := load.Run(runCtx, load.Config{
+			APIURL:          srv.APIURL(),
+			WriteKey:        srv.WriteKey(),
+			Waiter:          srv.Waiter(),
+			Rate:            o.loadRate,
+			Duration:        o.loadDuration,
+			DeliveryTimeout: o.loadDeliveryTimeout,
+			Concurrency:     o.loadConcurrency,
+			Logger:          logger.With("component", "load"),
+		})
 		if err != nil {
-			logger.Warn("drain incomplete", "err", err)
+			logger.Error("load", "err", err)
 		}
-	case err := <-srvErr:
-		srvErr <- err // for shutdown
-		failed = fmt.Errorf("http server: %w", err)
-		logger.Error("http server failed", "err", err)
+		loadDone <- rep
 		stopRun()
-		<-runErr
+	}()
+	runErr := srv.Run(runCtx)
+	srv.SetDraining()
+	rep := <-loadDone
+	tl := tally.counts()
+	fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped\n", rep, tl.pass, tl.fail, tl.skip)
+	logger.Info("load finished", "sent", rep.Sent, "matched", rep.Matched, "lost", rep.Lost,
+		"throughput", rep.Throughput, "p50", rep.P50, "p99", rep.P99,
+		"runs_passed", tl.pass, "runs_failed", tl.fail, "runs_skipped", tl.skip)
+	if errors.Is(runErr, server.ErrServe) {
+		return runErr
 	}
-	draining.Store(true)
-	if loadDone != nil {
-		// The pipeline and the webhook stay up until every event of the load is accounted for.
-		rep := <-loadDone
-		tl := tally.counts()
-		fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped\n", rep, tl.pass, tl.fail, tl.skip)
-		logger.Info("load finished", "sent", rep.Sent, "matched", rep.Matched, "lost", rep.Lost,
-			"throughput", rep.Throughput, "p50", rep.P50, "p99", rep.P99,
-			"runs_passed", tl.pass, "runs_failed", tl.fail, "runs_skipped", tl.skip)
-		if failed == nil && (!rep.OK() || tl.fail > 0) {
-			failed = exitCode(exitFail)
-		}
+	if !rep.OK() || tl.fail > 0 {
+		return exitCode(exitFail)
 	}
-	t.Close(context.Background(), logger)
-	// The webhook stops before the node: a delivery that reached a closed node could not be
-	// relayed any more.
-	shutdown()
-	if node != nil {
-		if err := node.Close(); err != nil {
-			logger.Warn("cluster: leaving the group", "err", err)
-		}
-	}
-	logger.Info("stopped")
-	return failed
-}
-
-// lateReporter forwards results to a reporter set after the service was built (the status
-// page needs the service, the service needs its reporters). It is safe for concurrent use.
-type lateReporter struct{ r atomic.Pointer[status.Status] }
-
-func (l *lateReporter) set(s *status.Status) { l.r.Store(s) }
-
-// Report implements orbital.Reporter.
-func (l *lateReporter) Report(res orbital.Result) {
-	if s := l.r.Load(); s != nil {
-		s.Report(res)
-	}
-}
-
-// clusterStartup bounds creating the cluster topics and joining the group.
-const clusterStartup = time.Minute
-
-// newClusterNode builds the cluster node of --cluster on the target's brokers (--kafka-brokers,
-// or the embedded broker). svc returns the service once built: the node shares its case names
-// with the group when it starts.
-func newClusterNode(o *options, t *target, rl *webhook.RouteLogger, eng *stats.Engine, logger *slog.Logger, svc func() *orbital.Service) (*cluster.Node, error) {
-	if len(t.brokers) == 0 {
-		return nil, usageError{errors.New("--cluster needs --kafka-brokers (the Kafka cluster the replicas share)")}
-	}
-	node, err := cluster.New(cluster.Config{
-		Brokers: t.brokers,
-		Topic:   o.clusterTopic,
-		Local:   rl,
-		Cases: func() []string {
-			s := svc()
-			if s == nil {
-				return nil
-			}
-			var names []string
-			for _, tc := range s.Cases() {
-				names = append(names, tc.Name)
-			}
-			return names
-		},
-		// A case taken over from a replica that left or died runs at once, not a period later.
-		OnAssign: func() {
-			if s := svc(); s != nil {
-				s.Reassigned()
-			}
-		},
-		Stats:  eng,
-		Logger: logger.With("component", "cluster"),
-	})
-	if err != nil {
-		return nil, usageError{fmt.Errorf("--cluster: %w", err)}
-	}
-	return node, nil
+	return nil
 }
 
 // runTally counts the outcomes of top-level runs (e2e load reports them). It is safe for
@@ -311,7 +128,7 @@ type runTally struct {
 
 // Report implements orbital.Reporter; subtests are counted in their parent's outcome.
 func (r *runTally) Report(res orbital.Result) {
-	if strings.Contains(res.Case, "/") {
+	if res.Parent != "" {
 		return
 	}
 	r.mu.Lock()

@@ -24,6 +24,12 @@ type Config struct {
 	// Default: "events-dead-letter".
 	DeadLetterTopic string
 
+	// OutputTopic, when set, is a Kafka destination: every processed event is
+	// also written to it (key: its messageId, value: the event as delivered
+	// to the webhooks, faults included), as a pipeline that feeds a
+	// downstream consumer does. Default: none.
+	OutputTopic string
+
 	// GroupID is the worker's consumer group. Default: "pipeline-worker".
 	GroupID string
 
@@ -145,6 +151,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.GroupID, defaultGroupID)
 	if c.Topic == c.DeadLetterTopic {
 		return c, fmt.Errorf("pipeline: Topic and DeadLetterTopic are both %q", c.Topic)
+	}
+	if c.OutputTopic != "" && (c.OutputTopic == c.Topic || c.OutputTopic == c.DeadLetterTopic) {
+		return c, fmt.Errorf("pipeline: OutputTopic %q is also the ingest or dead-letter topic", c.OutputTopic)
 	}
 	defInt(&c.Partitions, 3)
 	defInt(&c.ReplicationFactor, 1)

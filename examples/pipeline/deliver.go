@@ -201,3 +201,35 @@ func (w *worker) deadLetter(ctx context.Context, key, value []byte, reason, dest
 		wait = min(2*wait, p.cfg.BackoffMax)
 	}
 }
+
+// output writes a processed event to Config.OutputTopic (twice under the dup fault), retrying
+// with backoff until it is written or ctx ends; false means the event stays uncommitted.
+func (w *worker) output(ctx context.Context, key, body []byte, dup bool) bool {
+	p := w.p
+	msgs := []kafka.Message{{Key: key, Value: body}}
+	if dup {
+		msgs = append(msgs, kafka.Message{Key: key, Value: body})
+	}
+	wait := p.cfg.BackoffMin
+	for {
+		wctx, cancel := context.WithTimeout(ctx, p.cfg.ProduceTimeout)
+		err := p.out.WriteMessages(wctx, msgs...)
+		cancel()
+		if err == nil {
+			p.stats.Add("output_produced_total", len(msgs))
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		p.log.Warn("output topic write failed; retrying", "err", err, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, p.cfg.BackoffMax)
+	}
+}

@@ -186,3 +186,75 @@ func (e event) corrupt() {
 	props["corrupted"] = json.RawMessage("true")
 	_ = e.setJSON("properties", props) // raw messages always marshal
 }
+
+// takeWriteKey removes the event's "writeKey" (analytics.js puts the write
+// key in every event) and returns it, "" when it has none or it is not a
+// string. The key is a secret: it never reaches Kafka or a destination.
+func (e event) takeWriteKey() string {
+	k, _ := e.str("writeKey")
+	delete(e, "writeKey")
+	return k
+}
+
+// batchShared are the fields a batch object may carry for all its events,
+// as in Segment's HTTP API: context and integrations (objects) and sentAt.
+var batchShared = []string{"context", "integrations", "sentAt"}
+
+// batchFields returns the batch-level fields of the batch object e that
+// apply to each of its events, validated: context and integrations must be
+// objects, sentAt an RFC 3339 string; null counts as absent.
+func (e event) batchFields() (event, error) {
+	shared := event{}
+	for _, k := range batchShared {
+		if e.isNull(k) {
+			continue
+		}
+		raw := bytes.TrimSpace(e[k])
+		if k == "sentAt" {
+			ts, ok := e.str(k)
+			if !ok {
+				return nil, invalidf(`batch "sentAt" must be an ISO 8601 / RFC 3339 string`)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+				return nil, invalidf(`batch "sentAt" %q is not an ISO 8601 / RFC 3339 time`, ts)
+			}
+		} else if len(raw) == 0 || raw[0] != '{' {
+			return nil, invalidf("batch %q must be an object", k)
+		}
+		shared[k] = raw
+	}
+	return shared, nil
+}
+
+// merge applies a batch's shared fields to the event as Segment's API does:
+// the keys of the batch's context and integrations are added to the event's
+// own (the event's value wins where both have a key), and the batch's
+// sentAt is the event's unless it has its own.
+func (e event) merge(shared event) error {
+	for k, raw := range shared {
+		if e.isNull(k) {
+			e[k] = raw
+			continue
+		}
+		if k == "sentAt" {
+			continue
+		}
+		var base, own map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &base); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(e[k], &own); err != nil {
+			return err
+		}
+		if base == nil {
+			base = map[string]json.RawMessage{}
+		}
+		for ok, ov := range own {
+			base[ok] = ov
+		}
+		if err := e.setJSON(k, base); err != nil {
+			return err
+		}
+	}
+	return nil
+}

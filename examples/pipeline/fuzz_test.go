@@ -27,10 +27,12 @@ func FuzzIngest(f *testing.F) {
 	}
 	f.Add(uint8(0), "text/plain", true, []byte(`{"event":"e","userId":"u"}`))
 	f.Add(uint8(1), "application/json;;", false, []byte(`{}`))
+	f.Add(uint8(3), "text/plain", false, []byte(`{"type":"track","event":"e","userId":"u","writeKey":"`+writeKey+`"}`))
+	f.Add(uint8(5), "text/plain", false, []byte(`{"writeKey":"`+writeKey+`","context":{"a":1},"sentAt":"2024-01-01T00:00:00Z","batch":[{"type":"track","event":"e","userId":"u","context":null}]}`))
 
 	e := newEnv(f, nil, nil, nil)
 	h := e.p.Handler()
-	paths := []string{"/v1/track", "/v1/page", "/v1/batch"}
+	paths := []string{"/v1/track", "/v1/page", "/v1/batch", "/v1/t", "/v1/i", "/v1/b", "/v1/alias"}
 	f.Fuzz(func(t *testing.T, pathIdx uint8, contentType string, auth bool, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, paths[int(pathIdx)%len(paths)], bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 )
 
 const (
@@ -33,15 +34,7 @@ func testContext(t testing.TB) context.Context {
 	return ctx
 }
 
-func startBroker(t testing.TB) *embedkafka.Broker {
-	t.Helper()
-	b, err := embedkafka.Start(embedkafka.Config{})
-	if err != nil {
-		t.Fatalf("embedkafka.Start: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
+var startBroker = testsupport.StartBroker
 
 // env is a running pipeline with its broker, destination and metrics.
 type env struct {

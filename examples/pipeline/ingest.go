@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -45,27 +46,47 @@ func (p *Pipeline) reject(w http.ResponseWriter, status int, reason, msg string)
 	writeJSON(w, status, apiError{Error: msg})
 }
 
-// setCORS lets the browser snippet call the API from any origin.
+// setCORS lets browsers call the API from any origin and read every answer,
+// errors included (analytics.js reads a 429's or 503's Retry-After). Write
+// keys travel in the Authorization header or the body, never in cookies, so
+// no credentials are allowed.
 func setCORS(h http.Header) {
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Retry-Count")
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
 	h.Set("Access-Control-Max-Age", "600")
 }
 
-// ingestHandler serves /v1/track, /v1/page (wantType "track", "page") and
-// /v1/batch (batch true).
+// withCORS sets the CORS headers on every answer of h and answers the
+// preflight (OPTIONS) of every path but /admin/ with 204.
+func withCORS(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setCORS(w.Header())
+		if r.Method == http.MethodOptions && !strings.HasPrefix(r.URL.Path, "/admin/") {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// jsonBody reports whether a Content-Type is one the API reads as JSON:
+// application/json, or text/plain as analytics.js sends (a "simple" request
+// type, and what navigator.sendBeacon can send).
+func jsonBody(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || mt == "text/plain")
+}
+
+// ingestHandler serves the endpoint of one call type (wantType "track",
+// "page", ...: /v1/track and /v1/t) or /v1/batch and /v1/b (batch true).
 func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 	limit := int64(MaxEventBytes)
 	if batch {
 		limit = MaxBatchBytes
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		setCORS(w.Header())
-		if r.Method == http.MethodOptions {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST, OPTIONS")
 			p.reject(w, http.StatusMethodNotAllowed, rejectMethod, "method "+r.Method+" not allowed; use POST")
@@ -78,17 +99,16 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 		}
 		defer p.ingestWG.Done()
 
-		if !p.authorized(r) {
-			if r.Header.Get("Origin") == "" {
-				// Not for browsers: with a Basic challenge they would stop
-				// and prompt the user instead of letting the snippet fail.
-				w.Header().Set("WWW-Authenticate", `Basic realm="pipeline"`)
-			}
-			p.reject(w, http.StatusUnauthorized, rejectUnauthorized, "missing or invalid write key (HTTP Basic auth, write key as user name)")
+		// A Basic user name is checked before the body is read; without one the
+		// write key must be in the body.
+		user, _, basic := r.BasicAuth()
+		basic = basic && user != ""
+		if basic && !p.accepted(user) {
+			p.unauthorized(w, r)
 			return
 		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-			p.reject(w, http.StatusUnsupportedMediaType, rejectContentType, "Content-Type must be application/json")
+		if !jsonBody(r.Header.Get("Content-Type")) {
+			p.reject(w, http.StatusUnsupportedMediaType, rejectContentType, "Content-Type must be application/json or text/plain (a JSON body)")
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -100,8 +120,8 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 			p.reject(w, http.StatusBadRequest, rejectInvalid, "reading body: "+err.Error())
 			return
 		}
-		events, status, err := parseRequest(body, wantType, batch)
-		if err != nil {
+		req, status, err := parseRequest(body, wantType, batch)
+		if err != nil && (basic || status == http.StatusRequestEntityTooLarge) {
 			reason := rejectInvalid
 			if status == http.StatusRequestEntityTooLarge {
 				reason = rejectTooLarge
@@ -109,6 +129,13 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 			p.reject(w, status, reason, err.Error())
 			return
 		}
+		if !basic && (err != nil || !p.bodyAuthorized(req)) {
+			// A body that cannot be read gives no write key either: 401, so
+			// that an unauthenticated caller learns nothing about the body.
+			p.unauthorized(w, r)
+			return
+		}
+		events := req.events
 		p.stats.Add("ingested_total", len(events))
 
 		now := time.Now()
@@ -137,53 +164,100 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 	}
 }
 
+// unauthorized answers 401 for a missing or refused write key.
+func (p *Pipeline) unauthorized(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") == "" {
+		// Not for browsers: with a Basic challenge they would stop and
+		// prompt the user instead of letting analytics.js see the error.
+		w.Header().Set("WWW-Authenticate", `Basic realm="pipeline"`)
+	}
+	p.reject(w, http.StatusUnauthorized, rejectUnauthorized,
+		`missing or invalid write key (HTTP Basic auth with the write key as user name, or "writeKey" in the body)`)
+}
+
+// request is a parsed ingest request: its events, ready to produce (batch
+// context, integrations and sentAt merged in, write keys removed), and the
+// write keys the body carried.
+type request struct {
+	events []event
+	// writeKey is the body's write key: the event's (single calls) or the
+	// batch object's; eventKeys are those of a batch's events, "" where an
+	// event has none.
+	writeKey  string
+	eventKeys []string
+}
+
 // parseRequest parses and validates a request body into events. On error it
 // returns the HTTP status to answer (400 or 413).
-func parseRequest(body []byte, wantType string, batch bool) ([]event, int, error) {
+func parseRequest(body []byte, wantType string, batch bool) (request, int, error) {
 	if !batch {
 		e, err := parseEvent(body, wantType)
 		if err != nil {
-			return nil, http.StatusBadRequest, err
+			return request{}, http.StatusBadRequest, err
 		}
-		return []event{e}, 0, nil
+		key := e.takeWriteKey()
+		return request{events: []event{e}, writeKey: key}, 0, nil
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, http.StatusBadRequest, invalidf(`batch body must be a JSON object {"batch":[...]}`)
+		return request{}, http.StatusBadRequest, invalidf(`batch body must be a JSON object {"batch":[...]}`)
 	}
-	var req struct {
-		Batch []json.RawMessage `json:"batch"`
+	var top event
+	if err := json.Unmarshal(trimmed, &top); err != nil {
+		return request{}, http.StatusBadRequest, invalidf(`malformed batch, want {"batch":[...]}: %v`, err)
 	}
-	if err := json.Unmarshal(trimmed, &req); err != nil {
-		return nil, http.StatusBadRequest, invalidf(`malformed batch, want {"batch":[...]}: %v`, err)
+	var items []json.RawMessage
+	if err := json.Unmarshal(top["batch"], &items); err != nil || len(items) == 0 {
+		return request{}, http.StatusBadRequest, invalidf(`"batch" must be a non-empty array of events`)
 	}
-	if len(req.Batch) == 0 {
-		return nil, http.StatusBadRequest, invalidf(`"batch" must be a non-empty array of events`)
+	shared, err := top.batchFields()
+	if err != nil {
+		return request{}, http.StatusBadRequest, err
 	}
-	events := make([]event, len(req.Batch))
-	for i, raw := range req.Batch {
+	req := request{events: make([]event, len(items)), eventKeys: make([]string, len(items))}
+	req.writeKey, _ = top.str("writeKey")
+	for i, raw := range items {
 		if len(raw) > MaxEventBytes {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("batch[%d]: event larger than %d bytes", i, MaxEventBytes)
+			return request{}, http.StatusRequestEntityTooLarge, fmt.Errorf("batch[%d]: event larger than %d bytes", i, MaxEventBytes)
 		}
 		e, err := parseEvent(raw, "")
 		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("batch[%d]: %w", i, err)
+			return request{}, http.StatusBadRequest, fmt.Errorf("batch[%d]: %w", i, err)
 		}
-		events[i] = e
+		req.eventKeys[i] = e.takeWriteKey()
+		if err := e.merge(shared); err != nil { // cannot happen: both sides are validated objects
+			return request{}, http.StatusBadRequest, fmt.Errorf("batch[%d]: %w", i, err)
+		}
+		req.events[i] = e
 	}
-	return events, 0, nil
+	return req, 0, nil
 }
 
-// authorized reports whether r carries an accepted write key as the Basic
-// auth user name. Every key is compared in constant time.
-func (p *Pipeline) authorized(r *http.Request) bool {
-	user, _, ok := r.BasicAuth()
-	if !ok || user == "" {
+// bodyAuthorized reports whether the body's write keys are accepted: the
+// batch's (or single event's) when it has one, else every event's own.
+func (p *Pipeline) bodyAuthorized(req request) bool {
+	if req.writeKey != "" {
+		return p.accepted(req.writeKey)
+	}
+	if len(req.eventKeys) == 0 {
+		return false
+	}
+	ok := true
+	for _, k := range req.eventKeys {
+		ok = p.accepted(k) && ok // check every key, in constant time each
+	}
+	return ok
+}
+
+// accepted reports whether key is one of the accepted write keys. Every key
+// is compared in constant time.
+func (p *Pipeline) accepted(key string) bool {
+	if key == "" {
 		return false
 	}
 	found := 0
 	for _, k := range p.cfg.WriteKeys {
-		found |= subtle.ConstantTimeCompare([]byte(user), []byte(k))
+		found |= subtle.ConstantTimeCompare([]byte(key), []byte(k))
 	}
 	return found == 1
 }

@@ -27,6 +27,7 @@ type Pipeline struct {
 	client    *kafka.Client
 	writer    *kafka.Writer // ingest
 	dlq       *kafka.Writer // dead letters
+	out       *kafka.Writer // Config.OutputTopic, or nil
 
 	mu       sync.RWMutex // guards started, closing
 	started  bool
@@ -71,6 +72,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.writer = newWriter(cfg.Topic)
 	p.dlq = newWriter(cfg.DeadLetterTopic)
+	if cfg.OutputTopic != "" {
+		p.out = newWriter(cfg.OutputTopic)
+	}
 	return p, nil
 }
 
@@ -108,10 +112,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	return nil
 }
 
-// createTopics creates Topic and DeadLetterTopic unless they exist.
+// createTopics creates Topic, DeadLetterTopic and OutputTopic unless they exist.
 func (p *Pipeline) createTopics(ctx context.Context) error {
 	req := &kafka.CreateTopicsRequest{}
-	for _, t := range []string{p.cfg.Topic, p.cfg.DeadLetterTopic} {
+	topics := []string{p.cfg.Topic, p.cfg.DeadLetterTopic}
+	if p.cfg.OutputTopic != "" {
+		topics = append(topics, p.cfg.OutputTopic)
+	}
+	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{
 			Topic: t, NumPartitions: p.cfg.Partitions, ReplicationFactor: p.cfg.ReplicationFactor,
 		})
@@ -247,6 +255,11 @@ func (p *Pipeline) close(ctx context.Context) error {
 	if err := p.dlq.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline: close dead-letter writer: %w", err))
 	}
+	if p.out != nil {
+		if err := p.out.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline: close output writer: %w", err))
+		}
+	}
 	p.transport.CloseIdleConnections()
 	if t, ok := p.cfg.HTTPClient.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
@@ -258,19 +271,33 @@ func (p *Pipeline) close(ctx context.Context) error {
 
 // Handler returns the pipeline's HTTP API:
 //
-//	POST /v1/track, /v1/page, /v1/batch   tracking API (OPTIONS for CORS preflight)
-//	GET  /analytics.js                     browser snippet
-//	GET  /demo                             demo page using the snippet
-//	GET, PUT /admin/faults                 current faults; replace them (Bearer AdminToken)
-//	GET  /healthz                          200 while the process serves
-//	GET  /readyz                           200 only when running and Kafka is reachable
+//	POST /v1/track, /v1/page, /v1/identify,   tracking API, one call each, with the short paths
+//	     /v1/screen, /v1/group, /v1/alias     analytics.js uses: /v1/t, /v1/p, /v1/i, /v1/s, /v1/g, /v1/a
+//	POST /v1/batch, /v1/b                     a batch of calls
+//	GET  /v1/projects/{writeKey}/settings     the source settings analytics.js loads first
+//	GET  /analytics.js                        browser snippet
+//	GET  /demo                                demo page using the snippet
+//	GET, PUT /admin/faults                    current faults; replace them (Bearer AdminToken)
+//	GET  /healthz                             200 while the process serves
+//	GET  /readyz                              200 only when running and Kafka is reachable
 //
-// Metrics are not served here: the binary serves its stats engine on /metrics.
+// The tracking API takes the write key as the HTTP Basic user name or as
+// "writeKey" in the body, and a JSON body sent as application/json or
+// text/plain. Every answer, errors included, carries CORS headers that let
+// a page of any origin call the API and read the answer; OPTIONS answers
+// the preflight of every path but /admin/. Metrics are not served here:
+// the binary serves its stats engine on /metrics.
 func (p *Pipeline) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v1/track", p.ingestHandler("track", false))
-	mux.Handle("/v1/page", p.ingestHandler("page", false))
-	mux.Handle("/v1/batch", p.ingestHandler("", true))
+	for _, t := range []string{"track", "page", "identify", "screen", "group", "alias"} {
+		h := p.ingestHandler(t, false)
+		mux.Handle("/v1/"+t, h)
+		mux.Handle("/v1/"+t[:1], h)
+	}
+	batch := p.ingestHandler("", true)
+	mux.Handle("/v1/batch", batch)
+	mux.Handle("/v1/b", batch)
+	mux.HandleFunc("/v1/projects/{writeKey}/settings", p.serveSettings)
 	mux.HandleFunc("/analytics.js", serveSnippet)
 	mux.HandleFunc("/demo", serveDemo)
 	mux.HandleFunc("/admin/faults", p.serveFaults)
@@ -289,5 +316,5 @@ func (p *Pipeline) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Error: "not found: " + r.URL.Path})
 	})
-	return mux
+	return withCORS(mux)
 }

@@ -420,6 +420,15 @@ func (w *worker) handle(ctx context.Context, m kafka.Message, e event, id string
 	ok := true
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	if p.out != nil {
+		wg.Go(func() {
+			if !w.output(ctx, m.Key, body, dup) {
+				mu.Lock()
+				ok = false
+				mu.Unlock()
+			}
+		})
+	}
 	for _, dest := range p.cfg.Destinations {
 		wg.Go(func() {
 			if !w.deliver(ctx, dest, id, body, received, dup) {

@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"testing"
@@ -219,5 +220,25 @@ func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
 		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)
+	}
+}
+
+// With an OutputTopic every processed event is also written there, keyed by its messageId,
+// as delivered to the webhooks.
+func TestOutputTopic(t *testing.T) {
+	dest := newDestination(t, nil)
+	e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.OutputTopic = "events-processed" })
+	e.track("out-1", "Order Completed")
+	dest.waitForID(t, "out-1", 1)
+	out := readTopic(t, e.broker.Brokers(), "events-processed", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+	if len(out) != 1 || string(out[0].Key) != "out-1" {
+		t.Fatalf("output topic holds %d messages, want out-1", len(out))
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(out[0].Value, &ev); err != nil || ev["messageId"] != "out-1" || ev["processed"] != true {
+		t.Errorf("output message %s (%v), want the processed event", out[0].Value, err)
+	}
+	if _, err := pipeline.New(pipeline.Config{Brokers: e.broker.Brokers(), OutputTopic: "events"}); err == nil {
+		t.Error("an OutputTopic equal to the ingest topic was accepted")
 	}
 }

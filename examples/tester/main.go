@@ -1,7 +1,9 @@
 // Command tester shows how to build your own end-to-end service from the
-// orbital and webhook packages, with one test of your own: it posts an
-// "Order Completed" event to a pipeline's tracking API and waits for the
-// pipeline to deliver it back to this program's /webhook.
+// orbital, webhook, orbital/metrics and orbital/server packages, with one
+// test of your own: it posts an "Order Completed" event to a pipeline's
+// tracking API and waits for the pipeline to deliver it back to this
+// program's /webhook. It serves /webhook, /metrics, /healthz, /readyz and
+// the status page at /.
 //
 //	go run ./examples/cmd/pipeline --write-key demo --destination http://127.0.0.1:9090/webhook
 //	go run ./examples/tester --api http://127.0.0.1:8081 --write-key demo --once
@@ -25,7 +27,10 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/orbital/metrics"
+	"github.com/orbital-e2e/orbital/orbital/server"
 	"github.com/orbital-e2e/orbital/webhook"
+	"github.com/segmentio/stats/v4"
 )
 
 func main() {
@@ -57,30 +62,36 @@ type config struct {
 	once          bool
 }
 
-// run serves /webhook on ln and runs the test, once or on its period.
+// run serves the front (webhook, /metrics, health, status page) on ln and runs the test,
+// once or on its period until ctx ends.
 func run(ctx context.Context, cfg config, ln net.Listener, out io.Writer) int {
-	// 1. The webhook: deliveries are matched to waiting tests by messageId.
-	waiter := webhook.NewRouteLogger(webhook.JSONField("messageId"))
-	mux := http.NewServeMux()
-	mux.Handle("/webhook", webhook.New(webhook.Config{Logger: waiter}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Close(); <-served }()
+	// 1. Metrics and the waiter: deliveries are matched to waiting tests by messageId.
+	prom := metrics.NewHandler()
+	eng := stats.NewEngine("orbital", prom)
+	waiter := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(eng))
 
 	// 2. The service, with our test registered on it.
-	svc := orbital.New(orbital.WithOutput(out), orbital.WithTimeout(cfg.timeout))
+	svc := orbital.New(orbital.WithOutput(out), orbital.WithTimeout(cfg.timeout), orbital.WithStats(eng))
 	if err := svc.Register(orbital.TestCase{Name: "order-completed", Period: cfg.period, Func: orderCompleted(cfg, waiter)}); err != nil {
 		fmt.Fprintln(out, err)
 		return 2
 	}
+
+	// 3. One call for the front: /webhook, /metrics, /healthz, /readyz and the status page.
+	srv, err := server.New(server.Config{Service: svc, Webhook: webhook.Config{Logger: waiter}, Stats: eng, Metrics: prom, Listener: ln})
+	if err != nil {
+		fmt.Fprintln(out, err)
+		return 2
+	}
+	defer srv.Close()
 	if !cfg.once {
-		if err := svc.Run(ctx); err != nil {
+		if err := srv.Run(ctx); err != nil { // until SIGTERM, then drain
 			fmt.Fprintln(out, err)
 			return 1
 		}
 		return 0
 	}
+	srv.Start()
 	for _, r := range svc.RunOnce(ctx, nil) {
 		if r.Outcome == orbital.Fail {
 			return 1
@@ -119,11 +130,11 @@ func orderCompleted(cfg config, waiter *webhook.RouteLogger) orbital.TestFunc {
 			o.Fatalf("messageId %s: the API answered %s", id, resp.Status)
 		}
 
-		got, err := waiter.Wait(ctx, id)
+		got, err := waiter.WaitFor(ctx, id, cfg.timeout*9/10) // fails with orbital's message, not a timeout
 		if err != nil {
-			o.Fatalf("messageId %s not delivered within %s", id, time.Since(start).Round(time.Millisecond))
+			o.Fatalf("messageId %s: %v", id, err)
 		}
-		o.Measure("delivery.latency", got.ReceivedAt.Sub(start))
+		o.Measure(orbital.DeliveryLatency, got.ReceivedAt.Sub(start))
 		var ev struct {
 			Event      string `json:"event"`
 			Processed  bool   `json:"processed"`

@@ -62,9 +62,6 @@ func (n *Node) learn(names ...string) {
 }
 
 func (n *Node) knownNames() []string {
-	if n.cfg.Cases != nil {
-		n.learn(n.cfg.Cases()...)
-	}
 	n.namesMu.Lock()
 	defer n.namesMu.Unlock()
 	out := make([]string, 0, len(n.names))
@@ -124,8 +121,8 @@ func (n *Node) assignLoop() {
 		owned := n.setOwnedGauge(a)
 		n.cfg.Logger.Info("cluster: new assignment", "replica", n.cfg.ReplicaID, "generation", gen.ID,
 			"partitions", len(ids), "owned_cases", owned)
-		if n.cfg.OnAssign != nil {
-			n.cfg.OnAssign()
+		if n.onAssign != nil {
+			n.onAssign()
 		}
 	}
 }

@@ -47,18 +47,6 @@ type Config struct {
 	// Required.
 	Local *webhook.RouteLogger
 
-	// Cases, when set, returns the names of the cases registered on this
-	// replica. The node shares them with the group so the assignment spreads
-	// cases evenly from the first generation on; names passed to Owns are
-	// shared too. Default: only the names passed to Owns.
-	Cases func() []string
-
-	// OnAssign, when set, is called after each new assignment took effect
-	// (Owns answers by it), from the node's own goroutine. Wire it to
-	// orbital's Service.Reassigned so a case taken over from a replica that
-	// left or died runs at once instead of at its next tick. Default: none.
-	OnAssign func()
-
 	// Partitions is the partition count of the schedule topic when Start
 	// creates it (an existing topic keeps its count, which then counts).
 	// It bounds how many replicas can run cases. Default: 64.

@@ -22,8 +22,8 @@
 //     one replica per period. When a replica leaves the group its partitions
 //     move to the others at the next generation: at their next heartbeat
 //     after a clean Close, and after the group's session timeout (plus at
-//     most one heartbeat interval) after a crash. Config.OnAssign, wired to
-//     orbital's Service.Reassigned, then runs each gained case at once
+//     most one heartbeat interval) after a crash. The onAssign callback of Start,
+//     orbital's Service.Reassigned,, then runs each gained case at once
 //     rather than at its next tick, so a case moves within the session
 //     timeout plus one period.
 //

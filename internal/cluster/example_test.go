@@ -20,25 +20,17 @@ func Example() {
 	ctx := context.Background()
 
 	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
-	var svc *orbital.Service // Cases reads it once the node runs
 	node, err := cluster.New(cluster.Config{
 		Brokers: broker.Brokers(),
 		Topic:   "orbital",
 		Local:   rl,
-		Cases: func() []string {
-			var names []string
-			for _, c := range svc.Cases() {
-				names = append(names, c.Name)
-			}
-			return names
-		},
 	})
 	if err != nil {
 		panic(err)
 	}
 	defer node.Close() // after svc.Run returned: leaves the group at once
 
-	svc = orbital.New(orbital.WithAssignment(node.Owns))
+	svc := orbital.New(orbital.WithAssignment(node.Owns))
 	svc.Register(orbital.TestCase{Name: "track", Period: 30 * time.Second, Func: func(ctx context.Context, o *orbital.O) {
 		// Sent, send the event, rl.Wait: deliveries reach rl from any replica.
 	}})
@@ -47,7 +39,9 @@ func Example() {
 
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := node.Start(startCtx); err != nil {
+	// Start gets the registered names and the Service's Reassigned, so a case
+	// taken over from a replica that died runs at once.
+	if err := node.Start(startCtx, []string{"track"}, svc.Reassigned); err != nil {
 		panic(err)
 	}
 	// go svc.Run(ctx); serve mux ...
@@ -56,7 +50,7 @@ func Example() {
 	// to whichever replica does; here, another replica's node.
 	other, _ := cluster.New(cluster.Config{Brokers: broker.Brokers(), Local: webhook.NewRouteLogger(webhook.JSONField("messageId"))})
 	defer other.Close()
-	if err := other.Start(startCtx); err != nil {
+	if err := other.Start(startCtx, nil, nil); err != nil {
 		panic(err)
 	}
 	rl.Sent("msg-1")

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
-	"github.com/orbital-e2e/orbital/internal/embedkafka"
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
@@ -22,15 +22,7 @@ func uniqueTopic(name string) string {
 	return fmt.Sprintf("t%d-%s", topicSeq.Add(1), name)
 }
 
-func startBroker(t testing.TB) *embedkafka.Broker {
-	t.Helper()
-	b, err := embedkafka.Start(embedkafka.Config{})
-	if err != nil {
-		t.Fatalf("embedkafka.Start: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
+var startBroker = testsupport.StartBroker
 
 func testLogger() *slog.Logger {
 	if os.Getenv("CLUSTER_TEST_LOG") != "" {
@@ -43,6 +35,13 @@ func testLogger() *slog.Logger {
 // fast test settings; modify adjusts the Config. The node is closed at
 // cleanup.
 func startNode(t testing.TB, brokers []string, topic, id string, modify func(*cluster.Config)) *cluster.Node {
+	t.Helper()
+	return startNodeWith(t, brokers, topic, id, nil, nil, modify)
+}
+
+// startNodeWith is startNode with the case names and assignment callback
+// given to Start.
+func startNodeWith(t testing.TB, brokers []string, topic, id string, cases []string, onAssign func(), modify func(*cluster.Config)) *cluster.Node {
 	t.Helper()
 	cfg := cluster.Config{
 		Brokers:           brokers,
@@ -66,7 +65,7 @@ func startNode(t testing.TB, brokers []string, topic, id string, modify func(*cl
 		t.Fatalf("cluster.New(%s): %v", id, err)
 	}
 	t.Cleanup(func() { n.Close() })
-	if err := n.Start(ctx); err != nil {
+	if err := n.Start(ctx, cases, onAssign); err != nil {
 		t.Fatalf("Start(%s): %v", id, err)
 	}
 	return n

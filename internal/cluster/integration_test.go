@@ -210,18 +210,17 @@ func startReplica(t *testing.T, id string, brokers []string, api string, log *ru
 	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"))
 	var crash func()
 	var svcRef atomic.Pointer[orbital.Service] // the node starts before the service exists
-	node := startNode(t, brokers, "it", id, func(c *cluster.Config) {
-		crash = cluster.Crashable(c)
-		c.OnAssign = func() {
-			if s := svcRef.Load(); s != nil {
-				s.Reassigned()
-			}
+	onAssign := func() {
+		if s := svcRef.Load(); s != nil {
+			s.Reassigned()
 		}
+	}
+	node := startNodeWith(t, brokers, "it", id, itCases, onAssign, func(c *cluster.Config) {
+		crash = cluster.Crashable(c)
 		c.Local = rl
 		c.Partitions = 64
 		c.SessionTimeout = itSession
 		c.HeartbeatInterval = itBeat
-		c.Cases = func() []string { return itCases }
 	})
 	metrics := &statstest.Handler{}
 	svc := orbital.New(

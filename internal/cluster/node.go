@@ -38,6 +38,7 @@ type Node struct {
 	ctx           context.Context
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
+	onAssign      func()      // set by Start before the assignment loop runs
 	starting      atomic.Bool // Start was called
 	started       atomic.Bool // Start succeeded
 	closeOnce     sync.Once
@@ -51,9 +52,10 @@ type Node struct {
 const maxNames = 10_000
 
 // New validates cfg and returns a Node that is not yet part of the cluster:
-// until Start, Owns reports false and Record records locally. Creating the
-// Node before the orbital.Service lets the Service take Node.Owns, and
-// Config.Cases read the Service's cases, before the Node joins.
+// until Start, Owns reports false and Record records locally. The Node needs
+// nothing of the orbital.Service: create it first, give its Owns to the
+// Service (orbital.WithAssignment), register the cases, then Start it with
+// their names and the Service's Reassigned.
 func New(cfg Config) (*Node, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -75,19 +77,28 @@ func New(cfg Config) (*Node, error) {
 // Start joins the cluster: it creates the topics if they are missing
 // (retrying while Kafka is unreachable, until ctx ends), positions one reader
 // per receipts partition at its current end, and starts the consumer group
-// that assigns cases. It returns once every receipt published from now on
-// will be seen; cases are assigned asynchronously, and Owns reports false
-// for every case until the first assignment arrives. ctx bounds only Start;
-// the node runs until Close. Start may be called once.
-func (n *Node) Start(ctx context.Context) error {
+// that assigns cases. cases are the names of the cases registered on this
+// replica: the node shares them with the group so the assignment spreads
+// cases evenly from the first generation on (names passed to Owns later are
+// shared too). onAssign, when not nil, is called after each new assignment
+// took effect (Owns answers by it), from the node's own goroutine: pass
+// orbital's Service.Reassigned, so a case taken over from a replica that
+// left or died runs at once instead of at its next tick.
+//
+// Start returns once every receipt published from now on will be seen;
+// cases are assigned asynchronously, and Owns reports false for every case
+// until the first assignment arrives. ctx bounds only Start; the node runs
+// until Close. Start may be called once.
+func (n *Node) Start(ctx context.Context, cases []string, onAssign func()) error {
 	if !n.starting.CompareAndSwap(false, true) {
 		return errors.New("cluster: Start called twice")
 	}
 	if n.ctx.Err() != nil {
 		return errors.New("cluster: Start after Close")
 	}
+	n.onAssign = onAssign
 	cfg := n.cfg
-	if err := n.start(ctx); err != nil {
+	if err := n.start(ctx, cases); err != nil {
 		return err
 	}
 	n.started.Store(true)
@@ -97,7 +108,7 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-func (n *Node) start(ctx context.Context) error {
+func (n *Node) start(ctx context.Context, cases []string) error {
 	cfg := n.cfg
 	if err := n.createTopics(ctx); err != nil {
 		return err
@@ -111,6 +122,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.numParts = len(parts)
+	n.learn(cases...) // before the group join, which shares them
 	n.writer = &kafka.Writer{
 		Addr:            kafka.TCP(cfg.Brokers...),
 		Topic:           n.receipts,

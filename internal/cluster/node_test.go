@@ -62,7 +62,7 @@ func TestNodeBeforeStartAndAfterClose(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := n.Start(context.Background()); err == nil {
+	if err := n.Start(context.Background(), nil, nil); err == nil {
 		t.Error("Start after Close: want an error")
 	}
 }
@@ -76,7 +76,7 @@ func TestStartGivesUpWithItsContext(t *testing.T) {
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := n.Start(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := n.Start(ctx, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Start with no Kafka: got %v, want DeadlineExceeded", err)
 	}
 }
@@ -84,7 +84,7 @@ func TestStartGivesUpWithItsContext(t *testing.T) {
 func TestStartTwice(t *testing.T) {
 	broker := startBroker(t)
 	n := startNode(t, broker.Brokers(), uniqueTopic("twice"), "a", nil)
-	if err := n.Start(context.Background()); err == nil {
+	if err := n.Start(context.Background(), nil, nil); err == nil {
 		t.Fatal("second Start: want an error")
 	}
 }

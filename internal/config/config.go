@@ -114,6 +114,9 @@ func Load(path string) (File, error) {
 			return File{}, fmt.Errorf("%w: config file %s: %w", ErrInvalid, path, err)
 		}
 	default:
+		if err := checkDuplicateKeys(b); err != nil {
+			return File{}, fmt.Errorf("%w: config file %s: %w", ErrInvalid, path, err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&out); err != nil {
@@ -183,12 +186,16 @@ func (o Overrides) Check(known []string) error {
 		}
 	}
 	for n, p := range o.Period {
-		if p <= 0 {
-			return fmt.Errorf("%w: period of %q must be positive", ErrInvalid, n)
+		if p < MinPeriod {
+			return fmt.Errorf("%w: period %s of %q is below the floor of %s", ErrInvalid, p, n, MinPeriod)
 		}
 	}
 	return nil
 }
+
+// MinPeriod is the shortest period an override may set: a case cannot be made to run in a
+// busy loop (1ns wrote millions of log lines a second).
+const MinPeriod = 100 * time.Millisecond
 
 // Apply returns cases with o applied: periods and timeouts replaced, disabled cases left out.
 // cases itself is not modified.
@@ -207,4 +214,48 @@ func (o Overrides) Apply(cases []orbital.TestCase) []orbital.TestCase {
 		out = append(out, tc)
 	}
 	return out
+}
+
+// checkDuplicateKeys returns an error naming the first key given twice in one JSON object
+// (encoding/json keeps the last one silently, so an override would be lost unseen).
+func checkDuplicateKeys(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		expect bool // the next string token in an object is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return nil // the decoder reports syntax errors itself
+		}
+		top := len(stack) - 1
+		if k, isString := tok.(string); isString && top >= 0 && stack[top].object && stack[top].expect {
+			if stack[top].keys[k] {
+				return fmt.Errorf("key %q given twice in one object", k)
+			}
+			stack[top].keys[k] = true
+			stack[top].expect = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, object: true, expect: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if top := len(stack) - 1; top >= 0 && stack[top].object {
+			stack[top].expect = true
+		}
+	}
 }

@@ -97,6 +97,9 @@ func TestLoad(t *testing.T) {
 		{name: "unknown yaml key", file: "b.yaml", content: "cases:\n  track:\n    perod: 30s\n", wantErr: "perod"},
 		{name: "bad duration", file: "c.json", content: `{"cases": {"track": {"period": 30}}}`, wantErr: "duration"},
 		{name: "not json", file: "d.json", content: `cases: {}`, wantErr: "invalid"},
+		{name: "duplicate json case", file: "dup.json", content: `{"cases": {"track": {"period": "5s"}, "track": {"period": "6s"}}}`, wantErr: `key "track" given twice`},
+		{name: "duplicate json field", file: "dup2.json", content: `{"cases": {"track": {"period": "5s", "period": "6s"}}}`, wantErr: `key "period" given twice`},
+		{name: "duplicate yaml case", file: "dup.yaml", content: "cases:\n  track: {period: 5s}\n  track: {period: 6s}\n", wantErr: "already defined"},
 		{name: "too large", file: "big.json", content: `{"cases": {}}` + strings.Repeat(" ", config.MaxFileBytes), wantErr: "larger"},
 	}
 	for _, tt := range tests {

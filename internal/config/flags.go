@@ -39,6 +39,9 @@ func (m DurationMap) Set(s string) error {
 		if err != nil {
 			return fmt.Errorf("case %s: %w", name, err)
 		}
+		if _, dup := m[name]; dup {
+			return fmt.Errorf("%w: case %s given twice", ErrInvalid, name)
+		}
 		m[name] = d
 	}
 	return nil

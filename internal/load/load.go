@@ -51,7 +51,7 @@ type Config struct {
 	// appears in logs, lost reasons or errors.
 	WriteKey string
 	// Waiter receives the pipeline's deliveries keyed by messageId
-	// (webhook.JSONField("messageId")). Required.
+	// (tests.MessageID). Required.
 	Waiter Waiter
 	// Rate is the target number of events sent per second. Default: 100.
 	Rate float64

@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,9 +19,13 @@ const (
 )
 
 // IsTerminal reports whether w is a character device such as an interactive terminal
-// (false for files, pipes and anything that is not an *os.File).
+// (false for files, pipes and anything that is not an *os.File or a writer over one with a
+// File() *os.File method).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
+	if fw, wraps := w.(interface{ File() *os.File }); !ok && wraps {
+		f, ok = fw.File(), fw.File() != nil
+	}
 	if !ok {
 		return false
 	}
@@ -68,4 +73,29 @@ func New(w io.Writer, format, level string, terminal bool) (*slog.Logger, error)
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// AtLeast returns a handler that drops records below min unless h is at debug level: for
+// plumbing (an embedded broker or pipeline) whose info lines are noise next to the
+// service's own.
+func AtLeast(h slog.Handler, min slog.Level) slog.Handler { return atLeast{h, min} }
+
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (a atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	if a.Handler.Enabled(ctx, slog.LevelDebug) {
+		return true
+	}
+	return l >= a.min && a.Handler.Enabled(ctx, l)
+}
+
+func (a atLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return atLeast{a.Handler.WithAttrs(attrs), a.min}
+}
+
+func (a atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{a.Handler.WithGroup(name), a.min}
 }

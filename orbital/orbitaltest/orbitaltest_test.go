@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/orbitaltest"
@@ -94,4 +95,52 @@ func checkPipeline(ctx context.Context, o *orbital.O) {
 
 func TestRunUnderGoTest(t *testing.T) {
 	orbitaltest.Run(t, checkPipeline)
+}
+
+// deadlineTB is a fakeTB with a go test deadline.
+type deadlineTB struct {
+	fakeTB
+	deadline time.Time
+}
+
+func (d *deadlineTB) Deadline() (time.Time, bool) { return d.deadline, true }
+
+func TestResultDoesNotFailT(t *testing.T) {
+	f := &fakeTB{}
+	res := orbitaltest.Result(f, func(_ context.Context, o *orbital.O) { o.Error("my check caught it") })
+	if res.Outcome != orbital.Fail || !strings.Contains(res.Error, "my check caught it") {
+		t.Errorf("Result = %s %q, want the failure", res.Outcome, res.Error)
+	}
+	if f.failed || f.skipped {
+		t.Error("Result failed or skipped t")
+	}
+	// The service's own log line reached t.Log.
+	f.mu.Lock()
+	logs := strings.Join(f.logs, "\n")
+	f.mu.Unlock()
+	if !strings.Contains(logs, "run finished") || !strings.Contains(logs, "outcome=fail") {
+		t.Errorf("service logs not on t.Log:\n%s", logs)
+	}
+	if res := orbitaltest.Result(&fakeTB{}, func(_ context.Context, o *orbital.O) {
+		o.Run("sub", func(_ context.Context, o *orbital.O) {})
+	}); res.Outcome != orbital.Pass || len(res.Subtests) != 1 || res.Subtests[0].Parent != res.Case {
+		t.Errorf("Result with a subtest = %+v", res)
+	}
+}
+
+// A test waiting for a delivery that never comes fails with orbital's own message well
+// before go test's deadline.
+func TestRunTimesOutBeforeGoTestDeadline(t *testing.T) {
+	f := &deadlineTB{deadline: time.Now().Add(3 * time.Second)}
+	start := time.Now()
+	orbitaltest.Run(f, func(ctx context.Context, o *orbital.O) {
+		<-ctx.Done() // waiting for a lost delivery
+		o.Fatalf("messageId x: %v", context.Cause(ctx))
+	})
+	if !f.failed {
+		t.Fatal("the run did not fail")
+	}
+	if took := time.Since(start); took >= 3*time.Second {
+		t.Errorf("the run ended after %s, not before the go test deadline", took)
+	}
 }

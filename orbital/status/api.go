@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -145,7 +146,9 @@ func (s *Status) rows() []Row {
 	s.mu.Lock()
 	byName := make(map[string]*Row, len(s.store.cases)+len(cases))
 	for name, e := range s.store.cases {
-		byName[name] = s.rowOf(e, now)
+		r := s.rowOf(e, now)
+		r.Parent = e.parent
+		byName[name] = r
 	}
 	s.mu.Unlock()
 	for _, c := range cases {
@@ -162,12 +165,12 @@ func (s *Status) rows() []Row {
 	children := make(map[string][]string)
 	var roots []string
 	for _, n := range names {
-		p := parentOf(n, byName)
-		byName[n].Parent = p
-		if p == "" {
-			roots = append(roots, n)
-		} else {
+		// A subtest whose parent's history was evicted is shown at the top.
+		if p := byName[n].Parent; p != "" && byName[p] != nil {
 			children[p] = append(children[p], n)
+		} else {
+			byName[n].Parent = ""
+			roots = append(roots, n)
 		}
 	}
 	out := make([]Row, 0, len(names))
@@ -192,16 +195,6 @@ func (s *Status) rows() []Row {
 		walk(n, 0, 0)
 	}
 	return out
-}
-
-// parentOf returns the longest other known name that n extends with "/".
-func parentOf(n string, known map[string]*Row) string {
-	for i := strings.LastIndexByte(n, '/'); i > 0; i = strings.LastIndexByte(n[:i], '/') {
-		if known[n[:i]] != nil {
-			return n[:i]
-		}
-	}
-	return ""
 }
 
 // rowOf builds the row of e; s.mu must be held.
@@ -324,7 +317,7 @@ func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string)
 		runs = e.latest(limit)
 	}
 	s.mu.Unlock()
-	if e == nil && !s.isRegistered(name) {
+	if _, registered := s.svc.Case(name); e == nil && !registered {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", name))
 		return
 	}
@@ -346,15 +339,6 @@ func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string)
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Status) isRegistered(name string) bool {
-	for _, c := range s.svc.Cases() {
-		if c.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
 // handleCasePost serves POST /api/cases/{name}/run.
 func (s *Status) handleCasePost(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("rest"), "/run")
@@ -372,49 +356,37 @@ func (s *Status) handleCasePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token in the Authorization header")
 		return
 	}
-	var timeout time.Duration
-	found := false
-	for _, c := range s.svc.Cases() {
-		if c.Name == name {
-			found, timeout = true, c.Timeout
-		}
-	}
+	tc, found := s.svc.Case(name)
 	if !found {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q (only registered cases can be run; subtests run with their parent)", name))
 		return
 	}
-	s.manualMu.Lock()
-	if s.manualRun[name] {
-		s.manualMu.Unlock()
-		writeError(w, http.StatusConflict, fmt.Sprintf("case %q is already being run by a request", name))
-		return
-	}
-	s.manualRun[name] = true
-	s.manualMu.Unlock()
-	defer func() {
-		s.manualMu.Lock()
-		delete(s.manualRun, name)
-		s.manualMu.Unlock()
-	}()
 
 	// The run may outlast the server's WriteTimeout: extend this
 	// connection's write deadline to the case timeout (or a generous bound
 	// when the case uses the service default). Errors mean the writer does
 	// not support deadlines; the server's own limits then apply.
 	extend := 30 * time.Minute
-	if timeout > 0 {
-		extend = timeout + time.Minute
+	if tc.Timeout > 0 {
+		extend = tc.Timeout + time.Minute
 	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(extend))
 
 	s.logger.Info("manual run requested", "case", name, "remote", r.RemoteAddr)
-	results := s.svc.RunOnce(r.Context(), func(n string) bool { return n == name })
-	if len(results) == 0 {
+	res, err := s.svc.RunNow(r.Context(), name)
+	switch {
+	case errors.Is(err, orbital.ErrBusy):
+		writeError(w, http.StatusConflict, fmt.Sprintf("case %q has a run in flight; try again when it is over", name))
+		return
+	case errors.Is(err, orbital.ErrUnknownCase):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", name))
 		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
-	out := resultToRun(results[0])
-	for _, sub := range results[1:] {
+	out := resultToRun(res)
+	for _, sub := range res.Subtests {
 		out.Subtests = append(out.Subtests, resultToRun(sub))
 	}
 	if err := context.Cause(r.Context()); err != nil {

@@ -393,3 +393,37 @@ func TestConcurrentReportAndServe(t *testing.T) {
 		t.Errorf("first row %s with %d runs, want track with 2400", rows[0].Name, rows[0].TotalRuns)
 	}
 }
+
+// A manual run asked for while a scheduled run of the case is in flight is
+// refused with 409: manual and scheduled runs share one overlap guard.
+func TestManualRunConflictsWithScheduledRun(t *testing.T) {
+	const token = "tok"
+	inRun := make(chan struct{}, 1)
+	release := make(chan struct{})
+	tc := orbital.TestCase{Name: "slow", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {
+		select {
+		case inRun <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}}
+	f := newFixture(t, status.Config{AdminToken: token}, tc)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-inRun:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the scheduled run did not start")
+	}
+	auth := map[string]string{"Authorization": "Bearer " + token}
+	code, _, body := do(t, http.MethodPost, f.srv.URL+"/api/cases/slow/run", auth)
+	if code != http.StatusConflict {
+		t.Fatalf("POST during a scheduled run: status %d, want 409; body %s", code, body)
+	}
+	close(release)
+}

@@ -1,8 +1,9 @@
 // Package status keeps an in-memory history of orbital runs and serves it as
 // a live status page and a JSON API.
 //
-// A [Status] is an [orbital.Reporter]: hand it to the service with
-// orbital.WithReporter and every finished run (and subtest) is recorded. It is
+// A [Status] is an [orbital.Reporter]: [New] adds it to the service it is
+// given ([orbital.Service.AddReporter]) and every finished run (and subtest)
+// is recorded from then on. It is
 // also an [http.Handler]: mount it at "/" and it serves
 //
 //	GET  /                          the status page (HTML; assets embedded, no external network)
@@ -13,9 +14,10 @@
 //	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained)
 //	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
 //
-// Case names may contain '/' (subtests are "parent/sub"), so {name} is the
-// whole path between /api/cases/ and the trailing /runs or /run; names are
-// made of letters, digits, '_', '-', '.' and '/', so they need no escaping.
+// Subtest names contain '/' ("parent/sub"; a row's parent is the Result's
+// Parent, never guessed from the name), so {name} is the whole path between
+// /api/cases/ and the trailing /runs or /run; names are made of letters,
+// digits, '_', '-', '.' and '/', so they need no escaping.
 // Every API answer is JSON, errors included: {"error": "..."} with a 4xx or
 // 5xx status.
 //
@@ -28,11 +30,11 @@
 // matching Config.AdminToken (compared in constant time). With no AdminToken
 // the endpoint is disabled and answers 403 Forbidden. A missing or wrong
 // token answers 401 Unauthorized, a name that is not a registered top-level
-// case 404 Not Found (subtests run with their parent), a case already being
-// run by this endpoint 409 Conflict. The run goes through
-// [orbital.Service.RunOnce] under the request's context and the case's own
-// timeout; the answer is the case's result with its subtests' results in
-// "subtests".
+// case 404 Not Found (subtests run with their parent), a case with a run in
+// flight (scheduled or manual) 409 Conflict. The run goes through
+// [orbital.Service.RunNow], so it shares the scheduler's overlap guard, under
+// the request's context and the case's own timeout; the answer is the case's
+// result with its subtests' results in "subtests".
 //
 // # Memory
 //

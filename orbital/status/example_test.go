@@ -13,27 +13,17 @@ import (
 	"github.com/orbital-e2e/orbital/orbital/status"
 )
 
-// forward is an orbital.Reporter that hands results to a Status created
-// after the Service (the Status needs the Service, and the Service takes
-// its reporters when it is created).
-type forward struct{ st **status.Status }
-
-func (f forward) Report(r orbital.Result) { (*f.st).Report(r) }
-
 // Wire a Status into a service of your own: it records every run and
 // serves the status page at / and the JSON API under /api/.
 func Example() {
-	var st *status.Status
-	svc := orbital.New(
-		orbital.WithReporter(forward{&st}),
-		orbital.WithOutput(io.Discard),
-	)
+	svc := orbital.New(orbital.WithOutput(io.Discard))
 	_ = svc.Register(orbital.TestCase{Name: "track", Period: 30 * time.Second,
 		Func: func(ctx context.Context, o *orbital.O) {
 			o.Log("sent and delivered")
 			o.Measure("delivery.latency", 120*time.Millisecond)
 		}})
 
+	// New adds the Status to svc as a reporter.
 	st, err := status.New(status.Config{
 		Service:    svc,
 		History:    200,

@@ -15,11 +15,6 @@ import (
 	"github.com/orbital-e2e/orbital/orbital/status"
 )
 
-// reporterFunc adapts a function to orbital.Reporter.
-type reporterFunc func(orbital.Result)
-
-func (f reporterFunc) Report(r orbital.Result) { f(r) }
-
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fixture is a Service with cases, a Status reporting its runs and a server
@@ -39,7 +34,6 @@ func newFixture(t *testing.T, cfg status.Config, cases ...orbital.TestCase) *fix
 		orbital.WithOutput(io.Discard),
 		orbital.WithLogger(quietLogger()),
 		orbital.WithStartSpread(0),
-		orbital.WithReporter(reporterFunc(func(r orbital.Result) { f.st.Report(r) })),
 	)
 	for _, tc := range cases {
 		if err := f.svc.Register(tc); err != nil {
@@ -119,6 +113,10 @@ func result(name string, o orbital.Outcome, d time.Duration) orbital.Result {
 		Duration: d,
 		Outcome:  o,
 		Output:   "--- " + strings.ToUpper(string(o)) + ": " + name + "\n",
+	}
+	// As orbital sets it: the enclosing run of a subtest.
+	if i := strings.LastIndexByte(name, '/'); i > 0 {
+		r.Parent = name[:i]
 	}
 	if o == orbital.Fail {
 		r.Error = "boom"

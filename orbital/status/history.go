@@ -11,7 +11,7 @@ import (
 )
 
 // latencyMeasure is the measure name of send-to-delivery latency.
-const latencyMeasure = "delivery.latency"
+const latencyMeasure = orbital.DeliveryLatency
 
 // maxErrorLen bounds the error message kept per run.
 const maxErrorLen = 4 << 10
@@ -84,8 +84,9 @@ func (b *bucket) add(idx int64, o orbital.Outcome) {
 // entry is the history of one case name.
 type entry struct {
 	name        string
-	runs        []run // ring, len == history
-	next        int   // slot of the next run
+	parent      string // Result.Parent: the enclosing case of a subtest
+	runs        []run  // ring, len == history
+	next        int    // slot of the next run
 	total       uint64
 	lastFailure time.Time
 	lastError   string
@@ -150,7 +151,7 @@ func (s *store) add(r orbital.Result, now time.Time, registered func() map[strin
 		if len(s.cases) >= s.maxCases {
 			s.evict(registered())
 		}
-		e = &entry{name: r.Case, runs: make([]run, s.history)}
+		e = &entry{name: r.Case, parent: r.Parent, runs: make([]run, s.history)}
 		e.elem = s.lru.PushFront(e)
 		s.cases[r.Case] = e
 	} else {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -30,7 +31,8 @@ const (
 type Config struct {
 	// Service provides the registered cases (rows appear before their first
 	// run, with their period) and runs cases for POST /api/cases/{name}/run.
-	// Required.
+	// New adds the Status to it as a reporter ([orbital.Service.AddReporter]),
+	// so every result from then on is recorded. Required.
 	Service *orbital.Service
 	// History is how many runs are kept per case; a subtest is a case of its
 	// own. It is also the largest ?limit of /api/cases/{name}/runs.
@@ -64,20 +66,18 @@ type Config struct {
 // safe for concurrent use: Report may be called from many goroutines while
 // requests are served.
 type Status struct {
-	svc       *orbital.Service
-	tokenSum  [sha256.Size]byte
-	hasToken  bool
-	version   string
-	target    string
-	logger    *slog.Logger
-	now       func() time.Time
-	started   time.Time
-	history   int
-	assets    http.Handler
-	mux       *http.ServeMux
-	pageTmpl  pageTemplate
-	manualMu  sync.Mutex
-	manualRun map[string]bool // cases being run by POST .../run
+	svc      *orbital.Service
+	tokenSum [sha256.Size]byte
+	hasToken bool
+	version  string
+	target   string
+	logger   *slog.Logger
+	now      func() time.Time
+	started  time.Time
+	history  int
+	assets   http.Handler
+	mux      *http.ServeMux
+	pageTmpl pageTemplate
 
 	mu    sync.Mutex
 	store *store
@@ -93,13 +93,12 @@ func New(cfg Config) (*Status, error) {
 		return nil, errors.New("status: History, MaxCases, MaxOutput and MaxLogBytes must not be negative")
 	}
 	s := &Status{
-		svc:       cfg.Service,
-		version:   cfg.Version,
-		target:    redactTarget(cfg.Target),
-		logger:    cfg.Logger,
-		now:       cfg.Now,
-		history:   orDefault(cfg.History, DefaultHistory),
-		manualRun: make(map[string]bool),
+		svc:     cfg.Service,
+		version: cfg.Version,
+		target:  redactTarget(cfg.Target),
+		logger:  cfg.Logger,
+		now:     cfg.Now,
+		history: orDefault(cfg.History, DefaultHistory),
 	}
 	if s.version == "" {
 		s.version = "dev"
@@ -129,6 +128,7 @@ func New(cfg Config) (*Status, error) {
 		return nil, err
 	}
 	s.mux = s.routes()
+	cfg.Service.AddReporter(s)
 	return s, nil
 }
 
@@ -181,19 +181,15 @@ func (s *Status) routes() *http.ServeMux {
 	return mux
 }
 
-// redactTarget hides credentials a target URL may carry.
+// redactTarget hides credentials a target URL may carry (redact.URL); a value
+// without a host that holds '@', '?' or '#' could be anything and is hidden.
 func redactTarget(t string) string {
 	if t == "" {
 		return "embedded"
 	}
-	u, err := url.Parse(t)
-	if err != nil || u.Host == "" {
-		if strings.ContainsAny(t, "@?#") {
-			return "(hidden)"
-		}
-		return t
+	r := redact.URL(t)
+	if u, err := url.Parse(t); r == redact.Unparseable || err != nil || (u.Host == "" && strings.ContainsAny(t, "@?#")) {
+		return "(hidden)"
 	}
-	u.User = nil
-	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
-	return u.String()
+	return r
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/examples/pipeline"
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -94,7 +95,7 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{wrote: make(chan struct{}, 1)}
+	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(ctx, []string{"--addr", "127.0.0.1:0", "--write-key", "k", "--destination", dest.URL + "/webhook", "--destination-secret", "s3cret"},
@@ -110,7 +111,7 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 			break
 		}
 		select {
-		case <-logs.wrote:
+		case <-logs.Wrote():
 		case code := <-exit:
 			t.Fatalf("run exited with %d; logs:\n%s", code, logs.String())
 		case <-time.After(20 * time.Second):
@@ -201,25 +202,4 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use that signals writes.
-type syncBuffer struct {
-	mu    sync.Mutex
-	b     bytes.Buffer
-	wrote chan struct{} // capacity 1
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case s.wrote <- struct{}{}:
-	default:
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testsupport.SyncBuffer

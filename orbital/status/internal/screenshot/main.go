@@ -211,8 +211,8 @@ func synth(rng *rand.Rand, s spec, t time.Time, forceFail bool) []orbital.Result
 	for _, sub := range s.subs {
 		st := uuid.NewString()
 		d := jitter(s.dur / 3)
-		subs = append(subs, orbital.Result{Case: s.name + "/" + sub, TraceID: st, Start: t, Duration: d, Outcome: orbital.Pass,
-			Measures: map[string]time.Duration{"delivery.latency": jitter(s.latency)},
+		subs = append(subs, orbital.Result{Case: s.name + "/" + sub, Parent: s.name, TraceID: st, Start: t, Duration: d, Outcome: orbital.Pass,
+			Measures: map[string]time.Duration{orbital.DeliveryLatency: jitter(s.latency)},
 			Output:   fmt.Sprintf("    --- PASS: %s/%s (%.2fs)\n        [%s] %s:%d: messageId %s: delivered\n", s.name, sub, d.Seconds(), st, s.file, 61, st)})
 		subBlocks = append(subBlocks, strings.TrimRight(subs[len(subs)-1].Output, "\n"))
 	}
@@ -234,7 +234,7 @@ func synth(rng *rand.Rand, s spec, t time.Time, forceFail bool) []orbital.Result
 	default:
 		lat := jitter(s.latency)
 		if s.latency > 0 {
-			r.Measures = map[string]time.Duration{"delivery.latency": lat}
+			r.Measures = map[string]time.Duration{orbital.DeliveryLatency: lat}
 			logf(52, "messageId %s: sent (202 Accepted)", trace)
 			logf(64, "messageId %s: delivered after %s, signature ok", trace, lat.Round(time.Millisecond))
 		} else {

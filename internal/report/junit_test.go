@@ -1,4 +1,4 @@
-package main
+package report_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
@@ -31,7 +32,7 @@ func TestWriteJUnitStaysValidXMLWithControlCharacters(t *testing.T) {
 				{Case: "browser", TraceID: "t2", Outcome: orbital.Skip, Output: "--- SKIP: browser\n    [t2] browser.go:1: " + tt.in + "\n"},
 			}
 			var buf bytes.Buffer
-			if err := writeJUnit(&buf, results, time.Unix(0, 0), time.Second); err != nil {
+			if err := report.WriteJUnit(&buf, results, time.Unix(0, 0), time.Second); err != nil {
 				t.Fatal(err)
 			}
 			// A strict token walk, as CI parsers do.
@@ -66,7 +67,7 @@ func TestWriteJUnitStaysValidXMLWithControlCharacters(t *testing.T) {
 func TestFailureLinesCutOnCharacterBoundary(t *testing.T) {
 	for _, prefix := range []string{"", "a", "ab"} {
 		msg := prefix + strings.Repeat("€", 200) // 3 bytes each
-		lines := failureLines([]orbital.Result{{Case: "track", TraceID: "t", Outcome: orbital.Fail, Error: msg}})
+		lines := report.FailureLines([]orbital.Result{{Case: "track", TraceID: "t", Outcome: orbital.Fail, Error: msg}})
 		if len(lines) != 1 || !utf8.ValidString(lines[0]) || !strings.HasSuffix(lines[0], " …") {
 			t.Errorf("prefix %q: %q", prefix, lines)
 		}

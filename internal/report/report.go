@@ -1,4 +1,8 @@
-package main
+// Package report renders orbital results for people and for CI: go-test
+// style JSON events (cmd/test2json's shape), a JUnit XML report, the closing
+// tally and failure list of a release gate, and a terminal console with a
+// live status line.
+package report
 
 import (
 	"encoding/json"
@@ -16,12 +20,12 @@ import (
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
-// jsonPackage is the Package of the go test -json style events gate writes.
-const jsonPackage = "e2e"
+// Package is the Package of the go test -json style events gate writes.
+const Package = "e2e"
 
-// testEvent is one go test -json style event (cmd/test2json's TestEvent), with three extra
+// Event is one go test -json style event (cmd/test2json's TestEvent), with three extra
 // fields on a test's final event: its trace id, failure message and measures in seconds.
-type testEvent struct {
+type Event struct {
 	Time     time.Time          `json:"Time"`
 	Action   string             `json:"Action"`
 	Package  string             `json:"Package"`
@@ -33,22 +37,23 @@ type testEvent struct {
 	Measures map[string]float64 `json:"Measures,omitempty"`
 }
 
-// jsonEvents writes events for results as they arrive. It is safe for concurrent use; a nil
-// *jsonEvents writes nothing.
-type jsonEvents struct {
+// JSON writes go test -json style events for results as they arrive. It is safe for
+// concurrent use; a nil *JSON writes nothing.
+type JSON struct {
 	mu  sync.Mutex
 	enc *json.Encoder
 	err error
 }
 
-func newJSONEvents(w io.Writer) *jsonEvents {
+// NewJSON returns a JSON writing to w; nil for a nil w.
+func NewJSON(w io.Writer) *JSON {
 	if w == nil {
 		return nil
 	}
-	return &jsonEvents{enc: json.NewEncoder(w)}
+	return &JSON{enc: json.NewEncoder(w)}
 }
 
-func (j *jsonEvents) emit(evs ...testEvent) {
+func (j *JSON) emit(evs ...Event) {
 	if j == nil {
 		return
 	}
@@ -62,23 +67,23 @@ func (j *jsonEvents) emit(evs ...testEvent) {
 }
 
 // result writes the run, output and final events of one result.
-func (j *jsonEvents) result(r orbital.Result) {
+func (j *JSON) Result(r orbital.Result) {
 	if j == nil {
 		return
 	}
 	str := func(s string) *string { return &s }
-	evs := []testEvent{
-		{Time: r.Start, Action: "run", Package: jsonPackage, Test: r.Case},
-		{Time: r.Start, Action: "output", Package: jsonPackage, Test: r.Case, Output: str("=== RUN   " + r.Case + "\n")},
+	evs := []Event{
+		{Time: r.Start, Action: "run", Package: Package, Test: r.Case},
+		{Time: r.Start, Action: "output", Package: Package, Test: r.Case, Output: str("=== RUN   " + r.Case + "\n")},
 	}
 	end := r.Start.Add(r.Duration)
 	for _, line := range strings.SplitAfter(r.Output, "\n") {
 		if line != "" {
-			evs = append(evs, testEvent{Time: end, Action: "output", Package: jsonPackage, Test: r.Case, Output: str(line)})
+			evs = append(evs, Event{Time: end, Action: "output", Package: Package, Test: r.Case, Output: str(line)})
 		}
 	}
 	secs := r.Duration.Seconds()
-	final := testEvent{Time: end, Action: string(r.Outcome), Package: jsonPackage, Test: r.Case, Elapsed: &secs, TraceID: r.TraceID, Error: r.Error}
+	final := Event{Time: end, Action: string(r.Outcome), Package: Package, Test: r.Case, Elapsed: &secs, TraceID: r.TraceID, Error: r.Error}
 	if len(r.Measures) > 0 {
 		final.Measures = make(map[string]float64, len(r.Measures))
 		for k, v := range r.Measures {
@@ -89,25 +94,25 @@ func (j *jsonEvents) result(r orbital.Result) {
 }
 
 // end writes the package's closing output lines and final event.
-func (j *jsonEvents) end(lines []string, failed bool, elapsed time.Duration) {
+func (j *JSON) End(lines []string, failed bool, elapsed time.Duration) {
 	if j == nil {
 		return
 	}
 	now := time.Now()
-	var evs []testEvent
+	var evs []Event
 	for _, l := range lines {
-		evs = append(evs, testEvent{Time: now, Action: "output", Package: jsonPackage, Output: &l})
+		evs = append(evs, Event{Time: now, Action: "output", Package: Package, Output: &l})
 	}
 	secs := elapsed.Seconds()
 	action := "pass"
 	if failed {
 		action = "fail"
 	}
-	j.emit(append(evs, testEvent{Time: now, Action: action, Package: jsonPackage, Elapsed: &secs})...)
+	j.emit(append(evs, Event{Time: now, Action: action, Package: Package, Elapsed: &secs})...)
 }
 
 // Err returns the first write error.
-func (j *jsonEvents) Err() error {
+func (j *JSON) Err() error {
 	if j == nil {
 		return nil
 	}
@@ -116,34 +121,36 @@ func (j *jsonEvents) Err() error {
 	return j.err
 }
 
-// tally counts top-level results.
-type tally struct{ passed, failed, skipped int }
+// Tally counts top-level results.
+type Tally struct{ Passed, Failed, Skipped int }
 
-func (t *tally) add(r orbital.Result) {
+// Add counts r.
+func (t *Tally) Add(r orbital.Result) {
 	switch r.Outcome {
 	case orbital.Pass:
-		t.passed++
+		t.Passed++
 	case orbital.Fail:
-		t.failed++
+		t.Failed++
 	case orbital.Skip:
-		t.skipped++
+		t.Skipped++
 	}
 }
 
-func (t tally) total() int { return t.passed + t.failed + t.skipped }
+// Total is the number of results counted.
+func (t Tally) Total() int { return t.Passed + t.Failed + t.Skipped }
 
 // String is the gate's final line: "N passed, N failed" and ", N skipped" when any.
-func (t tally) String() string {
-	s := fmt.Sprintf("%d passed, %d failed", t.passed, t.failed)
-	if t.skipped > 0 {
-		s += fmt.Sprintf(", %d skipped", t.skipped)
+func (t Tally) String() string {
+	s := fmt.Sprintf("%d passed, %d failed", t.Passed, t.Failed)
+	if t.Skipped > 0 {
+		s += fmt.Sprintf(", %d skipped", t.Skipped)
 	}
 	return s
 }
 
-// skipReason is the last log line of a skipped run's output, without its trace id and
+// SkipReason is the last log line of a skipped run's output, without its trace id and
 // file:line prefix.
-func skipReason(r orbital.Result) string {
+func SkipReason(r orbital.Result) string {
 	lines := strings.Split(strings.TrimRight(r.Output, "\n"), "\n")
 	for i := len(lines) - 1; i >= 1; i-- {
 		l := strings.TrimSpace(lines[i])
@@ -163,8 +170,8 @@ func skipReason(r orbital.Result) string {
 	return "skipped"
 }
 
-// writeJUnit writes results (top-level runs) as one JUnit test suite.
-func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed time.Duration) error {
+// WriteJUnit writes results (top-level runs) as one JUnit test suite.
+func WriteJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed time.Duration) error {
 	host, _ := os.Hostname()
 	suite := junit.Testsuite{
 		Name:     "orbital/e2e",
@@ -177,7 +184,7 @@ func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 		out := xmlText(r.Output)
 		tc := junit.Testcase{
 			Name:      xmlText(r.Case),
-			Classname: jsonPackage,
+			Classname: Package,
 			Time:      seconds(r.Duration),
 			SystemOut: &junit.Output{Data: out},
 		}
@@ -189,7 +196,7 @@ func writeJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 			}
 			tc.Failure = &junit.Result{Message: xmlText(msg), Type: "failure", Data: out}
 		case orbital.Skip:
-			tc.Skipped = &junit.Result{Message: xmlText(skipReason(r))}
+			tc.Skipped = &junit.Result{Message: xmlText(SkipReason(r))}
 		}
 		suite.AddTestcase(tc)
 	}
@@ -243,19 +250,19 @@ func xmlText(s string) string {
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 
-// writeSummaryTable writes one row per result: case, outcome, duration, delivery latency,
+// WriteSummaryTable writes one row per result: case, outcome, duration, delivery latency,
 // trace id and error.
-func writeSummaryTable(w io.Writer, results []orbital.Result) {
+func WriteSummaryTable(w io.Writer, results []orbital.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tOUTCOME\tDURATION\tLATENCY\tTRACE ID\tERROR")
 	for _, r := range results {
 		lat := "-"
-		if d, ok := r.Measures["delivery.latency"]; ok {
+		if d, ok := r.Measures[orbital.DeliveryLatency]; ok {
 			lat = d.Round(time.Millisecond).String()
 		}
 		errMsg := r.Error
 		if r.Outcome == orbital.Skip {
-			errMsg = skipReason(r)
+			errMsg = SkipReason(r)
 		}
 		if i := strings.IndexByte(errMsg, '\n'); i >= 0 {
 			errMsg = errMsg[:i] + " …"
@@ -266,24 +273,28 @@ func writeSummaryTable(w io.Writer, results []orbital.Result) {
 	tw.Flush()
 }
 
-// console owns a terminal: it keeps a one-line status (the gate's progress) at the bottom
+// Console owns a terminal: it keeps a one-line status (the gate's progress) at the bottom
 // and redraws it around every other write. It is safe for concurrent use.
-type console struct {
+type Console struct {
 	mu     sync.Mutex
 	term   io.Writer
 	status string
 }
 
-const clearLine = "\r\033[K"
+// NewConsole returns a Console drawing on the terminal term.
+func NewConsole(term io.Writer) *Console { return &Console{term: term} }
 
-// wrap returns a writer whose writes appear above the status line. w must write to the same
+// ClearLine returns the cursor to the start of the line and clears it.
+const ClearLine = "\r\033[K"
+
+// Wrap returns a writer whose writes appear above the status line. w must write to the same
 // terminal as the console.
-func (c *console) wrap(w io.Writer) io.Writer {
+func (c *Console) Wrap(w io.Writer) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.status != "" {
-			_, _ = io.WriteString(c.term, clearLine)
+			_, _ = io.WriteString(c.term, ClearLine)
 		}
 		n, err := w.Write(p)
 		if c.status != "" {
@@ -293,11 +304,11 @@ func (c *console) wrap(w io.Writer) io.Writer {
 	})
 }
 
-// setStatus replaces the status line; "" removes it.
-func (c *console) setStatus(s string) {
+// SetStatus replaces the status line; "" removes it.
+func (c *Console) SetStatus(s string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, _ = io.WriteString(c.term, clearLine+s)
+	_, _ = io.WriteString(c.term, ClearLine+s)
 	c.status = s
 }
 
@@ -309,8 +320,8 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // the run's output above it and in the reports).
 const maxFailureLine = 300
 
-// failureLines lists failed results as "--- FAIL: case [trace id]: error", one line each.
-func failureLines(results []orbital.Result) []string {
+// FailureLines lists failed results as "--- FAIL: case [trace id]: error", one line each.
+func FailureLines(results []orbital.Result) []string {
 	var out []string
 	for _, r := range results {
 		if r.Outcome == orbital.Fail {

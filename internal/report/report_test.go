@@ -1,27 +1,25 @@
-package main
+package report_test
 
 import (
 	"bytes"
 	"encoding/xml"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jstemmer/go-junit-report/v2/junit"
+	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
 )
 
 func TestTallyFinalLine(t *testing.T) {
 	tests := []struct {
-		t    tally
+		t    report.Tally
 		want string
 	}{
-		{tally{passed: 3}, "3 passed, 0 failed"},
-		{tally{passed: 1, failed: 2}, "1 passed, 2 failed"},
-		{tally{passed: 1, failed: 0, skipped: 1}, "1 passed, 0 failed, 1 skipped"},
+		{report.Tally{Passed: 3}, "3 passed, 0 failed"},
+		{report.Tally{Passed: 1, Failed: 2}, "1 passed, 2 failed"},
+		{report.Tally{Passed: 1, Failed: 0, Skipped: 1}, "1 passed, 0 failed, 1 skipped"},
 	}
 	for _, tt := range tests {
 		if got := tt.t.String(); got != tt.want {
@@ -38,7 +36,7 @@ func TestWriteJUnit(t *testing.T) {
 		{Case: "track", TraceID: "t3", Outcome: orbital.Fail, Error: "messageId t3 not delivered within 2s", Output: "--- FAIL: track (2.00s)\n    [t3] deliver.go:1: messageId t3 not delivered within 2s\n"},
 	}
 	var buf bytes.Buffer
-	if err := writeJUnit(&buf, results, start, 3*time.Second); err != nil {
+	if err := report.WriteJUnit(&buf, results, start, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var got junit.Testsuites
@@ -64,43 +62,14 @@ func TestWriteJUnit(t *testing.T) {
 	}
 }
 
-func TestReadyz(t *testing.T) {
-	var ready, draining atomic.Bool
-	mux := webhookMux(http.NotFoundHandler(), http.NotFoundHandler(), &ready, &draining)
-	code := func(path string) int {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		return rec.Code
-	}
-	steps := []struct {
-		name            string
-		ready, draining bool
-		readyz, healthz int
-	}{
-		{"starting", false, false, 503, 200},
-		{"ready", true, false, 200, 200},
-		{"draining", true, true, 503, 200},
-	}
-	for _, s := range steps {
-		ready.Store(s.ready)
-		draining.Store(s.draining)
-		if got := code("/readyz"); got != s.readyz {
-			t.Errorf("%s: /readyz = %d, want %d", s.name, got, s.readyz)
-		}
-		if got := code("/healthz"); got != s.healthz {
-			t.Errorf("%s: /healthz = %d, want %d", s.name, got, s.healthz)
-		}
-	}
-}
-
 func TestConsoleRedrawsStatusAroundWrites(t *testing.T) {
 	var term bytes.Buffer
-	c := &console{term: &term}
-	w := c.wrap(&term)
-	c.setStatus("1/2 finished")
+	c := report.NewConsole(&term)
+	w := c.Wrap(&term)
+	c.SetStatus("1/2 finished")
 	_, _ = w.Write([]byte("--- PASS: track (0.01s)\n"))
-	c.setStatus("")
-	want := clearLine + "1/2 finished" + clearLine + "--- PASS: track (0.01s)\n" + "1/2 finished" + clearLine
+	c.SetStatus("")
+	want := report.ClearLine + "1/2 finished" + report.ClearLine + "--- PASS: track (0.01s)\n" + "1/2 finished" + report.ClearLine
 	if got := term.String(); got != want {
 		t.Errorf("terminal got %q, want %q", got, want)
 	}

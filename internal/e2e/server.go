@@ -1,0 +1,282 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/orbital/server"
+	"github.com/orbital-e2e/orbital/orbital/status"
+	"github.com/orbital-e2e/orbital/tests"
+	"github.com/orbital-e2e/orbital/webhook"
+	stats "github.com/segmentio/stats/v4"
+)
+
+// clusterStartup bounds creating the cluster topics and joining the group.
+const clusterStartup = time.Minute
+
+// Server is the e2e service: see the package documentation. New builds it, Start serves
+// its front, Run runs the scheduler, Close stops everything in order. It is safe for
+// concurrent use.
+type Server struct {
+	cfg    Config
+	sink   *metricsSink
+	eng    *stats.Engine
+	rl     *webhook.RouteLogger
+	target *target
+	node   *cluster.Node
+	svc    *orbital.Service
+	front  *server.Server
+	cases  []orbital.TestCase
+
+	closeOnce sync.Once
+}
+
+// New builds the Server of cfg in dependency order: the listener (so the embedded pipeline
+// knows where to deliver), the metrics, the RouteLogger, the pipeline under test, the cases,
+// the cluster node, the Service with the cases registered, the front (webhook, /metrics,
+// health, status page) and, in cluster mode, the node's join. Nothing is served until Start
+// or Run. ctx bounds the start-up only. It returns a *ConfigError for a usage or
+// configuration problem, and ctx's error when ctx ended during start-up.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// A selection that is a usage error is one before anything starts.
+	if _, err := Cases(cfg); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, configErr(fmt.Errorf("cannot listen on --addr: %w", err))
+	}
+	s := &Server{cfg: cfg, sink: newMetricsSink(cfg.Statsd)}
+	if err := s.build(ctx, ln); err != nil {
+		_ = ln.Close()
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build is New after the listener: everything that must be undone when a step fails.
+func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
+	cfg := s.cfg
+	s.eng = stats.NewEngine("orbital", s.sink.handler)
+	for _, w := range cfg.Streams {
+		w.SetStats(s.eng)
+	}
+	s.rl = webhook.NewRouteLogger(tests.MessageID, webhook.WithStats(s.eng))
+	if s.target, err = startTarget(ctx, cfg, listenURL(ln, "/webhook"), s.sink.handler); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while starting: %w", ctx.Err())
+		}
+		return err
+	}
+	if cfg.OnPipeline != nil && s.target.pipeline != nil {
+		cfg.OnPipeline(s.target.pipeline)
+	}
+	h := s.target.harness(cfg, s.rl, cfg.Logger)
+	// The browser suite's page (and the installed analytics.js) is served by the front
+	// (frontConfig) on this listener: Chromium loads it from here.
+	h.BrowserURL = listenURL(ln, tests.BrowserPagePath)
+	var hookLogger webhook.Logger = s.rl
+	if cfg.Cluster {
+		if s.node, err = s.newClusterNode(); err != nil {
+			return err
+		}
+		hookLogger = s.node
+		h.Health = s.node.Err // a run that gives up waiting says when the relay's Kafka is down
+	}
+	if s.cases, err = selectCases(cfg, h); err != nil {
+		return err
+	}
+	s.svc = orbital.New(s.serviceOptions()...)
+	for _, tc := range s.cases {
+		if err := s.svc.Register(tc); err != nil {
+			return configErr(fmt.Errorf("register %s: %w", tc.Name, err))
+		}
+	}
+	if s.front, err = server.New(s.frontConfig(ln, hookLogger)); err != nil {
+		return err
+	}
+	if s.node != nil {
+		if err := s.startNode(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) serviceOptions() []orbital.Option {
+	cfg := s.cfg
+	opts := []orbital.Option{
+		orbital.WithStats(s.eng),
+		orbital.WithLogger(cfg.Logger),
+		orbital.WithOutput(cfg.Output),
+		orbital.WithTimeout(cfg.Timeout),
+		orbital.WithDrainGrace(cfg.Drain),
+	}
+	if s.target.embedded {
+		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
+	}
+	if s.node != nil {
+		opts = append(opts, orbital.WithAssignment(s.node.Owns))
+	}
+	for _, r := range cfg.Reporters {
+		opts = append(opts, orbital.WithReporter(r))
+	}
+	return opts
+}
+
+func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.Config {
+	fc := server.Config{
+		Service:  s.svc,
+		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret},
+		Stats:    s.eng,
+		Metrics:  s.sink.prom,
+		Listener: ln,
+		Status: status.Config{
+			History:    s.cfg.History,
+			AdminToken: s.cfg.AdminToken,
+			Version:    s.cfg.Version,
+			Target:     s.target.name(),
+		},
+		// A response is bounded by the longest run it may wait for (a manual run's POST
+		// extends its own deadline further when its case has a longer timeout).
+		WriteTimeout: s.cfg.Timeout + 30*time.Second,
+		Logger:       s.cfg.Logger,
+		// The browser suite's page and the installed analytics.js (see build).
+		Handlers: map[string]http.Handler{"GET " + tests.BrowserPagePath: tests.NewBrowserPage("")},
+	}
+	if s.node != nil {
+		// Without the relay's Kafka, deliveries that land here for another replica are
+		// answered 503: this replica should get no traffic until it is back.
+		fc.Ready = append(fc.Ready, func(context.Context) error { return s.node.Err() })
+	}
+	return fc
+}
+
+// newClusterNode builds the cluster node on the target's brokers (Config.Brokers, or the
+// embedded broker).
+func (s *Server) newClusterNode() (*cluster.Node, error) {
+	if len(s.target.brokers) == 0 {
+		return nil, configErr(errors.New("--cluster needs --kafka-brokers (the Kafka cluster the replicas share)"))
+	}
+	node, err := cluster.New(cluster.Config{
+		Brokers: s.target.brokers,
+		Topic:   s.cfg.ClusterTopic,
+		Local:   s.rl,
+		Stats:   s.eng,
+		Logger:  s.cfg.Logger.With("component", "cluster"),
+	})
+	if err != nil {
+		return nil, configErr(fmt.Errorf("--cluster: %w", err))
+	}
+	return node, nil
+}
+
+// startNode joins the cluster with the registered cases; a case taken over from a replica
+// that left or died runs at once (Service.Reassigned), not a period later.
+func (s *Server) startNode(ctx context.Context) error {
+	names := make([]string, len(s.cases))
+	for i, tc := range s.cases {
+		names[i] = tc.Name
+	}
+	sctx, cancel := context.WithTimeout(ctx, clusterStartup)
+	err := s.node.Start(sctx, names, s.svc.Reassigned)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while starting: %w", ctx.Err())
+		}
+		return fmt.Errorf("cluster: %w", err)
+	}
+	s.cfg.Logger.Info("cluster mode", "replica", s.node.ReplicaID(), "brokers", len(s.target.brokers), "topic", s.cfg.ClusterTopic)
+	return nil
+}
+
+// listenURL is the URL under which this process reaches its own listener ln at path.
+func listenURL(ln net.Listener, path string) string {
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
+}
+
+// Addr is the address the front listens on.
+func (s *Server) Addr() string { return s.front.Addr().String() }
+
+// Service is the orbital Service with the selected cases registered.
+func (s *Server) Service() *orbital.Service { return s.svc }
+
+// Cases are the registered cases, after overrides and selection.
+func (s *Server) Cases() []orbital.TestCase { return s.cases }
+
+// Waiter is the RouteLogger the suites wait on.
+func (s *Server) Waiter() *webhook.RouteLogger { return s.rl }
+
+// APIURL and WriteKey are the tracking API of the pipeline under test (the embedded one's
+// random key on the embedded default).
+func (s *Server) APIURL() string   { return s.target.apiURL }
+func (s *Server) WriteKey() string { return s.target.writeKey }
+
+// Target is the pipeline under test as the status page names it: "embedded" or its URL.
+func (s *Server) Target() string { return s.target.name() }
+
+// Start serves the front; a caller that runs cases itself (the gate) uses it instead of Run.
+func (s *Server) Start() { s.front.Start() }
+
+// Run serves the front and runs every case on its period until ctx is done or the HTTP
+// server fails, then drains (Config.Drain). It returns with the front and the pipeline
+// still up, so whatever still waits for deliveries (e2e load's events) can finish; Close
+// stops them.
+func (s *Server) Run(ctx context.Context) error {
+	s.cfg.Logger.Info("serving", "config", s.cfg, "cases", len(s.cases))
+	stop := context.AfterFunc(ctx, func() { s.cfg.Logger.Info("draining", "grace", s.cfg.Drain) })
+	defer stop()
+	return s.front.Run(ctx)
+}
+
+// Abort cuts the runs in flight short at once (a second SIGTERM during the drain): they are
+// reported as cut short and Run returns.
+func (s *Server) Abort() { s.svc.Abort() }
+
+// SetDraining makes /readyz answer 503 from now on.
+func (s *Server) SetDraining() { s.front.SetDraining() }
+
+// Close stops what New started, in the order that loses nothing: the embedded pipeline
+// first (its last deliveries still reach the webhook), then the front, then the cluster node
+// (a delivery that reached a closed node could not be relayed), then the metrics. It is safe
+// to call more than once.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		logger := s.cfg.Logger
+		if s.target != nil {
+			s.target.Close(context.Background(), logger)
+		}
+		if s.front != nil {
+			_ = s.front.Close()
+		}
+		if s.node != nil {
+			if err := s.node.Close(); err != nil {
+				logger.Warn("cluster: leaving the group", "err", err)
+			}
+		}
+		if s.eng != nil {
+			s.eng.Flush()
+		}
+		s.sink.Close()
+		if s.front != nil {
+			logger.Info("stopped")
+		}
+	})
+}

@@ -1,0 +1,335 @@
+package kafkasource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/stats/v4"
+
+	"github.com/orbital-e2e/orbital/webhook"
+)
+
+// Names under which a recorded message carries its key and position, in
+// webhook.Request.Header. They replace Kafka headers of the same name.
+const (
+	HeaderKey       = "Kafka-Key"       // the message key, absent when the message has none
+	HeaderTopic     = "Kafka-Topic"     // the topic it was read from
+	HeaderPartition = "Kafka-Partition" // its partition, in decimal
+	HeaderOffset    = "Kafka-Offset"    // its offset, in decimal
+	HeaderTimestamp = "Kafka-Timestamp" // its timestamp (as written), RFC 3339 with nanoseconds
+)
+
+// Proto is the webhook.Request.Proto of a recorded message. Its Method is
+// empty: it did not come over HTTP.
+const Proto = "kafka"
+
+// MessageKey is a key function for webhook.NewRouteLogger: a recorded
+// message's key (the HeaderKey header). A message without a key gives "",
+// which matches nothing.
+func MessageKey(r webhook.Request) string {
+	if v := r.Header[HeaderKey]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// queueCapacity is how many messages each partition's reader holds ahead
+// of the Logger.
+const queueCapacity = 16
+
+// Source consumes Config.Topics and records every message in Config.Logger.
+// Create it with New, then Start it once; Close stops it. It is safe for
+// concurrent use.
+type Source struct {
+	cfg    Config
+	client *kafka.Client
+	parts  []*partition
+
+	progressMu sync.Mutex
+	progress   chan struct{} // closed and replaced whenever a message is processed
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	starting atomic.Bool
+	started  atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// partition is one topic partition and its reader.
+type partition struct {
+	topic     string
+	id        int
+	reader    *kafka.Reader
+	processed atomic.Int64 // offset after the last message handled
+	tags      []stats.Tag
+}
+
+// New validates cfg and returns a Source that reads nothing until Start.
+func New(cfg Config) (*Source, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{
+		cfg:      cfg,
+		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.Transport},
+		progress: make(chan struct{}),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Start positions one reader per partition of every topic (see the package
+// doc: Config.Grace back, or the partition's end) and starts reading. It
+// returns once every partition's starting offset is fixed, so every message
+// written after Start returns will be recorded. While ctx lasts it retries
+// what may be transient (Kafka unreachable, a topic not created yet); then
+// it returns an error naming what failed. ctx bounds only Start: the source
+// reads until Close. Start may be called once; to restart, Close and Start
+// a new Source (there is no group membership to wait for).
+func (s *Source) Start(ctx context.Context) error {
+	if !s.starting.CompareAndSwap(false, true) {
+		return errors.New("kafkasource: Start called twice")
+	}
+	if s.ctx.Err() != nil {
+		return errors.New("kafkasource: Start after Close")
+	}
+	from := time.Now().Add(-s.cfg.Grace)
+	if s.cfg.Grace < 0 {
+		from = time.Time{}
+	}
+	var parts []*partition
+	topicTags := make(map[string]stats.Tag, len(s.cfg.Topics))
+	for _, topic := range s.cfg.Topics {
+		ids, err := s.partitions(ctx, topic)
+		if err != nil {
+			return err
+		}
+		topicTags[topic] = stats.T("topic", padded(topic))
+		for _, id := range ids {
+			parts = append(parts, &partition{topic: topic, id: id, tags: []stats.Tag{topicTags[topic]}})
+		}
+	}
+	// The end offsets first: a message written after this is at or past
+	// them, whatever its timestamp, so starting no later than them misses
+	// nothing written after Start.
+	ends, err := s.offsets(ctx, parts, time.Time{})
+	if err != nil {
+		return err
+	}
+	starts := ends
+	if !from.IsZero() {
+		byTime, err := s.offsets(ctx, parts, from)
+		if err != nil {
+			return err
+		}
+		for i, off := range byTime {
+			if off >= 0 && off < ends[i] {
+				starts[i] = off
+			}
+		}
+	}
+	for i, p := range parts {
+		p.reader = kafka.NewReader(kafka.ReaderConfig{
+			Brokers:        s.cfg.Brokers,
+			Topic:          p.topic,
+			Partition:      p.id,
+			MinBytes:       1,
+			MaxBytes:       max(2*s.cfg.MaxValueBytes, 1<<20),
+			MaxWait:        s.cfg.MaxWait,
+			QueueCapacity:  queueCapacity,
+			ReadBackoffMin: 100 * time.Millisecond,
+			ReadBackoffMax: time.Second,
+			Logger:         s.kafkaLogger("reader", p),
+			ErrorLogger:    s.kafkaLogger("reader", p),
+			Dialer:         s.cfg.Dialer,
+		})
+		if err := p.reader.SetOffset(starts[i]); err != nil {
+			s.parts = parts[:i+1]
+			s.closeReaders()
+			return fmt.Errorf("kafkasource: position reader of %s/%d at %d: %w", p.topic, p.id, starts[i], err)
+		}
+		p.processed.Store(starts[i])
+	}
+	s.parts = parts
+	counts := map[string]int{}
+	for _, p := range parts {
+		counts[p.topic]++
+	}
+	if e := s.cfg.Stats; e != nil {
+		for _, topic := range s.cfg.Topics {
+			t := topicTags[topic]
+			e.Add("kafkasource.received_total", 0, t)
+			e.Add("kafkasource.errors_total", 0, t)
+			e.Add("kafkasource.dropped_total", 0, t, stats.T("reason", "too_large"))
+			e.Set("kafkasource.partitions", counts[topic], t)
+		}
+	}
+	for _, p := range parts {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.consume(p)
+		}()
+	}
+	s.started.Store(true)
+	s.cfg.Log.Info("kafkasource started", "brokers", s.cfg.Brokers, "topics", s.cfg.Topics,
+		"partitions", len(parts), "grace", s.cfg.Grace)
+	return nil
+}
+
+// consume reads p until the source closes.
+func (s *Source) consume(p *partition) {
+	for {
+		m, err := p.reader.ReadMessage(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil || errors.Is(err, io.EOF) {
+				return
+			}
+			// The reader keeps retrying (with backoff) after it reports an
+			// error, so count it and read on.
+			s.incr("kafkasource.errors_total", p.tags...)
+			s.cfg.Log.Warn("kafkasource: reading failed; retrying", "topic", p.topic, "partition", p.id, "err", err)
+			continue
+		}
+		if len(m.Value) > s.cfg.MaxValueBytes {
+			s.incr("kafkasource.dropped_total", p.tags[0], stats.T("reason", "too_large"))
+			s.cfg.Log.Warn("kafkasource: message value too large; not recorded", "topic", p.topic,
+				"partition", p.id, "offset", m.Offset, "bytes", len(m.Value), "max", s.cfg.MaxValueBytes)
+		} else {
+			s.cfg.Logger.Record(toRequest(m, time.Now()))
+			s.incr("kafkasource.received_total", p.tags...)
+		}
+		p.processed.Store(m.Offset + 1)
+		s.progressMu.Lock()
+		close(s.progress)
+		s.progress = make(chan struct{})
+		s.progressMu.Unlock()
+	}
+}
+
+// toRequest is the delivery recorded for m.
+func toRequest(m kafka.Message, now time.Time) webhook.Request {
+	h := make(http.Header, len(m.Headers)+5)
+	for _, kh := range m.Headers {
+		k := textproto.CanonicalMIMEHeaderKey(kh.Key)
+		h[k] = append(h[k], string(kh.Value))
+	}
+	delete(h, HeaderKey)
+	if m.Key != nil {
+		h[HeaderKey] = []string{string(m.Key)}
+	}
+	part, off := strconv.Itoa(m.Partition), strconv.FormatInt(m.Offset, 10)
+	h[HeaderTopic] = []string{m.Topic}
+	h[HeaderPartition] = []string{part}
+	h[HeaderOffset] = []string{off}
+	h[HeaderTimestamp] = []string{m.Time.UTC().Format(time.RFC3339Nano)}
+	return webhook.Request{
+		Proto:      Proto,
+		RawURL:     "kafka://" + m.Topic + "/" + part + "/" + off,
+		Header:     h,
+		Body:       string(m.Value),
+		ReceivedAt: now,
+	}
+}
+
+func (s *Source) incr(name string, tags ...stats.Tag) {
+	if s.cfg.Stats != nil {
+		s.cfg.Stats.Incr(name, tags...)
+	}
+}
+
+// Sync blocks until every message written to the topics before Sync was
+// called has been recorded (or dropped), or until ctx ends. After a
+// producer's write returned, Sync guarantees the Logger has seen the
+// message. It costs one Kafka request (retried while ctx lasts).
+func (s *Source) Sync(ctx context.Context) error {
+	if !s.started.Load() || s.ctx.Err() != nil {
+		return errors.New("kafkasource: Sync on a source not started or closed")
+	}
+	ends, err := s.offsets(ctx, s.parts, time.Time{})
+	if err != nil {
+		return err
+	}
+	for i, p := range s.parts {
+		for {
+			s.progressMu.Lock()
+			ch := s.progress
+			s.progressMu.Unlock()
+			if p.processed.Load() >= ends[i] {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("kafkasource: Sync: %s/%d at %d of %d: %w", p.topic, p.id, p.processed.Load(), ends[i], ctx.Err())
+			case <-s.ctx.Done():
+				return errors.New("kafkasource: Sync: source closed")
+			case <-ch:
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops the readers and waits for the source's goroutines; each
+// reader first finishes its fetch in flight (at most Config.MaxWait). There
+// is no consumer group to leave. Close is idempotent and may be called
+// without Start.
+func (s *Source) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.closeErr = s.closeReaders()
+		s.wg.Wait()
+		if s.started.Load() {
+			s.cfg.Log.Info("kafkasource closed", "topics", s.cfg.Topics)
+		}
+	})
+	return s.closeErr
+}
+
+// closeReaders closes the readers concurrently.
+func (s *Source) closeReaders() error {
+	errs := make([]error, len(s.parts))
+	var wg sync.WaitGroup
+	for i, p := range s.parts {
+		if p.reader == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.reader.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Source) kafkaLogger(component string, p *partition) kafka.Logger {
+	log := s.cfg.Log.With("component", component, "topic", p.topic, "partition", p.id)
+	return kafka.LoggerFunc(func(msg string, args ...any) {
+		log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
+	})
+}
+
+// padded returns a copy of s with one spare byte after it. The stats/v4
+// Prometheus handler hashes label values with segmentio/fasthash, which steps
+// a pointer one past the end of an even-length string; when the string ends
+// exactly where its allocation ends, the race detector's checkptr aborts the
+// process ("pointer arithmetic result points to invalid allocation"). Label
+// values made from the caller's strings are padded so that cannot happen.
+func padded(s string) string {
+	return (s + "\x00")[:len(s)]
+}

@@ -212,11 +212,13 @@ func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
 	if err := w.WriteMessages(ctx,
 		kafka.Message{Key: []byte("junk"), Value: []byte("not json")},
 		kafka.Message{Key: []byte("from-kafka"), Value: []byte(`{"type":"track","event":"direct","userId":"u"}`)},
+		kafka.Message{Key: []byte("some-key"), Value: []byte(`{"type":"track","event":"direct","userId":"u","messageId":"own-id"}`)},
 	); err != nil {
 		t.Fatal(err)
 	}
 	// An event written straight to Kafka without messageId takes the key.
 	e.dest.waitForID(t, "from-kafka", 1)
+	e.dest.waitForID(t, "own-id", 1) // an event's own messageId wins over the key
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
 		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)

@@ -24,6 +24,9 @@ func TestRoundTripThroughKafka(t *testing.T) {
 	if got.Attempt != "1" {
 		t.Errorf("X-Attempt %q, want 1", got.Attempt)
 	}
+	if n := counter(e.metrics, "faults_injected_total"); n != 0 {
+		t.Errorf("faults_injected_total = %v without faults", n)
+	}
 	ev := got.Event
 	if ev["processed"] != true || ev["event"] != "Order Completed" || ev["userId"] != "u1" || ev["type"] != "track" {
 		t.Errorf("delivered event %v lacks processed:true or the original fields", ev)

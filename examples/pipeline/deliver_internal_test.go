@@ -48,3 +48,21 @@ func TestStripURLError(t *testing.T) {
 		t.Fatal("an error without a cause changed")
 	}
 }
+
+// TestBackoffBoundsDefaults: BackoffMax below BackoffMin is raised to it;
+// otherwise both are kept.
+func TestBackoffBoundsDefaults(t *testing.T) {
+	for _, tt := range []struct{ min, max, wantMax time.Duration }{
+		{time.Millisecond, time.Second, time.Second},
+		{2 * time.Second, time.Second, 2 * time.Second},
+		{0, 0, 5 * time.Second},
+	} {
+		c, err := Config{Brokers: []string{"127.0.0.1:9092"}, BackoffMin: tt.min, BackoffMax: tt.max}.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.BackoffMax != tt.wantMax {
+			t.Errorf("BackoffMin %v BackoffMax %v: BackoffMax became %v, want %v", tt.min, tt.max, c.BackoffMax, tt.wantMax)
+		}
+	}
+}

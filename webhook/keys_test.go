@@ -30,6 +30,11 @@ func TestJSONField(t *testing.T) {
 		{"truncated", "messageId", `{"messageId":"m1`, ""},
 		{"garbage", "messageId", `{"a":}}}"messageId":"x"`, ""},
 		{"surrogate pair", "k", `{"k":"\ud83d\ude00"}`, "😀"},
+		{"lowest surrogate pair", "k", `{"k":"\ud800\udc00"}`, "\U00010000"},
+		{"low surrogate first", "k", `{"k":"\udc00\udc00"}`, "\ufffd\ufffd"},
+		{"lone high surrogate at the end", "k", `{"k":"\ud83d"}`, "\ufffd"},
+		{"unicode escape at the end", "k", `{"k":"\u0041"}`, "A"},
+		{"short unicode escape", "k", `{"k":"\u00"}`, ""},
 		// Bodies that end at every point where the scanner reads on: each
 		// must give the empty key, not read past the end.
 		{"only spaces", "messageId", "   ", ""},

@@ -32,6 +32,8 @@ func TestJSONField(t *testing.T) {
 		{"surrogate pair", "k", `{"k":"\ud83d\ude00"}`, "😀"},
 		{"lowest surrogate pair", "k", `{"k":"\ud800\udc00"}`, "\U00010000"},
 		{"low surrogate first", "k", `{"k":"\udc00\udc00"}`, "\ufffd\ufffd"},
+		{"high surrogate and a non-surrogate", "k", `{"k":"\ud800\ue000"}`, "\ufffd\ue000"},
+		{"highest surrogate pair", "k", `{"k":"\udbff\udfff"}`, "\U0010ffff"},
 		{"lone high surrogate at the end", "k", `{"k":"\ud83d"}`, "\ufffd"},
 		{"unicode escape at the end", "k", `{"k":"\u0041"}`, "A"},
 		{"short unicode escape", "k", `{"k":"\u00"}`, ""},

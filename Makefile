@@ -108,7 +108,7 @@ cover:
 ## costs most; NOT part of make test: it runs a package's tests once per mutant, which takes
 ## hours on a shared 2-core machine (figures, survivors and timings in TESTING.md).
 ## MUTATE_PKGS picks packages; MUTATE_WORKERS the parallel mutants (1: the machine is shared);
-## MUTATE_FLAGS more gremlins flags (e.g. -E 'keys.go$$' to leave a file out);
+## MUTATE_FLAGS more gremlins flags (e.g. MUTATE_FLAGS='-E keys\.go' to leave a file out);
 ## MUTATE_OUT a directory for gremlins' JSON results; MUTATE_TIMEOUT_COEFFICIENT how many times
 ## the plain test run a mutant may take before it counts as TIMED OUT (a hang, not a survivor).
 ## Tests run with -count=1 so the timeout is measured on a real run, not a cached one.

@@ -89,3 +89,28 @@ func WithAssignment(owns func(caseName string) bool) Option {
 		s.owns = owns
 	}
 }
+
+// WithTraceIDs makes newID name every run and subtest (O.TraceID, the
+// Result's TraceID) instead of a random UUID. newID must return a UUID in
+// its canonical form (the traceparent is derived from it), unique per call;
+// it is called from the goroutines that start runs, so it must be safe for
+// concurrent use. Cluster mode uses it so a run's id names the replica that
+// waits for its deliveries. Default (nil): uuid.NewString.
+func WithTraceIDs(newID func() string) Option {
+	return func(s *Service) {
+		s.newTraceID = newID
+	}
+}
+
+// WithLastStart tells the service when a case last started on any replica
+// (cluster mode: from the shared results): a case this replica gains
+// (Reassigned) runs at that start plus its period when that is later than
+// now, instead of at once, so a clean handover does not run it twice in one
+// period. last reports ok false when it does not know. It is called from
+// the scheduling goroutines and must be safe for concurrent use. Default
+// (nil): a gained case runs at once.
+func WithLastStart(last func(caseName string) (start time.Time, ok bool)) Option {
+	return func(s *Service) {
+		s.lastStartOf = last
+	}
+}

@@ -29,6 +29,14 @@ func abandonGrace(timeout time.Duration) time.Duration {
 	return min(max(timeout/10, 500*time.Millisecond), 2*time.Second)
 }
 
+// traceID names a new run: WithTraceIDs, or a random UUID.
+func (s *Service) traceID() string {
+	if s.newTraceID != nil {
+		return s.newTraceID()
+	}
+	return uuid.NewString()
+}
+
 // newO prepares a run of cs named name. parent is nil for a top-level run,
 // whose context gets the case timeout; a subtest shares its parent's
 // deadline.
@@ -37,7 +45,7 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		svc:       s,
 		cs:        cs,
 		name:      name,
-		traceID:   uuid.NewString(),
+		traceID:   s.traceID(),
 		parent:    parent,
 		parentCtx: parentCtx,
 		bodyDone:  make(chan struct{}),

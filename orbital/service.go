@@ -41,6 +41,8 @@ type Service struct {
 	out         io.Writer
 	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
+	newTraceID  func() string // nil: uuid.NewString
+	lastStartOf func(caseName string) (time.Time, bool)
 
 	outMu sync.Mutex // serialises writes to out
 
@@ -412,6 +414,11 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		cs.notOwned.Store(true)
 		return
 	}
+	if cs.notOwned.Load() && s.gainedRunAt(cs, time.Now()).After(time.Now()) {
+		// Just gained, and it ran elsewhere less than a period ago: Reassigned
+		// schedules it at that start plus its period.
+		return
+	}
 	cs.notOwned.Store(false)
 	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
 		cs.engine.Incr("run.overlap_skipped_total")
@@ -516,24 +523,27 @@ func (s *Service) Reassigned() {
 	}
 	s.mu.Unlock()
 
-	var gained []*caseState // asked without s.mu: the function may take locks of its own
+	var gained []*caseState // asked without s.mu: the functions may take locks of their own
+	var at []time.Time
+	now := time.Now()
 	for _, cs := range candidates {
 		if s.owned(cs.tc.Name) {
 			gained = append(gained, cs)
+			at = append(at, s.gainedRunAt(cs, now))
 		}
 	}
 	if len(gained) == 0 {
 		return
 	}
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
 		return
 	}
-	for _, cs := range gained {
-		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index] == cs && cs.next.After(now) {
-			cs.next = now
+	for i, cs := range gained {
+		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index] == cs && !cs.next.Equal(at[i]) &&
+			(cs.next.After(at[i]) || at[i].After(now)) {
+			cs.next = at[i]
 			heap.Fix(&s.queue, cs.index)
 		}
 	}
@@ -541,6 +551,22 @@ func (s *Service) Reassigned() {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// gainedRunAt is when a case this replica just gained runs: now, or its last
+// start anywhere plus its period when that is later (WithLastStart).
+func (s *Service) gainedRunAt(cs *caseState, now time.Time) time.Time {
+	if s.lastStartOf == nil || cs.tc.Period <= 0 {
+		return now
+	}
+	t, ok := s.lastStartOf(cs.tc.Name)
+	if !ok {
+		return now
+	}
+	if next := t.Add(cs.tc.Period); next.After(now) {
+		return next
+	}
+	return now
 }
 
 // owned asks the assignment function whether this replica runs name; if it

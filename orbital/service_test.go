@@ -493,3 +493,57 @@ func TestReassignedRunsGainedCasesAtOnce(t *testing.T) {
 		t.Fatal("the marker case did not run")
 	}
 }
+
+// TestReassignedWaitsForLastStart: with WithLastStart, a gained case that ran
+// elsewhere less than a period ago runs at that start plus its period, never
+// before; one whose last start is older runs at once.
+func TestReassignedWaitsForLastStart(t *testing.T) {
+	const period = time.Second
+	var mine atomic.Bool
+	asked := make(chan string, 100)
+	lastElsewhere := time.Now()
+	f := newFixture(t, orbital.WithStartSpread(0),
+		orbital.WithAssignment(func(name string) bool {
+			select {
+			case asked <- name:
+			default:
+			}
+			return mine.Load()
+		}),
+		orbital.WithLastStart(func(name string) (time.Time, bool) {
+			if name == "recent" {
+				return lastElsewhere, true
+			}
+			return time.Now().Add(-time.Hour), true
+		}))
+	f.register(t, orbital.TestCase{Name: "recent", Period: period, Func: func(ctx context.Context, o *orbital.O) {}})
+	f.register(t, orbital.TestCase{Name: "stale", Period: time.Hour, Func: func(ctx context.Context, o *orbital.O) {}})
+	startRun(t, f.svc)
+	for seen := map[string]bool{}; !seen["recent"] || !seen["stale"]; {
+		select {
+		case name := <-asked:
+			seen[name] = true
+		case <-time.After(waitFor):
+			t.Fatal("the assignment function was never asked about both cases")
+		}
+	}
+	mine.Store(true)
+	f.svc.Reassigned()
+	got := map[string]orbital.Result{}
+	for len(got) < 2 {
+		select {
+		case res := <-f.results:
+			if _, dup := got[res.Case]; !dup {
+				got[res.Case] = res
+			}
+		case <-time.After(waitFor):
+			t.Fatalf("gained cases did not both run: %v", got)
+		}
+	}
+	if start := got["recent"].Start; start.Before(lastElsewhere.Add(period)) {
+		t.Errorf("recent ran %s after its last start elsewhere, within its period %s", start.Sub(lastElsewhere), period)
+	}
+	if got["stale"].Start.After(got["recent"].Start) {
+		t.Errorf("stale (last run an hour ago) ran after recent; want at once")
+	}
+}

@@ -327,15 +327,16 @@ func (s *server) down() {
 
 // stackConfig adjusts a stack.
 type stackConfig struct {
-	persistent  bool          // broker keeps its data in a directory (restartable)
-	logLevel    slog.Level    // level of the captured logs
-	maxAttempts int           // pipeline delivery attempts (default 100: outages are absorbed)
-	backoffMax  time.Duration // pipeline backoff cap (default 500ms)
-	dedupe      int           // pipeline dedupe window (default: the pipeline's)
-	discardLogs bool          // no captured logs (a soak would keep them all)
-	noTracker   bool          // no acknowledged/delivered bookkeeping (it grows with every event)
-	retention   time.Duration // embedded Kafka retention (default: embedkafka's)
-	delivery    *http.Client  // the pipeline's delivery client (default: the pipeline's)
+	persistent  bool                                        // broker keeps its data in a directory (restartable)
+	logLevel    slog.Level                                  // level of the captured logs
+	maxAttempts int                                         // pipeline delivery attempts (default 100: outages are absorbed)
+	backoffMax  time.Duration                               // pipeline backoff cap (default 500ms)
+	dedupe      int                                         // pipeline dedupe window (default: the pipeline's)
+	discardLogs bool                                        // no captured logs (a soak would keep them all)
+	noTracker   bool                                        // no acknowledged/delivered bookkeeping (it grows with every event)
+	retention   time.Duration                               // embedded Kafka retention (default: embedkafka's)
+	delivery    *http.Client                                // the pipeline's delivery client (default: the pipeline's)
+	hookWrap    func(s *stack, h http.Handler) http.Handler // wraps the webhook handler (an attacker in the path)
 }
 
 // stack is the embedded default, in-process: embedded Kafka, the example
@@ -393,11 +394,15 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		hookLogger = s.tracker.logger(s.rl)
 		apiHandler = s.tracker.api
 	}
-	s.hook = startServer(t, webhook.New(webhook.Config{
+	var hook http.Handler = webhook.New(webhook.Config{
 		Logger: hookLogger,
 		Secret: []byte(webhookSecret),
 		Stats:  s.eng,
-	}))
+	})
+	if cfg.hookWrap != nil {
+		hook = cfg.hookWrap(s, hook)
+	}
+	s.hook = startServer(t, hook)
 
 	p, err := pipeline.New(pipeline.Config{
 		Brokers:           b.Brokers(),

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,35 +50,44 @@ func TestHostileRequests(t *testing.T) {
 	goodBody := []byte(`{"messageId":"hostile-ok"}`)
 	type req struct {
 		name, target, method string
-		header               map[string]string
+		header               func() map[string]string
 		body                 []byte
 		want                 int
 	}
 	hook, api := s.hook.URL()+"/webhook", s.api.URL()+"/v1/track"
-	sig := func(b []byte) map[string]string {
-		return map[string]string{"X-Signature": webhook.Sign([]byte(webhookSecret), b)}
-	}
-	gz := func(b []byte) map[string]string {
-		h := sig(b)
-		h["Content-Encoding"] = "gzip"
+	// Signed headers are Standard Webhooks, as the pipeline sends them; each
+	// of the concurrent copies of a request gets its own delivery id (the
+	// same id would be a replay, answered 200 without recording it).
+	var seq atomic.Int64
+	signWith := func(secret string, b []byte, extra ...string) map[string]string {
+		id := fmt.Sprintf("msg_hostile%d", seq.Add(1))
+		ts := time.Now()
+		h := map[string]string{"webhook-id": id, "webhook-timestamp": strconv.FormatInt(ts.Unix(), 10),
+			"webhook-signature": webhook.SignStandard([]byte(secret), id, ts, b)}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h[extra[i]] = extra[i+1]
+		}
 		return h
 	}
+	sig := func(b []byte) map[string]string { return signWith(webhookSecret, b) }
+	gz := func(b []byte) map[string]string { return signWith(webhookSecret, b, "Content-Encoding", "gzip") }
 	auth := map[string]string{"Authorization": "Basic " + basic(writeKey), "Content-Type": "application/json"}
 	tests := []req{
-		{"webhook: signed delivery", hook, "POST", sig(goodBody), goodBody, 200},
-		{"webhook: unsigned", hook, "POST", nil, goodBody, 401},
-		{"webhook: wrong signature", hook, "POST", map[string]string{"X-Signature": webhook.Sign([]byte("wrong"), goodBody)}, goodBody, 401},
-		{"webhook: oversized", hook, "POST", sig(big), big, 413},
-		{"webhook: gzip bomb", hook, "POST", gz(bomb), bomb, 413},
-		{"webhook: corrupt gzip", hook, "POST", gz([]byte("\x1f\x8bnot gzip")), []byte("\x1f\x8bnot gzip"), 400},
-		{"webhook: unknown encoding", hook, "POST", map[string]string{"Content-Encoding": "br", "X-Signature": webhook.Sign([]byte(webhookSecret), goodBody)}, goodBody, 415},
-		{"webhook: GET", hook, "GET", nil, nil, 405},
-		{"api: no write key", api, "POST", nil, []byte(`{"event":"e","userId":"u"}`), 401},
-		{"api: wrong write key", api, "POST", map[string]string{"Authorization": "Basic " + basic("nope")}, []byte(`{"event":"e","userId":"u"}`), 401},
-		{"api: malformed JSON", api, "POST", auth, []byte(`{"event":`), 400},
-		{"api: not an object", api, "POST", auth, []byte(`[1,2,3]`), 400},
-		{"api: oversized", api, "POST", auth, big, 413},
-		{"api: gzip bomb", api, "POST", withGzip(auth), bomb, 0}, // any 4xx
+		{"webhook: signed delivery", hook, "POST", func() map[string]string { return sig(goodBody) }, goodBody, 200},
+		{"webhook: unsigned", hook, "POST", func() map[string]string { return nil }, goodBody, 401},
+		{"webhook: wrong signature", hook, "POST", func() map[string]string { return signWith("wrong", goodBody) }, goodBody, 401},
+		{"webhook: oversized", hook, "POST", func() map[string]string { return sig(big) }, big, 413},
+		{"webhook: gzip bomb", hook, "POST", func() map[string]string { return gz(bomb) }, bomb, 413},
+		{"webhook: corrupt gzip", hook, "POST", func() map[string]string { return gz([]byte("\x1f\x8bnot gzip")) }, []byte("\x1f\x8bnot gzip"), 400},
+		{"webhook: unknown encoding", hook, "POST", func() map[string]string { return signWith(webhookSecret, goodBody, "Content-Encoding", "br") }, goodBody, 415},
+		{"webhook: GET", hook, "GET", func() map[string]string { return nil }, nil, 405},
+		// A JSON content type: without one the API answers 415 before it looks for a write key in the body.
+		{"api: no write key", api, "POST", func() map[string]string { return map[string]string{"Content-Type": "application/json"} }, []byte(`{"event":"e","userId":"u"}`), 401},
+		{"api: wrong write key", api, "POST", func() map[string]string { return map[string]string{"Authorization": "Basic " + basic("nope")} }, []byte(`{"event":"e","userId":"u"}`), 401},
+		{"api: malformed JSON", api, "POST", func() map[string]string { return auth }, []byte(`{"event":`), 400},
+		{"api: not an object", api, "POST", func() map[string]string { return auth }, []byte(`[1,2,3]`), 400},
+		{"api: oversized", api, "POST", func() map[string]string { return auth }, big, 413},
+		{"api: gzip bomb", api, "POST", func() map[string]string { return withGzip(auth) }, bomb, 0}, // any 4xx
 	}
 	const parallel = 8
 	for _, tt := range tests {
@@ -91,7 +102,7 @@ func TestHostileRequests(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					code, err := rawRequest(tt.method, tt.target, tt.header, tt.body)
+					code, err := rawRequest(tt.method, tt.target, tt.header(), tt.body)
 					if err != nil {
 						t.Errorf("request: %v", err)
 					}

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,9 +13,6 @@ import (
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/webhook"
 )
-
-// signatureHeader is the header the pipeline signs deliveries in.
-const signatureHeader = webhook.DefaultSignatureHeader
 
 // expect declares ids on the waiter before anything is sent, and registers a
 // cleanup that forgets them and, when the run failed, logs them.
@@ -169,12 +165,12 @@ func (s *suites) problems(id string, req webhook.Request, want map[string]any) [
 		out = append(out, fmt.Sprintf("messageId %s: ", id)+fmt.Sprintf(format, args...))
 	}
 	if len(s.secret) > 0 {
-		sig := strings.TrimPrefix(req.Header.Get(signatureHeader), "sha256=")
-		switch {
-		case sig == "":
-			add("delivery has no %s header", signatureHeader)
-		case subtle.ConstantTimeCompare([]byte(sig), []byte(webhook.Sign(s.secret, []byte(req.Body)))) != 1:
-			add("%s is not a valid signature of the delivered body", signatureHeader)
+		switch err := webhook.VerifySignature(s.secret, req.Header, []byte(req.Body)); {
+		case errors.Is(err, webhook.ErrNoSignature):
+			add("delivery has no webhook-signature or %s header", webhook.DefaultSignatureHeader)
+		case err != nil:
+			header, _, _ := strings.Cut(err.Error(), ":")
+			add("%s is not a valid signature of the delivered body", header)
 		}
 	}
 	var got map[string]any

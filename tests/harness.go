@@ -69,10 +69,11 @@ type Harness struct {
 	// It is only informational: failures mention it, without its user
 	// info, query and fragment (they may hold a token). Default: none.
 	WebhookURL string
-	// WebhookSecret, when set, makes every suite re-verify the X-Signature
-	// header of each delivery (hex HMAC-SHA256 of the body, optionally
-	// prefixed "sha256="). Default: none, signatures are not checked. It is
-	// a secret.
+	// WebhookSecret, when set, makes every suite re-verify the signature
+	// of each delivery (webhook.VerifySignature: Standard Webhooks'
+	// webhook-signature, or else X-Signature, the hex HMAC-SHA256 of the
+	// body, optionally prefixed "sha256="). Default: none, signatures are
+	// not checked. It is a secret.
 	WebhookSecret []byte
 	// ChromePath is the Chromium or Chrome binary of the browser suite.
 	// Default: the first of chromium, chromium-browser, google-chrome and

@@ -178,7 +178,7 @@ func TestDeliveryChecks(t *testing.T) {
 		{
 			name:    "wrong secret",
 			harness: func(h *tests.Harness) { h.WebhookSecret = []byte("not-the-pipeline-secret") },
-			want:    []string{"X-Signature is not a valid signature of the delivered body"},
+			want:    []string{"webhook-signature is not a valid signature of the delivered body"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,3 +62,13 @@ func ExampleRouteLogger_WaitN() {
 	fmt.Println(len(got), err, len(rl.Received("b")))
 	// Output: 3 <nil> 1
 }
+
+// A sender signs a delivery as Standard Webhooks: a delivery id (the same on
+// every retry), the attempt's Unix time, and the signature over
+// "id.timestamp.body". The reference vector of the specification:
+func ExampleSignStandard() {
+	body := []byte(`{"test": 2432232314}`)
+	sig := webhook.SignStandard([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), body)
+	fmt.Println(sig)
+	// Output: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=
+}

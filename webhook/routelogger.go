@@ -38,7 +38,11 @@ const numShards = 64
 // kept for a grace period (WithGrace, WithMaxUnmatched,
 // WithMaxUnmatchedBytes) and matched by Sent. Every delivery for a pending
 // key is kept, duplicates included (up to WithMaxPerKey), so tests can
-// assert exactly-once delivery with Received or WaitNone. A key nobody
+// assert exactly-once delivery with Received or WaitNone; a delivery with
+// the same non-empty DeliveryID as one already kept for its key is the same
+// delivery again (a retry that reached another replica's Webhook in cluster
+// mode), not a duplicate: it is counted in webhook.replayed_total and
+// dropped. A key nobody
 // Deletes is evicted after a TTL (WithTTL). No method holds a lock while it
 // blocks.
 type RouteLogger struct {
@@ -69,6 +73,16 @@ type entry struct {
 	total   uint32    // deliveries seen, including those not kept
 	waited  bool      // Wait or WaitN returned reqs[0]
 	gone    bool      // deleted or evicted
+}
+
+// hasDelivery reports whether a kept delivery has delivery id id.
+func (e *entry) hasDelivery(id string) bool {
+	for i := range e.reqs {
+		if e.reqs[i].DeliveryID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // waiter is one blocked caller registered on an entry. ch has capacity 1;
@@ -233,6 +247,13 @@ func (l *RouteLogger) Record(r Request) {
 	s.mu.Lock()
 	l.sweepLocked(s, now, false)
 	if e := l.lookupLocked(s, key, now); e != nil {
+		if r.DeliveryID != "" && e.hasDelivery(r.DeliveryID) {
+			// The same delivery again (a transport retry that reached
+			// another replica's webhook, relayed here): not a duplicate.
+			s.mu.Unlock()
+			l.incr("webhook.replayed_total")
+			return
+		}
 		e.total++
 		if len(e.reqs) < l.cfg.maxPerKey {
 			e.reqs = append(e.reqs, r)

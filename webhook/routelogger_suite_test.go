@@ -19,12 +19,19 @@ func TestRouteLoggerSuite(t *testing.T) {
 }
 
 // TestRouteLoggerSuiteOverHTTP runs the suite with every delivery going
-// through a real Webhook on loopback, signed and gzip-encoded.
+// through a real Webhook on loopback, signed and gzip-encoded, under each
+// signature scheme.
 func TestRouteLoggerSuiteOverHTTP(t *testing.T) {
+	for _, sg := range signers {
+		t.Run(sg.scheme.String(), func(t *testing.T) { routeLoggerSuiteOverHTTP(t, sg) })
+	}
+}
+
+func routeLoggerSuiteOverHTTP(t *testing.T, sg signer) {
 	secret := []byte("suite-secret")
 	waitertest.Run(t, func(t *testing.T) waitertest.Setup {
 		rl := webhook.NewRouteLogger(webhook.JSONField(waitertest.KeyField))
-		srv := httptest.NewServer(webhook.New(webhook.Config{Logger: rl, Secret: secret}))
+		srv := httptest.NewServer(webhook.New(webhook.Config{Logger: rl, Secret: secret, Scheme: sg.scheme}))
 		t.Cleanup(srv.Close)
 		tr := srv.Client().Transport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
@@ -41,7 +48,7 @@ func TestRouteLoggerSuiteOverHTTP(t *testing.T) {
 				return
 			}
 			req.Header.Set("Content-Encoding", "gzip")
-			req.Header.Set("X-Signature", "sha256="+webhook.Sign(secret, zb.Bytes()))
+			sg.sign(req, secret, zb.Bytes())
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Errorf("deliver: %v", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/stats/v4"
 	"github.com/segmentio/stats/v4/prometheus"
+	"github.com/segmentio/stats/v4/statstest"
 
 	"github.com/orbital-e2e/orbital/webhook"
 	"github.com/orbital-e2e/orbital/webhook/waitertest"
@@ -294,5 +295,29 @@ func TestWaitAcrossTTLEviction(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, webhook.ErrNotSent) {
 		t.Fatalf("Wait across eviction: %v, want ErrNotSent", err)
+	}
+}
+
+// TestSameDeliveryIDIsNotADuplicate: the same delivery recorded twice (a
+// retry relayed from another replica) is not a duplicate; a new delivery id
+// for the same key is.
+func TestSameDeliveryIDIsNotADuplicate(t *testing.T) {
+	h := &statstest.Handler{}
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(stats.NewEngine("", h)))
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"messageId":"k"}`
+	rl.Record(webhook.Request{Body: body, DeliveryID: "msg_1"})
+	rl.Record(webhook.Request{Body: body, DeliveryID: "msg_1"})
+	if n := len(rl.Received("k")); n != 1 {
+		t.Fatalf("%d deliveries kept after the same delivery twice, want 1", n)
+	}
+	if c := measureCounts(h); c["webhook.replayed_total"] != 1 || c["webhook.duplicate_total"] != 0 {
+		t.Fatalf("counts %v: want replayed_total 1, duplicate_total 0", c)
+	}
+	rl.Record(webhook.Request{Body: body, DeliveryID: "msg_2"})
+	if n := len(rl.Received("k")); n != 2 {
+		t.Fatalf("%d deliveries kept after a new delivery id, want 2 (a duplicate)", n)
 	}
 }

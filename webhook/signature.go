@@ -1,39 +1,252 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"math"
+	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
+// Scheme is how deliveries are signed.
+type Scheme int
+
+const (
+	// SchemeStandardWebhooks is Standard Webhooks
+	// (https://www.standardwebhooks.com), the default: headers webhook-id
+	// (the delivery's id, the same on every retry), webhook-timestamp (Unix
+	// seconds of the attempt) and webhook-signature, a space-separated list
+	// of "v1,<base64 HMAC-SHA256 of id.timestamp.body>" (several during a
+	// secret rotation; one matching is enough). A secret "whsec_<base64>"
+	// is decoded to its key first, as the specification serialises secrets.
+	// Timestamps outside Config.Tolerance are refused and a delivery id
+	// seen before is answered 200 without recording it again (replays and
+	// transport retries).
+	SchemeStandardWebhooks Scheme = iota
+	// SchemeXSignature is a single header (Config.SignatureHeader, default
+	// X-Signature) holding the lowercase hex HMAC-SHA256 of the body,
+	// optionally prefixed with "sha256=". It signs neither an id nor a
+	// time, so it cannot refuse replays; use it for pipelines that sign
+	// that way.
+	SchemeXSignature
+)
+
+// Scheme names, as ParseScheme and String spell them.
+const (
+	SchemeNameStandardWebhooks = "standard-webhooks"
+	SchemeNameXSignature       = "x-signature"
+)
+
+// String returns "standard-webhooks" or "x-signature".
+func (s Scheme) String() string {
+	switch s {
+	case SchemeStandardWebhooks:
+		return SchemeNameStandardWebhooks
+	case SchemeXSignature:
+		return SchemeNameXSignature
+	}
+	return "Scheme(" + strconv.Itoa(int(s)) + ")"
+}
+
+// bodyOnly reports whether s signs the body alone (SchemeXSignature). (A
+// switch, not ==: scheme names are not secrets, but they name signatures.)
+func (s Scheme) bodyOnly() bool {
+	switch s {
+	case SchemeXSignature:
+		return true
+	}
+	return false
+}
+
+// ParseScheme parses "standard-webhooks" or "x-signature" (for flags).
+func ParseScheme(s string) (Scheme, error) {
+	switch s {
+	case SchemeNameStandardWebhooks:
+		return SchemeStandardWebhooks, nil
+	case SchemeNameXSignature:
+		return SchemeXSignature, nil
+	}
+	return 0, fmt.Errorf("webhook: unknown signature scheme %q: want %q or %q", s, SchemeNameStandardWebhooks, SchemeNameXSignature)
+}
+
+// Standard Webhooks header names.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// maxDeliveryIDLen bounds a webhook-id (the ids kept for replays are
+// bounded in number and size).
+const maxDeliveryIDLen = 256
+
 // Sign returns the signature a sender puts in the signature header for body
-// (the bytes as sent) and secret: the lowercase hex HMAC-SHA256.
+// (the bytes as sent) and secret under SchemeXSignature: the lowercase hex
+// HMAC-SHA256.
 func Sign(secret, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// validSignature reports whether header holds the lowercase hex HMAC-SHA256
-// of body under secret, optionally prefixed with "sha256=". The comparison
-// of the MACs is constant-time.
-func validSignature(secret []byte, header string, body []byte) bool {
-	header = strings.TrimPrefix(header, "sha256=")
-	if len(header) != 2*sha256.Size {
-		return false
+// SignStandard returns the webhook-signature value of a Standard Webhooks
+// delivery with id and timestamp: "v1," and the base64 HMAC-SHA256 of
+// "id.timestamp.body" (timestamp in Unix seconds) under the key of secret.
+func SignStandard(secret []byte, id string, timestamp time.Time, body []byte) string {
+	m := standardMAC(StandardKey(secret), id, timestamp.Unix())
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// StandardKey returns the HMAC key of a Standard Webhooks secret: the
+// decoded bytes of "whsec_<base64>"; any other secret (or one whose
+// remainder is not base64) is the key as it is.
+func StandardKey(secret []byte) []byte {
+	rest, ok := bytes.CutPrefix(secret, []byte("whsec_"))
+	if !ok {
+		return secret
 	}
-	var got [sha256.Size]byte
-	for i := 0; i < len(header); i++ {
-		c := header[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false // lowercase hex only
+	key, err := base64.StdEncoding.DecodeString(string(rest))
+	if err != nil {
+		return secret
+	}
+	return key
+}
+
+func standardMAC(key []byte, id string, ts int64) hash.Hash {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write(strconv.AppendInt(nil, ts, 10))
+	m.Write([]byte{'.'})
+	return m
+}
+
+// signed is what a request's signature headers claim, parsed before the
+// body is read so that a request without a usable signature is refused
+// without reading its body.
+type signed struct {
+	id   string   // webhook-id (Standard Webhooks)
+	ts   int64    // webhook-timestamp
+	macs [][]byte // candidate MACs
+}
+
+// errStale is a Standard Webhooks timestamp outside the tolerance.
+var errStale = fmt.Errorf("timestamp outside the tolerance")
+
+// parseSignature parses the signature headers of r for w's scheme. It does
+// not check the MAC (that needs the body).
+func (w *Webhook) parseSignature(h http.Header, now time.Time) (signed, error) {
+	if w.scheme.bodyOnly() {
+		v := strings.TrimPrefix(h.Get(w.sigHeader), "sha256=")
+		if len(v) != 2*sha256.Size {
+			return signed{}, fmt.Errorf("missing or malformed %s", w.sigHeader)
+		}
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return signed{}, fmt.Errorf("malformed %s", w.sigHeader) // lowercase hex only
+			}
+		}
+		mac, err := hex.DecodeString(v)
+		if err != nil {
+			return signed{}, fmt.Errorf("malformed %s", w.sigHeader)
+		}
+		return signed{macs: [][]byte{mac}}, nil
+	}
+	id, tsStr, sig := h.Get(HeaderWebhookID), h.Get(HeaderWebhookTimestamp), h.Get(HeaderWebhookSignature)
+	if id == "" || tsStr == "" || sig == "" {
+		return signed{}, fmt.Errorf("missing webhook-id, webhook-timestamp or webhook-signature")
+	}
+	if len(id) > maxDeliveryIDLen {
+		return signed{}, fmt.Errorf("webhook-id longer than %d bytes", maxDeliveryIDLen)
+	}
+	ts, err := strconv.ParseInt(tsStr, 10, 64)
+	if err != nil {
+		return signed{}, fmt.Errorf("malformed webhook-timestamp")
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > w.tolerance || d < -w.tolerance {
+		return signed{}, errStale
+	}
+	s := signed{id: id, ts: ts}
+	for i, part := range strings.Fields(sig) {
+		if i >= 16 {
+			break
+		}
+		b64, ok := strings.CutPrefix(part, "v1,")
+		if !ok {
+			continue // another version (v1a, ...): not ours to check
+		}
+		mac, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(mac) != sha256.Size {
+			continue
+		}
+		s.macs = append(s.macs, mac)
+	}
+	if len(s.macs) == 0 {
+		return signed{}, fmt.Errorf("no v1 signature in webhook-signature")
+	}
+	return s, nil
+}
+
+// newMAC returns the MAC to stream the body into for s.
+func (w *Webhook) newMAC(s signed) hash.Hash {
+	if w.scheme.bodyOnly() {
+		return hmac.New(sha256.New, w.secret)
+	}
+	return standardMAC(w.stdKey, s.id, s.ts)
+}
+
+// matches reports in constant time per candidate whether sum is one of s's
+// MACs.
+func (s signed) matches(sum []byte) bool {
+	ok := false
+	for _, m := range s.macs {
+		if hmac.Equal(m, sum) {
+			ok = true
 		}
 	}
-	if _, err := hex.Decode(got[:], []byte(header)); err != nil {
-		return false
+	return ok
+}
+
+// Errors of VerifySignature.
+var (
+	ErrNoSignature  = errors.New("webhook: no signature header")
+	ErrBadSignature = errors.New("webhook: not a valid signature of the body")
+)
+
+// VerifySignature checks the signature of a delivery already received (for
+// example a test re-verifying what a Webhook recorded): under Standard
+// Webhooks when h has a webhook-signature header, otherwise the
+// X-Signature header. The timestamp is not checked against a tolerance and
+// no replay memory is involved; a Webhook does both on receipt. It returns
+// nil, ErrNoSignature or an error wrapping ErrBadSignature that names the
+// header.
+func VerifySignature(secret []byte, h http.Header, body []byte) error {
+	w := &Webhook{scheme: SchemeStandardWebhooks, secret: secret, stdKey: StandardKey(secret),
+		sigHeader: DefaultSignatureHeader, tolerance: time.Duration(math.MaxInt64)}
+	header := HeaderWebhookSignature
+	if h.Get(HeaderWebhookSignature) == "" {
+		w.scheme, header = SchemeXSignature, DefaultSignatureHeader
+		if h.Get(DefaultSignatureHeader) == "" {
+			return ErrNoSignature
+		}
 	}
-	m := hmac.New(sha256.New, secret)
+	s, err := w.parseSignature(h, time.Unix(0, 0))
+	if err != nil {
+		return fmt.Errorf("%s: %w", header, ErrBadSignature)
+	}
+	m := w.newMAC(s)
 	m.Write(body)
-	return hmac.Equal(got[:], m.Sum(nil))
+	if !s.matches(m.Sum(nil)) {
+		return fmt.Errorf("%s: %w", header, ErrBadSignature)
+	}
+	return nil
 }

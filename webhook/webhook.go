@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -16,11 +17,14 @@ import (
 // Request is one delivery as the Webhook received it. Body is the decoded
 // body (gzip already undone). Header is the request's own header map: treat
 // it as read-only, it is shared by everyone the Request is handed to.
+// DeliveryID is the Standard Webhooks webhook-id ("" under SchemeXSignature
+// or when absent).
 type Request struct {
 	RemoteAddr, Method, Proto, RawURL string
 	Header                            http.Header
 	Body                              string
 	ReceivedAt                        time.Time
+	DeliveryID                        string
 }
 
 // Logger records accepted deliveries. Record must be safe for concurrent use
@@ -36,11 +40,21 @@ type CheckedLogger interface {
 	RecordChecked(Request) error
 }
 
-// DefaultMaxBodyBytes is the default of Config.MaxBodyBytes (1 MiB).
-const DefaultMaxBodyBytes = 1 << 20
-
-// DefaultSignatureHeader is the default of Config.SignatureHeader.
-const DefaultSignatureHeader = "X-Signature"
+// Defaults of Config.
+const (
+	// DefaultMaxBodyBytes is the default of Config.MaxBodyBytes (1 MiB).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultSignatureHeader is the default of Config.SignatureHeader.
+	DefaultSignatureHeader = "X-Signature"
+	// DefaultTolerance is the default of Config.Tolerance (5 minutes, as
+	// the Standard Webhooks reference libraries).
+	DefaultTolerance = 5 * time.Minute
+	// DefaultMaxDeliveryIDs is the default of Config.MaxDeliveryIDs.
+	DefaultMaxDeliveryIDs = 100_000
+	// DefaultMaxUnauthenticatedBytes is the default of
+	// Config.MaxUnauthenticatedBytes (32 MiB).
+	DefaultMaxUnauthenticatedBytes = 32 << 20
+)
 
 // Config configures a Webhook. The zero value works: it accepts unsigned
 // deliveries of at most 1 MiB and drops them.
@@ -51,34 +65,75 @@ type Config struct {
 	// MaxBodyBytes caps the decoded body size; larger bodies get 413.
 	// Default: 1 MiB (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	// Secret, when set, makes SignatureHeader mandatory: it must hold the
-	// lowercase hex HMAC-SHA256 of the body bytes as sent on the wire
-	// (before gzip decoding), optionally prefixed with "sha256=". Otherwise
-	// the request gets 401. Default: none (no signature check).
+	// Secret, when set, makes a valid signature under Scheme mandatory
+	// (otherwise 401); the signature covers the body bytes as sent on the
+	// wire (before gzip decoding). The signature headers are checked
+	// before the body is read, so a request without one is refused without
+	// reading it, and the MAC is computed as the body streams in.
+	// Default: none (no signature check).
 	Secret []byte
-	// SignatureHeader names the signature header. Default: "X-Signature".
+	// Scheme is the signature scheme. Default: SchemeStandardWebhooks.
+	Scheme Scheme
+	// SignatureHeader names the signature header of SchemeXSignature.
+	// Default: "X-Signature".
 	SignatureHeader string
-	// Stats receives webhook.received_total and
-	// webhook.rejected_total{reason}. Default: nil, no metrics.
+	// Tolerance is how far a Standard Webhooks webhook-timestamp may be
+	// from now, either way, when Secret is set; beyond it the request gets
+	// 401 (reason "stale_timestamp"). Default: 5 minutes
+	// (DefaultTolerance).
+	Tolerance time.Duration
+	// MaxDeliveryIDs caps the Standard Webhooks delivery ids remembered to
+	// answer a replay or a transport retry of a recorded delivery with 200
+	// without recording it again (counted in webhook.replayed_total). Each
+	// id (at most 256 bytes) is kept for twice the Tolerance after it was
+	// recorded, so a delivery cannot be replayed with a timestamp still
+	// inside the tolerance once its id is forgotten. When the cap is
+	// reached new deliveries get 503 with Retry-After (reason "busy") until
+	// ids expire: memory stays bounded and no replay slips through.
+	// Default: 100,000 (DefaultMaxDeliveryIDs).
+	MaxDeliveryIDs int
+	// MaxUnauthenticatedBytes is the budget, shared by all requests, of
+	// body bytes read but not yet authenticated and recorded. A request
+	// whose next read would exceed it gets 503 with Retry-After (reason
+	// "busy"), so a flood of slow or forged bodies costs at most this
+	// much memory. Bodies are read in chunks of at most 32 KiB, each
+	// counted when it is allocated. Default: 32 MiB
+	// (DefaultMaxUnauthenticatedBytes).
+	MaxUnauthenticatedBytes int64
+	// Stats receives webhook.received_total, webhook.rejected_total{reason}
+	// and webhook.replayed_total (created at 0). Default: nil, no metrics.
 	Stats *stats.Engine
+	// Clock is the clock for timestamps and the replay window (tests use a
+	// fake one). Default: time.Now.
+	Clock func() time.Time
 }
 
 // Webhook is the http.Handler that receives deliveries. It is safe for
 // concurrent use.
 //
-// Status codes: 200 once the delivery is recorded; 405 (with Allow) for
-// methods other than POST, PUT and PATCH; 413 when the body, decoded, is
-// larger than MaxBodyBytes; 401 for a missing or wrong signature; 415 for a
-// Content-Encoding other than gzip or identity; 400 for a corrupt gzip
-// body or a body that cannot be read; 503 with Retry-After when a
-// CheckedLogger could not keep the delivery.
+// Status codes: 200 once the delivery is recorded, and for a delivery whose
+// Standard Webhooks id was recorded before (a replay or a transport retry:
+// not recorded again); 405 (with Allow) for methods other than POST, PUT and
+// PATCH; 413 when the body, decoded, is larger than MaxBodyBytes; 401 for a
+// missing or wrong signature or a timestamp outside the tolerance; 415 for a
+// Content-Encoding other than gzip or identity; 400 for a corrupt gzip body
+// or a body that cannot be read; 503 with Retry-After when a CheckedLogger
+// could not keep the delivery, when the unauthenticated-bytes budget or the
+// delivery-id memory is full, or while the same delivery id is being
+// recorded by another request.
 type Webhook struct {
 	logger    Logger
 	max       int64
 	wireMax   int64
 	secret    []byte
+	stdKey    []byte
+	scheme    Scheme
 	sigHeader string
+	tolerance time.Duration
+	seen      *seenIDs
+	budget    budget
 	stats     *stats.Engine
+	now       func() time.Time
 	bufs      sync.Pool // *bytes.Buffer
 }
 
@@ -88,8 +143,11 @@ func New(c Config) *Webhook {
 		logger:    c.Logger,
 		max:       c.MaxBodyBytes,
 		secret:    bytes.Clone(c.Secret),
+		scheme:    c.Scheme,
 		sigHeader: c.SignatureHeader,
+		tolerance: c.Tolerance,
 		stats:     c.Stats,
+		now:       c.Clock,
 	}
 	if w.max <= 0 {
 		w.max = DefaultMaxBodyBytes
@@ -101,7 +159,26 @@ func New(c Config) *Webhook {
 	if w.sigHeader == "" {
 		w.sigHeader = DefaultSignatureHeader
 	}
+	if w.tolerance <= 0 {
+		w.tolerance = DefaultTolerance
+	}
+	w.stdKey = StandardKey(w.secret)
+	maxIDs := c.MaxDeliveryIDs
+	if maxIDs <= 0 {
+		maxIDs = DefaultMaxDeliveryIDs
+	}
+	w.seen = newSeenIDs(2*w.tolerance, maxIDs)
+	w.budget.max = c.MaxUnauthenticatedBytes
+	if w.budget.max <= 0 {
+		w.budget.max = DefaultMaxUnauthenticatedBytes
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
 	w.bufs.New = func() any { return new(bytes.Buffer) }
+	if w.stats != nil {
+		w.stats.Add("webhook.replayed_total", 0) // exists before the first replay
+	}
 	return w
 }
 
@@ -112,21 +189,26 @@ const (
 	reasonMethod       = "method"
 	reasonTooLarge     = "too_large"
 	reasonBadSignature = "bad_signature"
+	reasonStale        = "stale_timestamp"
 	reasonBadEncoding  = "bad_encoding"
 	reasonReadError    = "read_error"
 	reasonUnavailable  = "unavailable"
+	reasonBusy         = "busy"
 )
 
 func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 	if w.stats != nil {
 		w.stats.Incr("webhook.rejected_total", stats.T("reason", reason))
 	}
+	if code == http.StatusServiceUnavailable && rw.Header().Get("Retry-After") == "" {
+		rw.Header().Set("Retry-After", "1")
+	}
 	http.Error(rw, msg, code)
 }
 
 // ServeHTTP implements http.Handler.
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	now := time.Now()
+	now := w.now()
 	if w.stats != nil {
 		w.stats.Incr("webhook.received_total")
 	}
@@ -155,36 +237,90 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	buf := w.bufs.Get().(*bytes.Buffer)
-	defer w.putBuf(buf)
-	buf.Reset()
-	var body io.Reader = http.MaxBytesReader(rw, r.Body, wireMax)
-	if _, err := buf.ReadFrom(body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
+	// The signature headers are checked before a byte of the body is read.
+	var mac hash.Hash
+	var sig signed
+	if len(w.secret) > 0 {
+		s, err := w.parseSignature(r.Header, now)
+		if errors.Is(err, errStale) {
+			w.reject(rw, http.StatusUnauthorized, reasonStale, "webhook-timestamp outside the tolerance")
 			return
 		}
-		w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
+		if err != nil {
+			w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
+			return
+		}
+		sig, mac = s, w.newMAC(s)
+	}
+	deliveryID := ""
+	if w.scheme == SchemeStandardWebhooks {
+		if id := r.Header.Get(HeaderWebhookID); len(id) <= maxDeliveryIDLen {
+			deliveryID = id
+		}
+	}
+
+	chunks, n, held, err := w.readBody(http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
+	defer w.budget.give(held)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.Is(err, errBudget):
+			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many request bytes in flight, retry")
+		case errors.As(err, &mbe):
+			w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
+		default:
+			w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
+		}
 		return
 	}
-	wire := buf.Bytes()
-
-	if len(w.secret) > 0 && !validSignature(w.secret, r.Header.Get(w.sigHeader), wire) {
+	if mac != nil && !sig.matches(mac.Sum(nil)) {
 		w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
 		return
 	}
 
+	if deliveryID != "" {
+		switch w.seen.reserve(deliveryID, now) {
+		case idSeen:
+			if w.stats != nil {
+				w.stats.Incr("webhook.replayed_total")
+			}
+			rw.WriteHeader(http.StatusOK) // kept already; a retry needs no second copy
+			return
+		case idInFlight:
+			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "this delivery is being recorded, retry")
+			return
+		case idFull:
+			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many recent deliveries, retry")
+			return
+		}
+	}
+	recorded := false
+	defer func() {
+		if deliveryID == "" {
+			return
+		}
+		if recorded {
+			w.seen.commit(deliveryID, w.now())
+		} else {
+			w.seen.release(deliveryID)
+		}
+	}()
+
 	var decoded string
 	if gz {
-		s, code, reason, msg := w.gunzip(wire)
+		s, code, reason, msg := w.gunzip(chunks)
 		if code != 0 {
 			w.reject(rw, code, reason, msg)
 			return
 		}
 		decoded = s
 	} else {
-		decoded = string(wire)
+		var b strings.Builder
+		b.Grow(int(n))
+		for _, c := range chunks {
+			b.Write(c)
+		}
+		decoded = b.String()
 	}
 
 	rawURL := r.RequestURI
@@ -200,10 +336,10 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			Header:     r.Header,
 			Body:       decoded,
 			ReceivedAt: now,
+			DeliveryID: deliveryID,
 		}
 		if cl, ok := w.logger.(CheckedLogger); ok {
 			if err := cl.RecordChecked(req); err != nil {
-				rw.Header().Set("Retry-After", "1")
 				w.reject(rw, http.StatusServiceUnavailable, reasonUnavailable, "delivery not recorded, retry: "+err.Error())
 				return
 			}
@@ -211,12 +347,69 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			w.logger.Record(req)
 		}
 	}
+	recorded = true
 	rw.WriteHeader(http.StatusOK)
 }
 
-// gunzip decodes wire with the decoded-size cap. A non-zero code means reject.
-func (w *Webhook) gunzip(wire []byte) (body string, code int, reason, msg string) {
-	zr, err := gzip.NewReader(bytes.NewReader(wire))
+// errBudget is a read refused by the unauthenticated-bytes budget.
+var errBudget = errors.New("webhook: unauthenticated-bytes budget exhausted")
+
+// Chunk sizes of readBody.
+const (
+	chunkMin = 512
+	chunkMax = 32 << 10
+)
+
+// readBody reads r in chunks, each taken from the budget before it is
+// allocated, writing every byte to mac (when set) as it arrives. held is
+// what it took from the budget, to give back when the request is done,
+// also on error.
+func (w *Webhook) readBody(r io.Reader, contentLength int64, mac hash.Hash) (chunks [][]byte, n, held int64, err error) {
+	size := int64(4 << 10)
+	if contentLength >= 0 {
+		size = min(max(contentLength+1, chunkMin), chunkMax) // +1: see EOF without a second chunk
+	}
+	var cur []byte
+	for {
+		if len(cur) == cap(cur) {
+			if !w.budget.take(size) {
+				return nil, n, held, errBudget
+			}
+			held += size
+			if cur != nil {
+				chunks = append(chunks, cur)
+			}
+			cur = make([]byte, 0, size)
+			size = chunkMax
+		}
+		m, rerr := r.Read(cur[len(cur):cap(cur)])
+		if m > 0 {
+			if mac != nil {
+				mac.Write(cur[len(cur) : len(cur)+m])
+			}
+			cur = cur[:len(cur)+m]
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			if len(cur) > 0 {
+				chunks = append(chunks, cur)
+			}
+			return chunks, n, held, nil
+		}
+		if rerr != nil {
+			return nil, n, held, rerr
+		}
+	}
+}
+
+// gunzip decodes the wire chunks with the decoded-size cap. A non-zero code
+// means reject.
+func (w *Webhook) gunzip(chunks [][]byte) (body string, code int, reason, msg string) {
+	rs := make([]io.Reader, len(chunks))
+	for i, c := range chunks {
+		rs[i] = bytes.NewReader(c)
+	}
+	zr, err := gzip.NewReader(io.MultiReader(rs...))
 	if err != nil {
 		return "", http.StatusBadRequest, reasonBadEncoding, "corrupt gzip body"
 	}

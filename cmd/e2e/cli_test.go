@@ -29,6 +29,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"bad regexp", []string{"gate", "--run", "(track"}, "invalid --run regexp"},
 		{"bad fault spec", []string{"gate", "--faults", "drop=2"}, "invalid --faults"},
 		{"unknown fault", []string{"gate", "--faults", "explode=1"}, "invalid --faults"},
+		{"unknown signature scheme", []string{"gate", "--signature-scheme", "v0"}, "invalid --signature-scheme"}, // issue 14
 		{"bad count", []string{"gate", "--count", "0"}, "--count"},
 		{"bad timeout", []string{"gate", "--timeout", "-1s"}, "--timeout"},
 		{"json twice", []string{"gate", "--json", "--json-file", filepath.Join(dir, "x.json")}, "--json"},

@@ -19,6 +19,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/logging"
 	"github.com/orbital-e2e/orbital/internal/redact"
+	"github.com/orbital-e2e/orbital/webhook"
 	"github.com/peterbourgon/ff/v3"
 )
 
@@ -36,6 +37,7 @@ type options struct {
 	// raw flag values, turned into cfg by validate
 	kafkaBrokers string
 	faults       string
+	signature    string // --signature-scheme (issue 14)
 	run          string
 	configPath   string
 	casePeriod   config.DurationMap
@@ -50,6 +52,9 @@ type options struct {
 	loadDuration        time.Duration
 	loadDeliveryTimeout time.Duration
 	loadConcurrency     int
+
+	// broker only
+	brokerAddr string
 
 	// gate only
 	count    int
@@ -69,7 +74,7 @@ type command struct {
 }
 
 func commands() []*command {
-	return []*command{serveCommand(), gateCommand(), loadCommand(), listCommand(), versionCommand()}
+	return []*command{serveCommand(), gateCommand(), loadCommand(), listCommand(), brokerCommand(), versionCommand()}
 }
 
 func serveCommand() *command {
@@ -79,7 +84,7 @@ func serveCommand() *command {
 		long: `Runs every registered case on its period until SIGTERM or SIGINT, then stops scheduling,
 waits up to --drain for runs in flight and shuts down. Serves on --addr:
   /          status page and JSON API (/api/...)
-  /webhook   the pipeline's deliveries (X-Signature verified with --webhook-secret)
+  /webhook   the pipeline's deliveries (signature verified with --webhook-secret)
   /metrics   Prometheus text format
   /healthz   200 while the process serves
   /readyz    200 once cases are registered and the webhook serves; 503 while draining
@@ -92,6 +97,8 @@ With no --api, starts an in-process Kafka broker and the example pipeline (the e
 			fs.StringVar(&o.cfg.Statsd, "statsd", "", "also send metrics to this Datadog/statsd agent (UDP host:port)")
 			fs.BoolVar(&o.cfg.Cluster, "cluster", false, "cluster mode: replicas sharing --kafka-brokers (the embedded broker when no --api) relay deliveries to the waiting replica and run each case once per period cluster-wide")
 			fs.StringVar(&o.cfg.ClusterTopic, "cluster-topic", "orbital", "topic prefix of cluster mode")
+			fs.StringVar(&o.cfg.DataDir, "data-dir", "", "the embedded broker persists in this directory, so the status history (topic <cluster-topic>-results) survives a restart; empty: memory only")
+			fs.StringVar(&o.cfg.ReplicaID, "replica", "", "name of this replica on the status page's runs and in the cluster (default: host name and random hex)")
 		},
 		exec: runServe,
 	}
@@ -154,6 +161,24 @@ func listCommand() *command {
 	}
 }
 
+func brokerCommand() *command {
+	return &command{
+		name:  "broker",
+		short: "run the embedded Kafka-protocol broker on its own, for replicas in separate processes",
+		long: `Runs the in-process Kafka-protocol broker of the embedded default on --addr until SIGTERM or
+SIGINT, so that several "e2e serve --cluster --kafka-brokers ADDR" processes (and the example
+pipeline) can share it. --data-dir persists its topics there; topics keep their own retention
+(10 minutes by default, 24 hours for the results topic). Not a production Kafka.`,
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.brokerAddr, "addr", "127.0.0.1:9092", "host:port the broker listens on and advertises (clients must be able to dial it)")
+			fs.StringVar(&o.cfg.DataDir, "data-dir", "", "persist topics, records and offsets in this directory; empty: memory only")
+			fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+			fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		},
+		exec: runBroker,
+	}
+}
+
 func versionCommand() *command {
 	return &command{
 		name:  "version",
@@ -181,7 +206,8 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
 	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
-	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' X-Signature; embedded default: random (secret)")
+	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' signature; embedded default: random (secret)")
+	fs.StringVar(&o.signature, "signature-scheme", webhook.SchemeNameStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature; replays refused) or "x-signature" (hex HMAC of the body)`) // issue 14
 	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
@@ -215,8 +241,11 @@ func (a *app) parse(cmd *command, args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	if cmd.name == "version" {
+	switch cmd.name {
+	case "version":
 		return o, nil
+	case "broker":
+		return o, o.validateBroker()
 	}
 	if err := o.validate(cmd.name); err != nil {
 		return nil, err
@@ -237,6 +266,9 @@ func (o *options) validate(cmd string) error {
 		return fmt.Errorf("invalid --run regexp: %w", err)
 	}
 	c.Run = re
+	if c.SignatureScheme, err = webhook.ParseScheme(o.signature); err != nil { // issue 14
+		return fmt.Errorf("invalid --signature-scheme %q: want %q or %q", o.signature, webhook.SchemeNameStandardWebhooks, webhook.SchemeNameXSignature)
+	}
 	if c.Faults, err = pipeline.ParseFaults(o.faults); err != nil {
 		return fmt.Errorf("invalid --faults: %w", err)
 	}

@@ -123,14 +123,19 @@ func TestServeWithBlockedOutput(t *testing.T) {
 	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz with blocked output: %v %v", resp, err)
 	}
+	metricAtExit := metric(addr, "orbital_output_dropped_bytes_total", "")
+	passedAfter := metric(addr, "orbital_runs_total", `outcome="pass"`) - before
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("serve after SIGTERM with blocked output: %v, want exit 0", err)
 	}
-	if took := time.Since(start); took > 40*time.Second {
+	took := time.Since(start)
+	if took > 40*time.Second {
 		t.Errorf("exit took %s after SIGTERM", took)
 	}
+	t.Logf("output unread: %.0f bytes dropped, %.0f runs passed after the pipes filled, exit %s after SIGTERM",
+		metricAtExit, passedAfter, took)
 }
 
 // A second SIGTERM during a long drain exits at once (143), the runs in flight reported as
@@ -167,6 +172,7 @@ func TestSecondSIGTERMForcesExit(t *testing.T) {
 	if took > 10*time.Second {
 		t.Errorf("exit took %s after the second SIGTERM, want at once", took)
 	}
+	t.Logf("second SIGTERM: exit %d after %s", exit.ExitCode(), took)
 	if out := stdout.String(); !strings.Contains(out, "--- ") || !strings.Contains(out, "cut short") {
 		t.Errorf("the run in flight was not reported as cut short:\n%s", out)
 	}

@@ -146,14 +146,14 @@ func (a *app) main(ctx context.Context, args []string) int {
 	name := "serve"
 	if len(args) > 0 {
 		switch args[0] {
-		case "serve", "gate", "load", "list", "version":
+		case "serve", "gate", "load", "list", "broker", "version":
 			name, args = args[0], args[1:]
 		case "help", "-h", "-help", "--help":
 			a.printHelp(a.stdout, args[1:])
 			return exitOK
 		default:
 			if len(args[0]) > 0 && args[0][0] != '-' {
-				fmt.Fprintf(a.stderr, "e2e: unknown command %q (commands: serve, gate, load, list, version)\nRun 'e2e --help' for usage.\n", args[0])
+				fmt.Fprintf(a.stderr, "e2e: unknown command %q (commands: serve, gate, load, list, broker, version)\nRun 'e2e --help' for usage.\n", args[0])
 				return exitUsage
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +154,13 @@ func provokeWebhook(t *testing.T, client *http.Client, url, secret string) bool 
 	}
 	resp.Body.Close()
 	body := []byte(`{"messageId":"orbital-live-test-unmatched","type":"track","event":"x","userId":"u"}`)
+	// Signed both ways, so it is accepted whichever scheme the server uses:
+	// Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature
+	// over "id.timestamp.body") and X-Signature (hex HMAC of the body).
+	id, ts := "msg_orbital-live-test-unmatched", strconv.FormatInt(time.Now().Unix(), 10)
+	std := hmac.New(sha256.New, []byte(secret))
+	std.Write([]byte(id + "." + ts + "."))
+	std.Write(body)
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
@@ -159,6 +168,9 @@ func provokeWebhook(t *testing.T, client *http.Client, url, secret string) bool 
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", ts)
+	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(std.Sum(nil)))
 	req.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
 	resp, err = client.Do(req)
 	if err != nil {

@@ -47,7 +47,7 @@ func main() {
 	fs := flag.NewFlagSet("headertester", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address: /webhook (the service's callback), /metrics, status page")
 	fs.StringVar(&cfg.orders, "orders", "http://127.0.0.1:8082", "order service base URL")
-	fs.StringVar(&cfg.secret, "secret", os.Getenv("ORDERS_SECRET"), "HMAC key of the callbacks' X-Signature (env ORDERS_SECRET)")
+	fs.StringVar(&cfg.secret, "secret", os.Getenv("ORDERS_SECRET"), "HMAC key of the callbacks' Standard Webhooks signature (env ORDERS_SECRET)")
 	fs.DurationVar(&cfg.period, "period", 10*time.Second, "how often the test runs")
 	fs.DurationVar(&cfg.timeout, "timeout", 30*time.Second, "how long one run may take")
 	fs.DurationVar(&cfg.wait, "wait", 10*time.Second, "how long a run waits for the confirmation")

@@ -4,8 +4,8 @@
 //	{"id":"4f1c…","item":"coffee beans","quantity":2}
 //
 // answers 202, and confirms it asynchronously, either by calling a webhook
-// (POST Config.CallbackURL with the id in the X-Order-Id header, signed
-// with X-Signature when Config.Secret is set) or by writing a message to a
+// (POST Config.CallbackURL with the id in the X-Order-Id header, signed as
+// Standard Webhooks when Config.Secret is set) or by writing a message to a
 // Kafka topic (Config.Topic, keyed by the id). The confirmation's body is
 //
 //	{"orderId":"4f1c…","item":"coffee beans","quantity":2,"status":"confirmed"}
@@ -19,7 +19,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -27,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,8 +63,11 @@ type Config struct {
 	// CallbackURL receives the confirmations by POST, with the order id in
 	// the X-Order-Id header.
 	CallbackURL string
-	// Secret, when set, signs each callback: X-Signature holds the hex
-	// HMAC-SHA256 of the body. Default: unsigned.
+	// Secret, when set, signs each callback as Standard Webhooks
+	// (https://www.standardwebhooks.com): webhook-id (one per confirmation,
+	// the same on its retries), webhook-timestamp (Unix seconds of the
+	// attempt) and webhook-signature "v1,<base64 HMAC-SHA256 of
+	// id.timestamp.body>". Default: unsigned.
 	Secret []byte
 	// Brokers and Topic: write confirmations to this Kafka topic, keyed by
 	// the order id, instead of calling back.
@@ -187,6 +193,7 @@ func (s *Service) confirm(c Confirmation) error {
 	if err != nil {
 		return err
 	}
+	deliveryID := newDeliveryID() // a retry is the same delivery; a duplicate is a new one
 	var last error
 	for attempt := range 5 {
 		if attempt > 0 {
@@ -196,14 +203,21 @@ func (s *Service) confirm(c Confirmation) error {
 			case <-time.After(time.Duration(attempt) * 50 * time.Millisecond):
 			}
 		}
-		if last = s.send(c.OrderID, body); last == nil {
+		if last = s.send(c.OrderID, deliveryID, body); last == nil {
 			return nil
 		}
 	}
 	return last
 }
 
-func (s *Service) send(id string, body []byte) error {
+// newDeliveryID returns a webhook-id: "msg_" and 128 random bits.
+func newDeliveryID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "msg_" + hex.EncodeToString(b[:])
+}
+
+func (s *Service) send(id, deliveryID string, body []byte) error {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	if s.writer != nil {
@@ -216,9 +230,13 @@ func (s *Service) send(id string, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Order-Id", id)
 	if len(s.cfg.Secret) > 0 {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		mac := hmac.New(sha256.New, s.cfg.Secret)
+		mac.Write([]byte(deliveryID + "." + ts + "."))
 		mac.Write(body)
-		req.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("webhook-id", deliveryID)
+		req.Header.Set("webhook-timestamp", ts)
+		req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
 	}
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {

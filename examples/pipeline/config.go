@@ -46,9 +46,16 @@ type Config struct {
 	// events are consumed and committed but delivered nowhere.
 	Destinations []string
 
-	// DestinationSecret is the HMAC-SHA256 key of the X-Signature header.
-	// Default: empty key (deliveries are still signed).
+	// DestinationSecret is the HMAC-SHA256 key deliveries are signed with.
+	// Under Standard Webhooks a "whsec_<base64>" secret is decoded first
+	// (see SecretKey). Default: empty key (deliveries are still signed).
 	DestinationSecret []byte
+
+	// Signature is how deliveries are signed: SignatureStandardWebhooks
+	// (webhook-id, webhook-timestamp, webhook-signature) or
+	// SignatureXSignature (X-Signature: hex HMAC of the body). Default:
+	// SignatureStandardWebhooks.
+	Signature string
 
 	// Faults are the faults injected from the start; see SetFaults.
 	Faults Faults
@@ -127,6 +134,13 @@ func (c Config) withDefaults() (Config, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return c, fmt.Errorf("pipeline: destination %q is not an http(s) URL", redactURL(d))
 		}
+	}
+	switch c.Signature {
+	case "":
+		c.Signature = SignatureStandardWebhooks
+	case SignatureStandardWebhooks, SignatureXSignature:
+	default:
+		return c, fmt.Errorf("pipeline: Signature %q is neither %q nor %q", c.Signature, SignatureStandardWebhooks, SignatureXSignature)
 	}
 	if err := c.Faults.validate(); err != nil {
 		return c, fmt.Errorf("pipeline: %w", err)

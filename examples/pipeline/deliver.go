@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -24,6 +26,56 @@ func Sign(secret, body []byte) string {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Signature schemes of Config.Signature.
+const (
+	// SignatureStandardWebhooks signs as Standard Webhooks
+	// (https://www.standardwebhooks.com): webhook-id (one per delivery of
+	// an event to a destination, the same on every retry), webhook-timestamp
+	// (Unix seconds of the attempt) and webhook-signature
+	// "v1,<base64 HMAC-SHA256 of id.timestamp.body>".
+	SignatureStandardWebhooks = "standard-webhooks"
+	// SignatureXSignature signs with X-Signature: the hex HMAC-SHA256 of the
+	// body alone (no id, no timestamp: a receiver cannot refuse replays).
+	SignatureXSignature = "x-signature"
+)
+
+// SignStandard returns the webhook-signature value of a Standard Webhooks
+// delivery: "v1," and the base64 HMAC-SHA256 of "id.timestamp.body" under
+// the key of secret (see SecretKey).
+func SignStandard(secret []byte, id string, timestamp int64, body []byte) string {
+	mac := hmac.New(sha256.New, SecretKey(secret))
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendInt(nil, timestamp, 10))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// SecretKey returns the HMAC key of a Standard Webhooks secret: a secret
+// "whsec_<base64>" (the spec's serialisation) gives the decoded bytes; any
+// other secret, or one whose remainder is not base64, is used as it is.
+func SecretKey(secret []byte) []byte {
+	rest, ok := bytes.CutPrefix(secret, []byte("whsec_"))
+	if !ok {
+		return secret
+	}
+	key, err := base64.StdEncoding.DecodeString(string(rest))
+	if err != nil {
+		return secret
+	}
+	return key
+}
+
+// newDeliveryID returns a Standard Webhooks webhook-id: "msg_" and 128
+// random bits. It is not derived from the event (a messageId is chosen by
+// whoever sent the event, and must not reach the signed prefix).
+func newDeliveryID() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:])
+	return "msg_" + hex.EncodeToString(b[:])
 }
 
 // attemptResult is the outcome of one delivery attempt.
@@ -57,13 +109,17 @@ func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, rece
 		copies = 2
 	}
 	for c := range copies {
+		// One delivery id per copy: retries of a copy share it (the
+		// receiver answers them 2xx without recording twice); a duplicated
+		// copy is a new delivery, as a real duplicate would be.
+		deliveryID := newDeliveryID()
 		var res attemptResult
 		attempt := 1
 		for ; ; attempt++ {
 			if attempt > 1 {
 				p.stats.Incr("retried_total")
 			}
-			res = w.attempt(ctx, dest, id, body, attempt)
+			res = w.attempt(ctx, dest, id, deliveryID, body, attempt)
 			if ctx.Err() != nil {
 				return false
 			}
@@ -100,7 +156,7 @@ func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, rece
 }
 
 // attempt makes one delivery attempt, or fakes a 503 under Faults.Dest5xx.
-func (w *worker) attempt(ctx context.Context, dest, id string, body []byte, n int) attemptResult {
+func (w *worker) attempt(ctx context.Context, dest, id, deliveryID string, body []byte, n int) attemptResult {
 	p := w.p
 	if hit(p.Faults().Dest5xx) {
 		p.stats.Incr("faults_injected_total", stats.T("fault", faultDest5xx))
@@ -114,7 +170,15 @@ func (w *worker) attempt(ctx context.Context, dest, id string, body []byte, n in
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "orbital-example-pipeline/1")
-	req.Header.Set("X-Signature", Sign(p.cfg.DestinationSecret, body))
+	switch p.cfg.Signature {
+	case SignatureXSignature:
+		req.Header.Set("X-Signature", Sign(p.cfg.DestinationSecret, body))
+	default:
+		ts := time.Now().Unix()
+		req.Header.Set("webhook-id", deliveryID)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("webhook-signature", SignStandard(p.cfg.DestinationSecret, deliveryID, ts, body))
+	}
 	req.Header.Set("X-Attempt", strconv.Itoa(n))
 	req.Header.Set("X-Message-Id", id)
 	resp, err := p.cfg.HTTPClient.Do(req)

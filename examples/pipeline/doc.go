@@ -17,8 +17,12 @@
 //
 // The worker reads the topic through a kafka-go consumer group, validates and
 // de-duplicates by messageId over a bounded window, adds "processed": true and
-// "receivedAt", and POSTs the event to every destination with an X-Signature
-// header (hex HMAC-SHA256 of the body) and an X-Attempt header. Network
+// "receivedAt", and POSTs the event to every destination signed as Standard
+// Webhooks (webhook-id, the same on every retry of a delivery;
+// webhook-timestamp of the attempt; webhook-signature "v1,<base64
+// HMAC-SHA256 of id.timestamp.body>") or, with Config.Signature
+// SignatureXSignature, with an X-Signature header (hex HMAC-SHA256 of the
+// body), plus X-Attempt and X-Message-Id headers. Network
 // errors, 5xx and 429 are retried with exponential backoff and jitter,
 // honouring Retry-After; after MaxAttempts, or at once on any other non-2xx
 // status, the event goes to the dead-letter topic. Offsets are committed only

@@ -2,11 +2,13 @@ package pipeline_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,12 @@ func Example() {
 	delivered := make(chan map[string]any, 1)
 	webhook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.Header.Get("X-Signature") != pipeline.Sign(secret, body) {
+		// Standard Webhooks: webhook-signature signs "id.timestamp.body".
+		// (A real receiver also refuses stale timestamps and seen ids, as
+		// package webhook does.)
+		ts, _ := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		want := pipeline.SignStandard(secret, r.Header.Get("webhook-id"), ts, body)
+		if !hmac.Equal([]byte(r.Header.Get("webhook-signature")), []byte(want)) {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}

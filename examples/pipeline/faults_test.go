@@ -116,6 +116,11 @@ func TestFaultDup(t *testing.T) {
 	if string(ds[0].Body) != string(ds[1].Body) || !validSignature(ds[1]) {
 		t.Errorf("duplicate differs: %s vs %s", ds[0].Body, ds[1].Body)
 	}
+	// A duplicate is a second delivery, not a retry: a new webhook-id, so
+	// the receiver sees it as the duplicate it is.
+	if a, b := ds[0].Header.Get("webhook-id"), ds[1].Header.Get("webhook-id"); a == b {
+		t.Errorf("both copies have webhook-id %q", a)
+	}
 	waitCounter(t, e.metrics, 1, "faults_injected_total", "fault", "dup")
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,10 +138,11 @@ func (e *env) track(id, name string) {
 // delivery is one request the destination received.
 type delivery struct {
 	Attempt   string
-	Signature string
+	Signature string // webhook-signature (or X-Signature under SignatureXSignature)
 	Body      []byte
 	Event     map[string]any
 	At        time.Time
+	Header    http.Header
 }
 
 // destination is a webhook receiver that records deliveries and answers with
@@ -166,7 +168,11 @@ func newDestination(t testing.TB, respond func(n int, w http.ResponseWriter) boo
 		d.mu.Lock()
 		d.n++
 		n := d.n
-		d.got = append(d.got, delivery{r.Header.Get("X-Attempt"), r.Header.Get("X-Signature"), b, ev, time.Now()})
+		sig := r.Header.Get("webhook-signature")
+		if sig == "" {
+			sig = r.Header.Get("X-Signature")
+		}
+		d.got = append(d.got, delivery{r.Header.Get("X-Attempt"), sig, b, ev, time.Now(), r.Header.Clone()})
 		close(d.signal)
 		d.signal = make(chan struct{})
 		d.mu.Unlock()
@@ -247,8 +253,19 @@ func (d *destination) waitForID(t testing.TB, id string, n int) []delivery {
 	return d.byID(id)
 }
 
+// validSignature reports whether d carries a valid signature: Standard
+// Webhooks (the default) with a timestamp within a minute of its arrival, or
+// X-Signature.
 func validSignature(d delivery) bool {
-	return hmac.Equal([]byte(d.Signature), []byte(pipeline.Sign([]byte(secret), d.Body)))
+	if xs := d.Header.Get("X-Signature"); xs != "" {
+		return hmac.Equal([]byte(xs), []byte(pipeline.Sign([]byte(secret), d.Body)))
+	}
+	id, tsStr := d.Header.Get("webhook-id"), d.Header.Get("webhook-timestamp")
+	ts, err := strconv.ParseInt(tsStr, 10, 64)
+	if id == "" || err != nil || d.At.Sub(time.Unix(ts, 0)).Abs() > time.Minute {
+		return false
+	}
+	return hmac.Equal([]byte(d.Signature), []byte(pipeline.SignStandard([]byte(secret), id, ts, d.Body)))
 }
 
 // counter sums the counter named name (without prefix) whose tags include

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,12 @@ func TestRetriesWithBackoff(t *testing.T) {
 				if !validSignature(d) {
 					t.Errorf("attempt %d signature invalid", i+1)
 				}
+				// Retries are the same delivery: the same webhook-id, so a
+				// receiver answers a retry of a delivery it kept 2xx
+				// without recording it twice.
+				if id := d.Header.Get("webhook-id"); id != ds[0].Header.Get("webhook-id") || !strings.HasPrefix(id, "msg_") {
+					t.Errorf("attempt %d has webhook-id %q, attempt 1 %q", i+1, id, ds[0].Header.Get("webhook-id"))
+				}
 			}
 			waitCounter(t, e.metrics, 1, "delivered_total")
 			if got := counter(e.metrics, "retried_total"); got != 2 {
@@ -225,6 +232,40 @@ func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
 		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)
+	}
+}
+
+func TestXSignatureScheme(t *testing.T) {
+	e := newEnv(t, nil, nil, func(c *pipeline.Config) { c.Signature = pipeline.SignatureXSignature })
+	e.track("x-signature-1", "e")
+	got := e.dest.waitForID(t, "x-signature-1", 1)[0]
+	if got.Header.Get("X-Signature") == "" || !validSignature(got) {
+		t.Errorf("X-Signature %q does not verify over the body", got.Header.Get("X-Signature"))
+	}
+	if h := got.Header.Get("webhook-signature"); h != "" {
+		t.Errorf("webhook-signature %q set under the X-Signature scheme", h)
+	}
+}
+
+func TestBadSignatureSchemeRefused(t *testing.T) {
+	_, err := pipeline.New(pipeline.Config{Brokers: []string{"127.0.0.1:9"}, Signature: "v0"})
+	if err == nil || !strings.Contains(err.Error(), "Signature") {
+		t.Errorf("New with Signature v0 = %v, want an error naming Signature", err)
+	}
+}
+
+func TestSecretKeyDecodesWhsec(t *testing.T) {
+	if got := string(pipeline.SecretKey([]byte("whsec_c2VjcmV0"))); got != "secret" {
+		t.Errorf("SecretKey(whsec_c2VjcmV0) = %q, want %q", got, "secret")
+	}
+	if got := string(pipeline.SecretKey([]byte("plain"))); got != "plain" {
+		t.Errorf("SecretKey(plain) = %q", got)
+	}
+	// The spec's example: id, timestamp and body signed under a whsec_ secret.
+	const want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	got := pipeline.SignStandard([]byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
+	if got != want {
+		t.Errorf("SignStandard = %q, want the reference libraries' %q", got, want)
 	}
 }
 

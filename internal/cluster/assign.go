@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"slices"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -119,8 +121,11 @@ func (n *Node) assignLoop() {
 		}
 		n.owned.Store(a)
 		owned := n.setOwnedGauge(a)
+		sctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		n.updateSlots(sctx, a)
+		cancel()
 		n.cfg.Logger.Info("cluster: new assignment", "replica", n.cfg.ReplicaID, "generation", gen.ID,
-			"partitions", len(ids), "owned_cases", owned)
+			"partitions", len(ids), "owned_cases", owned, "receipt_slots", n.slotCount())
 		if n.onAssign != nil {
 			n.onAssign()
 		}

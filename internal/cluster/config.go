@@ -21,7 +21,8 @@ import (
 const (
 	DefaultTopic             = "orbital"
 	DefaultPartitions        = 64
-	DefaultReceiptPartitions = 4
+	DefaultReceiptPartitions = 64
+	DefaultSlotLinger        = 5 * time.Minute
 	DefaultSessionTimeout    = 10 * time.Second
 	DefaultHeartbeatInterval = time.Second
 	DefaultPublishTimeout    = 5 * time.Second
@@ -53,8 +54,16 @@ type Config struct {
 	Partitions int
 
 	// ReceiptPartitions is the partition count of the receipts topic when
-	// Start creates it. Default: 4.
+	// Start creates it. Partition p is read by the replica that owns schedule
+	// partition p (its slot): keep it at most Partitions, and at least the
+	// number of replicas so each can have a slot. Default: 64.
 	ReceiptPartitions int
+
+	// SlotLinger is how long a replica keeps reading a receipts partition
+	// after a rebalance gave it to another replica: its runs named with that
+	// slot may still wait for deliveries. Set it to the longest run timeout.
+	// Default: 5m.
+	SlotLinger time.Duration
 
 	// ReplicationFactor of the topics Start creates. Default: -1, the
 	// broker's default.
@@ -97,6 +106,18 @@ type Config struct {
 	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
+// DefaultReplicaID is a replica name for a process that was given none: the
+// host name and 6 random hex digits.
+func DefaultReplicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "replica"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if len(c.Brokers) == 0 {
 		return c, errors.New("cluster: Config.Brokers is empty")
@@ -108,13 +129,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Topic = DefaultTopic
 	}
 	if c.ReplicaID == "" {
-		host, err := os.Hostname()
-		if err != nil || host == "" {
-			host = "replica"
-		}
-		var b [3]byte
-		_, _ = rand.Read(b[:])
-		c.ReplicaID = host + "-" + hex.EncodeToString(b[:])
+		c.ReplicaID = DefaultReplicaID()
 	}
 	if c.Partitions <= 0 {
 		c.Partitions = DefaultPartitions
@@ -124,6 +139,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1
+	}
+	if c.SlotLinger <= 0 {
+		c.SlotLinger = DefaultSlotLinger
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = DefaultSessionTimeout

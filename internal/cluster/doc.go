@@ -1,19 +1,27 @@
 // Package cluster lets several replicas of the e2e service run behind one
 // load balancer, coordinated through the Kafka cluster they already use.
 //
-// Two problems appear as soon as there is more than one replica, and a Node
-// solves both:
+// Three problems appear as soon as there is more than one replica; a Node
+// solves deliveries and scheduling, Results the history:
 //
 //   - Deliveries. The pipeline under test delivers to the load balancer, so
 //     a delivery often lands on a replica that is not the one whose test is
 //     waiting for it. Node.Record is the webhook.Logger of every replica's
 //     /webhook: a delivery whose key is pending on this replica is recorded
-//     here at once; any other delivery is published as a receipt to the
-//     topic "<prefix>-receipts", which every replica reads (each with its own
-//     readers, from the offsets current when it started, not as a shared
-//     group). Each replica records every receipt in its RouteLogger, where it
-//     matches the key pending there or is kept as unmatched for the grace
-//     period, so a Sent shortly after still matches it.
+//     here at once; any other delivery is published as a receipt, routed by
+//     its key: a key that starts with a trace id made by Node.TraceID (pass
+//     it to orbital.WithTraceIDs) carries the waiting replica's slot, a
+//     partition of "<prefix>-receipts" only that replica reads (the slots of
+//     a replica are the schedule partitions it owns); any other key goes to
+//     "<prefix>-broadcast", which every replica reads. A replica decodes a
+//     receipt only when its key (the Kafka key) is pending there; the
+//     publisher keeps the delivery as unmatched for the grace period, so a
+//     Sent shortly after on that replica still matches it.
+//   - Results. Results (StartResults) publishes every result of this replica
+//     to "<prefix>-results" and feeds every replica's results, the last 24 h
+//     replayed at start, to the status page (status.Status.Feed), so every
+//     replica shows the same, durable history; LastStart tells
+//     orbital.WithLastStart when a case last ran anywhere.
 //   - Scheduling. Node.Owns is the assignment function of
 //     orbital.WithAssignment. A case belongs to a partition of the topic
 //     "<prefix>-schedule" by an FNV-1a hash of its name, and partitions belong
@@ -23,9 +31,10 @@
 //     move to the others at the next generation: at their next heartbeat
 //     after a clean Close, and after the group's session timeout (plus at
 //     most one heartbeat interval) after a crash. The onAssign callback of Start,
-//     orbital's Service.Reassigned,, then runs each gained case at once
-//     rather than at its next tick, so a case moves within the session
-//     timeout plus one period.
+//     orbital's Service.Reassigned, then runs each gained case at once (or, with
+//     WithLastStart, a period after its last run anywhere) rather than at
+//     its next tick, so a case moves within the session timeout plus one
+//     period.
 //
 // The group's balancer spreads cases, not only partitions: each member tells
 // the group the case names it knows and the partitions it owns, and the

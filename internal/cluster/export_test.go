@@ -68,3 +68,17 @@ func (s *killSwitch) crash() {
 	}
 	s.conns = nil
 }
+
+// SlotOf is the slot a key carries, -1 for none.
+var SlotOf = slotOf
+
+// NewSlotID is a trace id carrying slot.
+var NewSlotID = newSlotID
+
+// Slots returns the receipts partitions n uses for its trace ids now.
+func (n *Node) Slots() []int {
+	if s := n.slots.Load(); s != nil {
+		return append([]int(nil), (*s)...)
+	}
+	return nil
+}

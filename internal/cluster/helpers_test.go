@@ -49,7 +49,7 @@ func startNodeWith(t testing.TB, brokers []string, topic, id string, cases []str
 		ReplicaID:         id,
 		Local:             webhook.NewRouteLogger(webhook.JSONField("messageId")),
 		Partitions:        8,
-		ReceiptPartitions: 2,
+		ReceiptPartitions: 8,
 		SessionTimeout:    6 * time.Second,
 		HeartbeatInterval: 300 * time.Millisecond,
 		JoinBackoff:       200 * time.Millisecond,

@@ -19,13 +19,19 @@ import (
 type Node struct {
 	cfg           Config
 	receipts      string // topic names
+	broadcast     string
 	schedule      string
 	group         string
 	client        *kafka.Client
 	writer        *kafka.Writer
-	readers       []*kafka.Reader
 	numParts      int // partitions of the schedule topic
-	processed     []atomic.Int64
+	numReceipts   int // partitions of the receipts topic
+	bcast         *partReader
+	slotsMu       sync.Mutex
+	slotReaders   map[int]*partReader // receipts partitions read, owned or lingering
+	slots         atomic.Pointer[[]int]
+	slotSeq       atomic.Uint64
+	slotUsed      []atomic.Int64 // per receipts partition: unix ns of its last trace id
 	progressMu    sync.Mutex
 	progress      chan struct{} // closed and replaced whenever a receipt is processed
 	cg            *kafka.ConsumerGroup
@@ -46,6 +52,8 @@ type Node struct {
 	relayed       atomic.Int64
 	local         atomic.Int64
 	matchedRemote atomic.Int64
+	read          atomic.Int64
+	decoded       atomic.Int64
 }
 
 // maxNames bounds the case names a node remembers from Owns.
@@ -62,13 +70,15 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:      cfg,
-		receipts: cfg.Topic + "-receipts",
-		schedule: cfg.Topic + "-schedule",
-		group:    cfg.Topic + "-scheduler",
-		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.transport()},
-		progress: make(chan struct{}),
-		names:    make(map[string]int),
+		cfg:         cfg,
+		receipts:    cfg.Topic + "-receipts",
+		broadcast:   cfg.Topic + "-broadcast",
+		slotReaders: make(map[int]*partReader),
+		schedule:    cfg.Topic + "-schedule",
+		group:       cfg.Topic + "-scheduler",
+		client:      &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.transport()},
+		progress:    make(chan struct{}),
+		names:       make(map[string]int),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	return n, nil
@@ -103,7 +113,7 @@ func (n *Node) Start(ctx context.Context, cases []string, onAssign func()) error
 	}
 	n.started.Store(true)
 	cfg.Logger.Info("cluster node started", "replica", cfg.ReplicaID, "brokers", cfg.Brokers,
-		"receipts_topic", n.receipts, "receipt_partitions", len(n.readers),
+		"receipts_topic", n.receipts, "receipt_partitions", n.numReceipts, "broadcast_topic", n.broadcast,
 		"schedule_topic", n.schedule, "schedule_partitions", n.numParts, "group", n.group)
 	return nil
 }
@@ -117,16 +127,20 @@ func (n *Node) start(ctx context.Context, cases []string) error {
 	if err != nil {
 		return err
 	}
-	starts, err := n.lastOffsets(ctx)
+	rparts, err := n.partitions(ctx, n.receipts)
 	if err != nil {
 		return err
 	}
-	n.numParts = len(parts)
+	bend, err := n.lastOffsetsOf(ctx, n.broadcast, 1)
+	if err != nil {
+		return err
+	}
+	n.numParts, n.numReceipts = len(parts), len(rparts)
+	n.slotUsed = make([]atomic.Int64, len(rparts))
 	n.learn(cases...) // before the group join, which shares them
 	n.writer = &kafka.Writer{
 		Addr:            kafka.TCP(cfg.Brokers...),
-		Topic:           n.receipts,
-		Balancer:        &kafka.Hash{}, // by key, so one key's receipts stay in order
+		Balancer:        routeBalancer{receipts: n.receipts}, // a key's slot; one key's receipts stay in order
 		RequiredAcks:    kafka.RequireAll,
 		BatchTimeout:    time.Millisecond,
 		BatchSize:       500,
@@ -138,27 +152,8 @@ func (n *Node) start(ctx context.Context, cases []string) error {
 		ErrorLogger:     n.kafkaLogger("writer"),
 		Transport:       cfg.transport(),
 	}
-	n.processed = make([]atomic.Int64, len(starts))
-	for p, off := range starts {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:        cfg.Brokers,
-			Topic:          n.receipts,
-			Partition:      p,
-			MinBytes:       1,
-			MaxBytes:       16 << 20,
-			MaxWait:        250 * time.Millisecond, // also bounds Close
-			ReadBackoffMin: 100 * time.Millisecond,
-			ReadBackoffMax: time.Second,
-			ErrorLogger:    n.kafkaLogger("reader"),
-			Dialer:         cfg.dialer(),
-		})
-		if err := r.SetOffset(off); err != nil {
-			r.Close()
-			n.closeReaders()
-			return fmt.Errorf("cluster: position reader of %s/%d at %d: %w", n.receipts, p, off, err)
-		}
-		n.processed[p].Store(off)
-		n.readers = append(n.readers, r)
+	if n.bcast, err = n.startReader(n.broadcast, 0, bend[0]); err != nil {
+		return err
 	}
 	n.cg, err = kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                n.group,
@@ -176,13 +171,6 @@ func (n *Node) start(ctx context.Context, cases []string) error {
 	if err != nil {
 		n.closeReaders()
 		return fmt.Errorf("cluster: consumer group %s: %w", n.group, err)
-	}
-	for p, r := range n.readers {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.consume(p, r)
-		}()
 	}
 	n.wg.Add(1)
 	go func() {
@@ -221,22 +209,6 @@ func (n *Node) Close() error {
 		n.cfg.Logger.Info("cluster node closed", "replica", n.cfg.ReplicaID)
 	})
 	return n.closeErr
-}
-
-// closeReaders closes the readers concurrently: each waits for its fetch in
-// flight (at most the reader's MaxWait).
-func (n *Node) closeReaders() error {
-	errs := make([]error, len(n.readers))
-	var wg sync.WaitGroup
-	for i, r := range n.readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = r.Close()
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
 
 // Err returns why this node cannot currently reach Kafka: the error of the

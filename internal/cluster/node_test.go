@@ -205,25 +205,27 @@ func receiptsEnd(t *testing.T, brokers []string, topic string) int64 {
 	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	name := topic + "-receipts"
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
-	if err != nil || len(md.Topics) != 1 {
-		t.Fatalf("metadata of %s: %v", name, err)
-	}
-	var reqs []kafka.OffsetRequest
-	for _, p := range md.Topics[0].Partitions {
-		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
-	}
-	resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{name: reqs}})
-	if err != nil {
-		t.Fatalf("offsets of %s: %v", name, err)
-	}
 	var sum int64
-	for _, po := range resp.Topics[name] {
-		if po.Error != nil {
-			t.Fatalf("offsets of %s/%d: %v", name, po.Partition, po.Error)
+	// Routed receipts and broadcast ones.
+	for _, name := range []string{topic + "-receipts", topic + "-broadcast"} {
+		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{name}})
+		if err != nil || len(md.Topics) != 1 {
+			t.Fatalf("metadata of %s: %v", name, err)
 		}
-		sum += po.LastOffset
+		var reqs []kafka.OffsetRequest
+		for _, p := range md.Topics[0].Partitions {
+			reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+		}
+		resp, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{name: reqs}})
+		if err != nil {
+			t.Fatalf("offsets of %s: %v", name, err)
+		}
+		for _, po := range resp.Topics[name] {
+			if po.Error != nil {
+				t.Fatalf("offsets of %s/%d: %v", name, po.Partition, po.Error)
+			}
+			sum += po.LastOffset
+		}
 	}
 	return sum
 }

@@ -56,11 +56,16 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 	msg, err := json.Marshal(receipt{Origin: n.cfg.ReplicaID, SentAt: time.Now().UnixNano(), Request: r})
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.PublishTimeout)
-		err = n.writer.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: msg})
+		topic := n.broadcast
+		if slotOf(key) != noSlot && slotOf(key) < n.numReceipts {
+			topic = n.receipts
+		}
+		err = n.writer.WriteMessages(ctx, kafka.Message{Topic: topic, Key: []byte(key), Value: msg,
+			Headers: []kafka.Header{{Key: originHeader, Value: []byte(n.cfg.ReplicaID)}}})
 		cancel()
 	}
 	if err != nil {
-		err = fmt.Errorf("cluster: relay delivery for key %q to %s: %w", key, n.receipts, err)
+		err = fmt.Errorf("cluster: relay delivery for key %q: %w", key, err)
 		setErr(&n.publishErr, err)
 		n.cfg.Stats.Incr("cluster.relay_errors_total")
 		n.cfg.Logger.Warn("cluster: relaying a delivery failed; the webhook answers 503 so the sender retries",
@@ -68,26 +73,29 @@ func (n *Node) RecordChecked(r webhook.Request) error {
 		return err
 	}
 	setErr(&n.publishErr, nil)
+	// Kept here as unmatched for the grace period: a Sent on this replica right after
+	// still matches it (the receipt itself is skipped here, see handle).
+	n.cfg.Local.Record(r)
 	n.relayed.Add(1)
 	n.cfg.Stats.Incr("cluster.relayed_total")
 	return nil
 }
 
-// consume reads partition p of the receipts topic until the node closes.
-func (n *Node) consume(p int, r *kafka.Reader) {
+// consume reads pr's partition until ctx ends or the reader is closed.
+func (n *Node) consume(ctx context.Context, pr *partReader) {
 	for {
-		m, err := r.ReadMessage(n.ctx)
+		m, err := pr.r.ReadMessage(ctx)
 		if err != nil {
-			if n.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			// The reader retries broker errors itself; anything else
 			// (it was closed) ends the loop.
-			n.cfg.Logger.Warn("cluster: receipts reader stopped", "partition", p, "err", err)
+			n.cfg.Logger.Warn("cluster: receipts reader stopped", "topic", pr.topic, "partition", pr.part, "err", err)
 			return
 		}
 		n.handle(m)
-		n.processed[p].Store(m.Offset + 1)
+		pr.processed.Store(m.Offset + 1)
 		n.progressMu.Lock()
 		close(n.progress)
 		n.progress = make(chan struct{})
@@ -95,36 +103,53 @@ func (n *Node) consume(p int, r *kafka.Reader) {
 	}
 }
 
-// handle records one receipt in Local. Every receipt is recorded, also the
-// ones this replica published (its own test may have called Sent since):
-// where the key is pending it matches, elsewhere it is kept as unmatched for
-// the RouteLogger's grace period.
+// handle records one receipt in Local when its key is pending here. The key
+// travels as the Kafka message key and the publisher as a header, so a
+// receipt meant for another replica costs a header scan and one lookup and
+// is never decoded here, nor kept as unmatched (its publisher keeps it as
+// unmatched, the replica that waits for it records it).
 func (n *Node) handle(m kafka.Message) {
+	n.read.Add(1)
+	key := string(m.Key)
+	if key == "" || n.ownReceipt(m) || !n.cfg.Local.Pending(key) {
+		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
+		return
+	}
+	n.decoded.Add(1)
 	var rc receipt
-	if err := json.Unmarshal(m.Value, &rc); err != nil {
+	if err := json.Unmarshal(m.Value, &rc); err != nil || n.cfg.Local.Key(rc.Request) != key {
 		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "invalid"))
 		n.cfg.Logger.Warn("cluster: ignoring an undecodable receipt", "partition", m.Partition, "offset", m.Offset, "err", err)
 		return
 	}
-	pending := n.cfg.Local.Pending(n.cfg.Local.Key(rc.Request))
-	if pending {
-		n.matchedRemote.Add(1) // before Record wakes the waiter, so Counts is current
-	}
+	n.matchedRemote.Add(1) // before Record wakes the waiter, so Counts is current
 	n.cfg.Local.Record(rc.Request)
-	if !pending {
-		n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "ignored"))
-		return
-	}
 	n.cfg.Stats.Incr("cluster.receipts_total", stats.T("result", "matched"))
 	if rc.SentAt > 0 {
 		n.cfg.Stats.Observe("cluster.relay_latency_seconds", time.Since(time.Unix(0, rc.SentAt)))
 	}
 }
 
-// Sync blocks until this node has recorded every receipt that any replica
-// published before Sync was called, or until ctx ends. Record on one replica
-// followed by Sync on another guarantees that the second one's RouteLogger
-// sees the delivery. It costs one Kafka request.
+// originHeader is the Kafka header naming the replica that published a
+// receipt.
+const originHeader = "origin"
+
+// ownReceipt reports whether m was published by this replica (which recorded
+// the delivery when it published it).
+func (n *Node) ownReceipt(m kafka.Message) bool {
+	for _, h := range m.Headers {
+		if h.Key == originHeader {
+			return string(h.Value) == n.cfg.ReplicaID
+		}
+	}
+	return false
+}
+
+// Sync blocks until this node has recorded every receipt meant for it that
+// any replica published before Sync was called (the broadcast topic and the
+// receipts partitions it reads), or until ctx ends. Record on one replica
+// followed by Sync on the replica waiting for the key guarantees that its
+// RouteLogger sees the delivery. It costs two Kafka requests.
 func (n *Node) Sync(ctx context.Context) error {
 	if !n.started.Load() || n.ctx.Err() != nil {
 		return errors.New("cluster: Sync on a node not started or closed")
@@ -133,22 +158,32 @@ func (n *Node) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for p, end := range ends {
-		if p >= len(n.processed) {
-			break // a partition added after Start is not read
+	bend, err := n.lastOffsetsOf(ctx, n.broadcast, 1)
+	if err != nil {
+		return err
+	}
+	for _, pr := range n.activeReaders() {
+		end := bend[0]
+		if pr.topic == n.receipts {
+			if pr.part >= len(ends) {
+				continue
+			}
+			end = ends[pr.part]
 		}
 		for {
 			n.progressMu.Lock()
 			ch := n.progress
 			n.progressMu.Unlock()
-			if n.processed[p].Load() >= end {
+			if pr.processed.Load() >= end {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("cluster: Sync: partition %d at %d of %d: %w", p, n.processed[p].Load(), end, ctx.Err())
+				return fmt.Errorf("cluster: Sync: %s/%d at %d of %d: %w", pr.topic, pr.part, pr.processed.Load(), end, ctx.Err())
 			case <-n.ctx.Done():
 				return errors.New("cluster: Sync: node closed")
+			case <-pr.done:
+				return fmt.Errorf("cluster: Sync: reader of %s/%d stopped", pr.topic, pr.part)
 			case <-ch:
 			}
 		}
@@ -161,9 +196,12 @@ type Counts struct {
 	Local   int64 // deliveries recorded here because their key was pending here
 	Relayed int64 // deliveries published as receipts
 	Matched int64 // receipts from the topic whose key was pending here
+	Read    int64 // receipts read from the topic
+	Decoded int64 // receipts decoded: only those whose key was pending here
 }
 
 // Counts returns the node's relay counters (also exported as metrics).
 func (n *Node) Counts() Counts {
-	return Counts{Local: n.local.Load(), Relayed: n.relayed.Load(), Matched: n.matchedRemote.Load()}
+	return Counts{Local: n.local.Load(), Relayed: n.relayed.Load(), Matched: n.matchedRemote.Load(),
+		Read: n.read.Load(), Decoded: n.decoded.Load()}
 }

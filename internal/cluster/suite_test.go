@@ -19,9 +19,10 @@ func TestRelaySuite(t *testing.T) {
 	tests := []struct {
 		name    string
 		ingress func(a, b *cluster.Node) *cluster.Node
+		early   bool // an early delivery stays where it lands (on B)
 	}{
-		{"OtherReplica", func(a, b *cluster.Node) *cluster.Node { return b }},
-		{"SameReplica", func(a, b *cluster.Node) *cluster.Node { return a }},
+		{"OtherReplica", func(a, b *cluster.Node) *cluster.Node { return b }, true},
+		{"SameReplica", func(a, b *cluster.Node) *cluster.Node { return a }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,7 +34,7 @@ func TestRelaySuite(t *testing.T) {
 				b := startNode(t, broker.Brokers(), topic, "b", nil)
 				in := tt.ingress(a, b)
 				local := a.Local()
-				return waitertest.Setup{Waiter: local, Deliver: func(r webhook.Request) {
+				return waitertest.Setup{Waiter: local, EarlyStaysWhereItLands: tt.early, Deliver: func(r webhook.Request) {
 					in.Record(r)
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					defer cancel()

@@ -15,6 +15,7 @@ import (
 func (n *Node) createTopics(ctx context.Context) error {
 	req := &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
 		{Topic: n.receipts, NumPartitions: n.cfg.ReceiptPartitions, ReplicationFactor: n.cfg.ReplicationFactor},
+		{Topic: n.broadcast, NumPartitions: 1, ReplicationFactor: n.cfg.ReplicationFactor},
 		{Topic: n.schedule, NumPartitions: n.cfg.Partitions, ReplicationFactor: n.cfg.ReplicationFactor},
 	}}
 	return retry(ctx, n, "create topics", func() error {
@@ -73,19 +74,24 @@ func (n *Node) lastOffsets(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	reqs := make([]kafka.OffsetRequest, len(parts))
-	for i, p := range parts {
-		reqs[i] = kafka.LastOffsetOf(p)
+	return n.lastOffsetsOf(ctx, n.receipts, len(parts))
+}
+
+// lastOffsetsOf returns the end offset of partitions 0..count-1 of topic.
+func (n *Node) lastOffsetsOf(ctx context.Context, topic string, count int) ([]int64, error) {
+	reqs := make([]kafka.OffsetRequest, count)
+	for p := range count {
+		reqs[p] = kafka.LastOffsetOf(p)
 	}
-	out := make([]int64, len(parts))
-	err = retry(ctx, n, "list offsets of "+n.receipts, func() error {
-		resp, err := n.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{n.receipts: reqs}})
+	out := make([]int64, count)
+	err := retry(ctx, n, "list offsets of "+topic, func() error {
+		resp, err := n.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 		if err != nil {
 			return err
 		}
-		got := resp.Topics[n.receipts]
-		if len(got) != len(parts) {
-			return fmt.Errorf("%d offsets for %d partitions", len(got), len(parts))
+		got := resp.Topics[topic]
+		if len(got) != count {
+			return fmt.Errorf("%d offsets for %d partitions", len(got), count)
 		}
 		for _, po := range got {
 			if po.Error != nil {

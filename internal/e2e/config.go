@@ -18,6 +18,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/output"
 	"github.com/orbital-e2e/orbital/internal/redact"
 	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/webhook"
 )
 
 // Config configures a Server. The zero value runs every suite on the embedded default,
@@ -46,6 +47,11 @@ type Config struct {
 	// WebhookSecret is the HMAC secret of the deliveries' signatures (secret). Embedded
 	// default: random. Empty with API: deliveries are not verified (logged as a warning).
 	WebhookSecret string
+	// SignatureScheme is how deliveries are signed (issue 14): Standard Webhooks (the
+	// default: webhook-id, webhook-timestamp, webhook-signature; stale timestamps refused,
+	// replays and retries answered without a second delivery) or X-Signature. The embedded
+	// pipeline signs the same way.
+	SignatureScheme webhook.Scheme
 	// Faults are injected into the embedded pipeline (not allowed with API).
 	Faults pipeline.Faults
 	// Run selects the cases by name. Default (nil): every case.
@@ -76,6 +82,14 @@ type Config struct {
 	Cluster bool
 	// ClusterTopic is the topic prefix of cluster mode. Default: "orbital".
 	ClusterTopic string
+	// DataDir makes the embedded broker persist its topics in this directory, and the
+	// status history (kept on the results topic "<ClusterTopic>-results" of that broker)
+	// survive a restart. Default "": memory only. Cluster mode always shares its results
+	// through that topic on the cluster's Kafka.
+	DataDir string
+	// ReplicaID names this process on the status page's runs (and, in cluster mode, in the
+	// cluster). Default: the host name and random hex digits.
+	ReplicaID string
 	// Version is shown on the status page.
 	Version string
 	// Logger is the process logger. Default: slog.Default().
@@ -128,6 +142,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, configErr(errors.New("timeout must be positive"))
 	case c.API != "" && !c.Faults.IsZero():
 		return c, configErr(errors.New("--faults applies to the embedded pipeline only; it cannot be used with --api"))
+	case c.API != "" && c.DataDir != "":
+		return c, configErr(errors.New("--data-dir applies to the embedded broker only; it cannot be used with --api"))
 	case c.API != "" && c.WriteKey == "":
 		return c, configErr(errors.New("--write-key (ORBITAL_WRITE_KEY) is required with --api"))
 	}
@@ -166,5 +182,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("case_period", c.Overrides.Period.String()),
 		slog.String("case_timeout", c.Overrides.Timeout.String()),
 		slog.String("statsd", c.Statsd),
+		slog.String("data_dir", c.DataDir),
 	)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/cluster"
+	"github.com/orbital-e2e/orbital/internal/netx"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
 	"github.com/orbital-e2e/orbital/orbital/status"
@@ -25,15 +26,17 @@ const clusterStartup = time.Minute
 // its front, Run runs the scheduler, Close stops everything in order. It is safe for
 // concurrent use.
 type Server struct {
-	cfg    Config
-	sink   *metricsSink
-	eng    *stats.Engine
-	rl     *webhook.RouteLogger
-	target *target
-	node   *cluster.Node
-	svc    *orbital.Service
-	front  *server.Server
-	cases  []orbital.TestCase
+	cfg     Config
+	sink    *metricsSink
+	eng     *stats.Engine
+	rl      *webhook.RouteLogger
+	target  *target
+	node    *cluster.Node
+	results *cluster.Results // the shared, durable status history (cluster mode, DataDir)
+	replica string
+	svc     *orbital.Service
+	front   *server.Server
+	cases   []orbital.TestCase
 
 	closeOnce sync.Once
 }
@@ -53,7 +56,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if _, err := Cases(cfg); err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// issue 14: a bounded listener (connection cap, accept errors retried, not fatal). Idle
+	// time is bounded by the front's http.Server timeouts (a manual run's POST may stay quiet
+	// for its whole run timeout), not by netx.
+	ln, err := netx.Listen("tcp", cfg.Addr, netx.Config{IdleTimeout: -1, Logger: cfg.Logger})
 	if err != nil {
 		return nil, configErr(fmt.Errorf("cannot listen on --addr: %w", err))
 	}
@@ -87,6 +93,10 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 	// The browser suite's page (and the installed analytics.js) is served by the front
 	// (frontConfig) on this listener: Chromium loads it from here.
 	h.BrowserURL = listenURL(ln, tests.BrowserPagePath)
+	s.replica = cfg.ReplicaID
+	if s.replica == "" {
+		s.replica = cluster.DefaultReplicaID()
+	}
 	var hookLogger webhook.Logger = s.rl
 	if cfg.Cluster {
 		if s.node, err = s.newClusterNode(); err != nil {
@@ -107,11 +117,50 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 	if s.front, err = server.New(s.frontConfig(ln, hookLogger)); err != nil {
 		return err
 	}
+	if s.sharedResults() {
+		if err := s.startResults(ctx); err != nil {
+			return err
+		}
+	}
 	if s.node != nil {
 		if err := s.startNode(ctx); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// sharedResults reports whether the status history comes from the results topic: in
+// cluster mode (every replica's runs) and with a data dir (a durable history).
+func (s *Server) sharedResults() bool {
+	return s.cfg.Cluster || (s.cfg.DataDir != "" && s.target.embedded)
+}
+
+// startResults replays the results topic into the status page (the last 24 h, before
+// anything is served) and publishes this replica's results to it from now on.
+func (s *Server) startResults(ctx context.Context) error {
+	page := s.front.Status()
+	if page == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, clusterStartup)
+	defer cancel()
+	r, err := cluster.StartResults(sctx, cluster.ResultsConfig{
+		Brokers: s.target.brokers,
+		Topic:   s.cfg.ClusterTopic + "-results",
+		Replica: s.replica,
+		Feed:    page.Feed,
+		Stats:   s.eng,
+		Logger:  s.cfg.Logger.With("component", "results"),
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while starting: %w", ctx.Err())
+		}
+		return fmt.Errorf("results topic: %w", err)
+	}
+	s.results = r
+	s.svc.AddReporter(r)
 	return nil
 }
 
@@ -128,7 +177,18 @@ func (s *Server) serviceOptions() []orbital.Option {
 		opts = append(opts, orbital.WithStartSpread(embeddedSpread))
 	}
 	if s.node != nil {
-		opts = append(opts, orbital.WithAssignment(s.node.Owns))
+		// Each run is named with one of this replica's receipt slots, so its deliveries that land
+		// on another replica are routed here (only here).
+		opts = append(opts, orbital.WithAssignment(s.node.Owns), orbital.WithTraceIDs(s.node.TraceID),
+			// A case gained in a clean rebalance waits for its period after its last run on
+			// any replica (the shared results, started before the node) instead of running
+			// twice in it.
+			orbital.WithLastStart(func(name string) (time.Time, bool) {
+				if s.results == nil {
+					return time.Time{}, false
+				}
+				return s.results.LastStart(name)
+			}))
 	}
 	for _, r := range cfg.Reporters {
 		opts = append(opts, orbital.WithReporter(r))
@@ -139,7 +199,7 @@ func (s *Server) serviceOptions() []orbital.Option {
 func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.Config {
 	fc := server.Config{
 		Service:  s.svc,
-		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret},
+		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret, Scheme: s.cfg.SignatureScheme}, // issue 14: Scheme
 		Stats:    s.eng,
 		Metrics:  s.sink.prom,
 		Listener: ln,
@@ -148,6 +208,10 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 			AdminToken: s.cfg.AdminToken,
 			Version:    s.cfg.Version,
 			Target:     s.target.name(),
+			Replica:    s.replica,
+			// With a results topic the page records what it reads back from it (its own
+			// runs included), not the Service's results directly.
+			Fed: s.sharedResults(),
 		},
 		// A response is bounded by the longest run it may wait for (a manual run's POST
 		// extends its own deadline further when its case has a longer timeout).
@@ -155,6 +219,10 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 		Logger:       s.cfg.Logger,
 		// The browser suite's page and the installed analytics.js (see build).
 		Handlers: map[string]http.Handler{"GET " + tests.BrowserPagePath: tests.NewBrowserPage("")},
+	}
+	if b := s.target.broker; b != nil { // issue 14: the embedded broker gone is fatal; unreachable, not ready
+		fc.Live = append(fc.Live, func(context.Context) error { return b.Err() })
+		fc.Ready = append(fc.Ready, b.Healthy)
 	}
 	if s.node != nil {
 		// Without the relay's Kafka, deliveries that land here for another replica are
@@ -171,11 +239,12 @@ func (s *Server) newClusterNode() (*cluster.Node, error) {
 		return nil, configErr(errors.New("--cluster needs --kafka-brokers (the Kafka cluster the replicas share)"))
 	}
 	node, err := cluster.New(cluster.Config{
-		Brokers: s.target.brokers,
-		Topic:   s.cfg.ClusterTopic,
-		Local:   s.rl,
-		Stats:   s.eng,
-		Logger:  s.cfg.Logger.With("component", "cluster"),
+		Brokers:   s.target.brokers,
+		Topic:     s.cfg.ClusterTopic,
+		ReplicaID: s.replica,
+		Local:     s.rl,
+		Stats:     s.eng,
+		Logger:    s.cfg.Logger.With("component", "cluster"),
 	})
 	if err != nil {
 		return nil, configErr(fmt.Errorf("--cluster: %w", err))
@@ -253,13 +322,20 @@ func (s *Server) Abort() { s.svc.Abort() }
 // SetDraining makes /readyz answer 503 from now on.
 func (s *Server) SetDraining() { s.front.SetDraining() }
 
-// Close stops what New started, in the order that loses nothing: the embedded pipeline
+// Close stops what New started, in the order that loses nothing: the results topic (the
+// drained Service's last results are published), the embedded pipeline
 // first (its last deliveries still reach the webhook), then the front, then the cluster node
 // (a delivery that reached a closed node could not be relayed), then the metrics. It is safe
 // to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		logger := s.cfg.Logger
+		// The results queued by the drained Service go out while the (embedded) broker is up.
+		if s.results != nil {
+			if err := s.results.Close(); err != nil {
+				logger.Warn("results topic: closing", "err", err)
+			}
+		}
 		if s.target != nil {
 			s.target.Close(context.Background(), logger)
 		}

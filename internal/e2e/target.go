@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/logging"
+	"github.com/orbital-e2e/orbital/internal/netx"
 	stats "github.com/segmentio/stats/v4"
 )
 
@@ -109,7 +109,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 	// logged, unless the log level is debug.
 	quiet := slog.New(logging.AtLeast(logger.Handler(), slog.LevelWarn))
 	plog := quiet.With("component", "pipeline")
-	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{c.Topic}, Logger: quiet.With("component", "kafka")})
+	broker, err := embedkafka.Start(embedkafka.Config{Topics: []string{c.Topic}, DataDir: c.DataDir, Logger: quiet.With("component", "kafka")})
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
@@ -122,6 +122,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 		WriteKeys:         []string{t.writeKey},
 		Destinations:      []string{t.webhookURL},
 		DestinationSecret: t.secret,
+		Signature:         c.SignatureScheme.String(), // issue 14: the same scheme as our webhook
 		Faults:            c.Faults,
 		MaxAttempts:       embeddedMaxAttempts,
 		BackoffMin:        EmbeddedBackoffMin,
@@ -134,7 +135,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 		return nil, fmt.Errorf("embedded pipeline: %w", err)
 	}
 	t.pipeline = p
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := netx.Listen("tcp", "127.0.0.1:0", netx.Config{Logger: plog}) // issue 14: bounded conns and idle time, accept errors retried
 	if err != nil {
 		broker.Close()
 		return nil, fmt.Errorf("embedded pipeline: %w", err)

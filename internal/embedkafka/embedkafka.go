@@ -34,14 +34,19 @@ package embedkafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/orbital-e2e/orbital/internal/netx"
 )
 
 // Config configures Start. The zero value starts a broker on a free loopback
@@ -79,6 +84,14 @@ type Config struct {
 
 	// Logger receives the broker's warnings and errors. Default: discard.
 	Logger *slog.Logger
+
+	// Listener bounds the broker's client connections (see package
+	// internal/netx): at most MaxConns open at once (the idlest evicted for
+	// a new one), IdleTimeout without a byte closes one, and accept errors
+	// such as "too many open files" are retried with a backoff instead of
+	// ending the broker's accept loop. Default: netx's defaults (an eighth
+	// of the fd limit, 10 minutes).
+	Listener netx.Config
 }
 
 // Retention defaults for Config.
@@ -95,6 +108,8 @@ const segmentBytes = 1 << 20
 // concurrent use.
 type Broker struct {
 	cluster *kfake.Cluster
+	ln      *netx.Listener // set by kfake's ListenFn during Start
+	closing atomic.Bool
 	addrs   []string
 	once    sync.Once
 	stop    chan struct{} // closed by Close to stop the retention sweep
@@ -137,6 +152,7 @@ func Start(cfg Config) (*Broker, error) {
 		segBytes = min(segBytes, max(retentionBytes/4, 4<<10))
 	}
 
+	var ln *netx.Listener
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		// Broker-wide defaults apply to every topic without its own
@@ -150,9 +166,21 @@ func Start(cfg Config) (*Broker, error) {
 		kfake.ClusterID("embedkafka"),
 		kfake.WithLogger(slogLogger{logger}),
 		// kfake always asks to listen on 127.0.0.1:<port>; listen on the
-		// configured address instead so any host:port works.
+		// configured address instead so any host:port works. kfake's accept
+		// loop returns for good on the first accept error (such as "too
+		// many open files"); a netx.Listener never returns one until it is
+		// closed, so the broker keeps listening through fd exhaustion.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
-			return net.Listen(network, addr)
+			lcfg := cfg.Listener
+			if lcfg.Logger == nil {
+				lcfg.Logger = logger
+			}
+			l, err := netx.Listen(network, addr, lcfg)
+			if err != nil {
+				return nil, err
+			}
+			ln = l
+			return l, nil
 		}),
 	}
 	if len(cfg.Topics) > 0 {
@@ -165,7 +193,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedkafka: start broker on %s: %w", addr, err)
 	}
-	b := &Broker{cluster: c, addrs: c.ListenAddrs(), stop: make(chan struct{}), swept: make(chan struct{})}
+	b := &Broker{cluster: c, ln: ln, addrs: c.ListenAddrs(), stop: make(chan struct{}), swept: make(chan struct{})}
 	// kfake only sweeps topics that carry their own retention config, so
 	// the broker-wide defaults are enforced by this sweep.
 	go b.sweep(sweepInterval(retention))
@@ -207,9 +235,63 @@ func (b *Broker) Brokers() []string {
 // Addr returns the address the broker listens on (its only entry of Brokers).
 func (b *Broker) Addr() string { return b.addrs[0] }
 
+// ErrClosed is returned by Err and Healthy once Close was called.
+var ErrClosed = errors.New("embedkafka: broker closed")
+
+// Err reports whether the broker can still serve clients by itself: nil
+// while it runs, ErrClosed after Close, and an error when its listener was
+// closed without Close (its accept loop ended: no client can connect again).
+// It is cheap (no I/O); a /healthz handler can call it on every probe.
+func (b *Broker) Err() error {
+	if b.closing.Load() {
+		return ErrClosed
+	}
+	if b.ln != nil && b.ln.Closed() {
+		return fmt.Errorf("embedkafka: broker on %s stopped listening", b.Addr())
+	}
+	return nil
+}
+
+// Healthy is Err followed by a Kafka ApiVersions round trip over a new
+// connection, bounded by ctx (2s without a deadline): it fails when the broker does not answer,
+// including while a connection flood holds every slot of its listener. Use
+// Err for liveness and Healthy for readiness.
+func (b *Broker) Healthy(ctx context.Context) error {
+	if err := b.Err(); err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
+	var d kafka.Dialer
+	conn, err := d.DialContext(ctx, "tcp", b.Addr())
+	if err != nil {
+		return fmt.Errorf("embedkafka: broker on %s: %w", b.Addr(), err)
+	}
+	defer conn.Close()
+	dl, _ := ctx.Deadline()
+	_ = conn.SetDeadline(dl)
+	if _, err := conn.ApiVersions(); err != nil {
+		return fmt.Errorf("embedkafka: broker on %s: %w", b.Addr(), err)
+	}
+	return nil
+}
+
+// ListenerStats returns the counters of the broker's bounded listener
+// (connections open, accept errors retried, evictions, sheds, idle closes).
+func (b *Broker) ListenerStats() netx.Stats {
+	if b.ln == nil {
+		return netx.Stats{}
+	}
+	return b.ln.Stats()
+}
+
 // Close stops the broker and closes its listener. It is idempotent and safe
 // to call from several goroutines.
 func (b *Broker) Close() {
+	b.closing.Store(true)
 	b.once.Do(func() {
 		close(b.stop)
 		<-b.swept

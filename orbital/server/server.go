@@ -39,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orbital-e2e/orbital/internal/netx"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/status"
 	"github.com/orbital-e2e/orbital/webhook"
@@ -91,7 +92,10 @@ type Config struct {
 	// unreachable and the instance should get no traffic. Default: none.
 	Ready []func(context.Context) error
 
-	// Addr is the listen address when Listener is nil. Default: ":8080".
+	// Addr is the listen address when Listener is nil. Default: ":8080". The
+	// listener caps its connections (an eighth of the fd limit, the idlest
+	// evicted for a new one) and retries accept errors such as "too many open
+	// files" instead of ending Serve.
 	Addr string
 	// Listener, when set, is served instead of listening on Addr. Server
 	// closes it.
@@ -188,7 +192,9 @@ func New(cfg Config) (*Server, error) {
 		if addr == "" {
 			addr = DefaultAddr
 		}
-		ln, err := net.Listen("tcp", addr)
+		// issue 14: bounded connections and accept errors retried instead of ending
+		// Serve; idle time is left to the http.Server's timeouts.
+		ln, err := netx.Listen("tcp", addr, netx.Config{IdleTimeout: -1, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("server: listen: %w", err)
 		}

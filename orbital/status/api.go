@@ -68,6 +68,7 @@ type Quantiles struct {
 type Run struct {
 	Case            string             `json:"case"`
 	TraceID         string             `json:"trace_id"`
+	Replica         string             `json:"replica,omitempty"` // the replica that ran it (Config.Replica, Feed)
 	Start           time.Time          `json:"start"`
 	DurationSeconds float64            `json:"duration_seconds"`
 	Outcome         string             `json:"outcome"`
@@ -101,6 +102,7 @@ func toRun(name string, r run) Run {
 	out := Run{
 		Case:            name,
 		TraceID:         r.traceID,
+		Replica:         r.replica,
 		Start:           r.start,
 		DurationSeconds: r.duration.Seconds(),
 		Outcome:         string(r.outcome),
@@ -386,8 +388,11 @@ func (s *Status) handleCasePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := resultToRun(res)
+	out.Replica = s.replica
 	for _, sub := range res.Subtests {
-		out.Subtests = append(out.Subtests, resultToRun(sub))
+		sr := resultToRun(sub)
+		sr.Replica = s.replica
+		out.Subtests = append(out.Subtests, sr)
 	}
 	if err := context.Cause(r.Context()); err != nil {
 		s.logger.Warn("manual run: client went away", "case", name, "err", err)

@@ -20,6 +20,9 @@ const maxErrorLen = 4 << 10
 // its log; error bytes past it count towards the budget.
 const shortErrorLen = 256
 
+// maxReplicaLen bounds the replica name kept per run.
+const maxReplicaLen = 128
+
 // maxMeasures bounds the measures kept per run.
 const maxMeasures = 16
 
@@ -33,6 +36,7 @@ const (
 type run struct {
 	seq      uint64 // global sequence number, 0 = empty slot
 	traceID  string
+	replica  string // the process that ran it, "" when unknown
 	start    time.Time
 	duration time.Duration
 	outcome  orbital.Outcome
@@ -68,6 +72,9 @@ type bucket struct {
 }
 
 func (b *bucket) add(idx int64, o orbital.Outcome) {
+	if idx < b.idx {
+		return // older than the window this slot holds now (a run fed late)
+	}
 	if b.idx != idx {
 		*b = bucket{idx: idx}
 	}
@@ -143,9 +150,10 @@ func newStore(history, maxCases, maxOutput, maxLogBytes int) *store {
 	}
 }
 
-// add records r reported at now; registered tells whether a name is a
-// registered case (consulted only when a name must be evicted).
-func (s *store) add(r orbital.Result, now time.Time, registered func() map[string]bool) {
+// add records r, run by replica, reported at now and counted in the buckets
+// of at; registered tells whether a name is a registered case (consulted only
+// when a name must be evicted).
+func (s *store) add(r orbital.Result, replica string, at, now time.Time, registered func() map[string]bool) {
 	e := s.cases[r.Case]
 	if e == nil {
 		if len(s.cases) >= s.maxCases {
@@ -162,6 +170,7 @@ func (s *store) add(r orbital.Result, now time.Time, registered func() map[strin
 	nr := run{
 		seq:      s.seq,
 		traceID:  r.TraceID,
+		replica:  cut(replica, maxReplicaLen),
 		start:    r.Start,
 		duration: r.Duration,
 		outcome:  r.Outcome,
@@ -205,8 +214,8 @@ func (s *store) add(r orbital.Result, now time.Time, registered func() map[strin
 		}
 		e.lastError = nr.errMsg
 	}
-	e.minutes[minuteIndex(now)%minuteBuckets].add(minuteIndex(now), r.Outcome)
-	e.quarters[quarterIndex(now)%quarterBuckets].add(quarterIndex(now), r.Outcome)
+	e.minutes[minuteIndex(at)%minuteBuckets].add(minuteIndex(at), r.Outcome)
+	e.quarters[quarterIndex(at)%quarterBuckets].add(quarterIndex(at), r.Outcome)
 	s.trimLogs()
 }
 

@@ -59,6 +59,14 @@ type Config struct {
 	// MaxLogBytes bounds the logs of all retained runs together; past it the
 	// oldest runs lose their log. Default: 64 MiB.
 	MaxLogBytes int
+	// Replica names this process in the runs it records through Report (the
+	// "replica" field of a run). Default "": runs carry no replica.
+	Replica string
+	// Fed makes the history come from [Status.Feed] only: New does not add
+	// the Status to the Service as a reporter, so a run is recorded once,
+	// when it comes back from wherever results are shared (a cluster's
+	// results topic). Default false: every result of the Service is recorded.
+	Fed bool
 }
 
 // Status records orbital results in memory and serves them as a status page
@@ -75,6 +83,7 @@ type Status struct {
 	now      func() time.Time
 	started  time.Time
 	history  int
+	replica  string
 	assets   http.Handler
 	mux      *http.ServeMux
 	pageTmpl pageTemplate
@@ -99,6 +108,7 @@ func New(cfg Config) (*Status, error) {
 		logger:  cfg.Logger,
 		now:     cfg.Now,
 		history: orDefault(cfg.History, DefaultHistory),
+		replica: cfg.Replica,
 	}
 	if s.version == "" {
 		s.version = "dev"
@@ -128,7 +138,9 @@ func New(cfg Config) (*Status, error) {
 		return nil, err
 	}
 	s.mux = s.routes()
-	cfg.Service.AddReporter(s)
+	if !cfg.Fed {
+		cfg.Service.AddReporter(s)
+	}
 	return s, nil
 }
 
@@ -148,7 +160,27 @@ func (s *Status) Report(r orbital.Result) {
 	}
 	now := s.now()
 	s.mu.Lock()
-	s.store.add(r, now, s.registeredSet)
+	s.store.add(r, s.replica, now, now, s.registeredSet)
+	s.mu.Unlock()
+}
+
+// Feed records a run made elsewhere or earlier, such as one read back from a
+// cluster's results topic: replica names the process that ran it. Its 1 h
+// and 24 h buckets are those of the run's own start (r.Start; the time of
+// Feed when it is zero), so a history replayed at start-up keeps its ratios.
+// Runs fed in the same order on two Status values give the same history.
+// Feed on a nil *Status does nothing.
+func (s *Status) Feed(r orbital.Result, replica string) {
+	if s == nil {
+		return
+	}
+	now := s.now()
+	at := r.Start
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	s.mu.Lock()
+	s.store.add(r, replica, at, now, s.registeredSet)
 	s.mu.Unlock()
 }
 

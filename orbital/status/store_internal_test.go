@@ -26,7 +26,7 @@ func TestStoreAccounting(t *testing.T) {
 			Output:  strings.Repeat("é", rng.IntN(400)),
 			Error:   strings.Repeat("x", rng.IntN(6000)),
 		}
-		s.add(r, now, registered)
+		s.add(r, "", now, now, registered)
 		bytes, live := 0, 0
 		for _, e := range s.cases {
 			for j := range e.runs {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -32,6 +31,7 @@ import (
 	"github.com/orbital-e2e/orbital/examples/pipeline"
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/metrics"
+	"github.com/orbital-e2e/orbital/internal/netx"
 )
 
 func main() {
@@ -67,6 +67,8 @@ func (s *secretFlag) Set(v string) error { *s = secretFlag(v); return nil }
 
 type options struct {
 	addr, brokers, topic, dlqTopic, group, faults, logLevel string
+	signature                                               string
+	maxConns                                                int
 	adminToken, destSecret                                  secretFlag
 	writeKeys, destinations                                 listFlag
 	partitions, replication, maxAttempts                    int
@@ -86,7 +88,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.IntVar(&o.partitions, "partitions", 3, "partitions of topics created at start")
 	fs.IntVar(&o.replication, "replication-factor", 1, "replication factor of topics created at start")
 	fs.Var(&o.destinations, "destination", "webhook URL every event is delivered to; repeatable")
-	fs.Var(&o.destSecret, "destination-secret", "HMAC-SHA256 key of the X-Signature header")
+	fs.Var(&o.destSecret, "destination-secret", `HMAC-SHA256 key of the deliveries' signature ("whsec_<base64>" is decoded under standard-webhooks)`)
+	fs.StringVar(&o.signature, "signature", pipeline.SignatureStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature) or "x-signature"`)
+	fs.IntVar(&o.maxConns, "max-conns", 0, "connections the API listener (and an embedded broker) keep open at once; 0: an eighth of the fd limit, 64 to 4096")
 	fs.StringVar(&o.faults, "faults", "", `faults to inject, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
 	fs.Var(&o.adminToken, "admin-token", "Bearer token for PUT /admin/faults; empty disables it")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 5, "delivery attempts per destination before dead-lettering")
@@ -111,6 +115,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			}
 		}
 	})
+	switch o.signature {
+	case pipeline.SignatureStandardWebhooks, pipeline.SignatureXSignature:
+	default:
+		errs = append(errs, fmt.Errorf("--signature %q: want %q or %q", o.signature, pipeline.SignatureStandardWebhooks, pipeline.SignatureXSignature))
+	}
 	if len(o.writeKeys) == 0 {
 		errs = append(errs, errors.New("at least one --write-key (or PIPELINE_WRITE_KEY) is required"))
 	}
@@ -156,6 +165,7 @@ func serve(ctx context.Context, o *options, faults pipeline.Faults, log *slog.Lo
 			Topics:     []string{o.topic, o.dlqTopic},
 			Partitions: o.partitions,
 			Logger:     log.With("component", "embedkafka"),
+			Listener:   netx.Config{MaxConns: o.maxConns},
 		})
 		if err != nil {
 			return err
@@ -182,6 +192,7 @@ func serve(ctx context.Context, o *options, faults pipeline.Faults, log *slog.Lo
 		WriteKeys:         o.writeKeys,
 		Destinations:      o.destinations,
 		DestinationSecret: []byte(o.destSecret),
+		Signature:         o.signature,
 		Faults:            faults,
 		AdminToken:        string(o.adminToken),
 		MaxAttempts:       o.maxAttempts,
@@ -206,7 +217,9 @@ func serve(ctx context.Context, o *options, faults pipeline.Faults, log *slog.Lo
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	// A bounded listener: a flood of idle connections up to the fd limit
+	// neither exhausts the process nor stops it accepting.
+	ln, err := netx.Listen("tcp", o.addr, netx.Config{MaxConns: o.maxConns, IdleTimeout: 2 * srv.IdleTimeout, Logger: log})
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}

@@ -28,7 +28,7 @@ func TestParseFlags(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", []string{"--write-key", "k"}, nil, func(o *options) bool {
-			return o.addr == ":8081" && o.topic == "events" && o.dlqTopic == "events-dead-letter" && o.partitions == 3 && o.replication == 1
+			return o.addr == ":8081" && o.signature == "standard-webhooks" && o.topic == "events" && o.dlqTopic == "events-dead-letter" && o.partitions == 3 && o.replication == 1
 		}, ""},
 		{"repeatable flags", []string{"--write-key", "a", "--write-key", "b,c", "--destination", "http://x/1", "--destination", "http://x/2"}, nil, func(o *options) bool {
 			return slices.Equal(o.writeKeys, []string{"a", "b", "c"}) && len(o.destinations) == 2
@@ -42,6 +42,7 @@ func TestParseFlags(t *testing.T) {
 		{"write key required", nil, nil, nil, "--write-key"},
 		{"bad environment value", []string{"--write-key", "k"}, map[string]string{"PIPELINE_PARTITIONS": "many"}, nil, "PIPELINE_PARTITIONS"},
 		{"stray argument", []string{"--write-key", "k", "extra"}, nil, nil, "unexpected"},
+		{"unknown signature scheme", []string{"--write-key", "k", "--signature", "v0"}, nil, nil, "--signature"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestRunWithEmbeddedKafka(t *testing.T) {
 	logs := &syncBuffer{}
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"--addr", "127.0.0.1:0", "--write-key", "k", "--destination", dest.URL + "/webhook", "--destination-secret", "s3cret"},
+		exit <- run(ctx, []string{"--addr", "127.0.0.1:0", "--write-key", "k", "--destination", dest.URL + "/webhook", "--destination-secret", "s3cret", "--signature", "x-signature"},
 			func(string) string { return "" }, logs)
 	}()
 

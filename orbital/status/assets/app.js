@@ -165,6 +165,12 @@
       du.appendChild(el("span", "k", "duration"));
       du.appendChild(document.createTextNode(fmtSecs(r.duration_seconds)));
       s.appendChild(du);
+      if (r.replica) {
+        var rp = el("span", "replica");
+        rp.appendChild(el("span", "k", "replica"));
+        rp.appendChild(document.createTextNode(r.replica));
+        s.appendChild(rp);
+      }
       if (r.delivery_latency_seconds !== undefined) {
         var la = el("span");
         la.appendChild(el("span", "k", "send→delivery"));

@@ -2,7 +2,8 @@
 //
 // An end-to-end test is written like a Go unit test: a [TestFunc] gets a
 // context and an [*O], which mirrors [testing.T] (Log, Error, Fatal, Skip,
-// Helper, Cleanup, Run for subtests). Register it with a period on a
+// Helper, Cleanup, TempDir, Run for subtests), plus Inconclusive for a run
+// that cannot reach a verdict through no fault of the system under test. Register it with a period on a
 // [Service]; [Service.Run] then runs every case on its period until its
 // context is done, never starting a case while its previous run is still
 // going, and turns each run into a [Result], go test style output, slog log

@@ -2,6 +2,7 @@ package orbital_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -107,4 +108,27 @@ func ExampleO_Skip() {
 		fmt.Println(r.Case, r.Outcome)
 	}
 	// Output: browser.snippet skip
+}
+
+// Trouble on the prober's own side says nothing about the system under
+// test: the run ends inconclusive, which counts neither as a pass nor
+// against the success ratio. A run whose context is cancelled before it
+// failed (the service stopping, a cancelled manual run) ends the same way.
+func ExampleO_Inconclusive() {
+	svc := orbital.New(orbital.WithOutput(io.Discard), orbital.WithLogger(slog.New(slog.DiscardHandler)))
+	_ = svc.Register(orbital.TestCase{
+		Name:   "cluster.track",
+		Period: time.Minute,
+		Func: func(ctx context.Context, o *orbital.O) {
+			relayErr := errors.New("kafka unreachable")
+			o.Inconclusivef("the cluster relay is down (%v): a delivery may have landed on another replica", relayErr)
+		},
+	})
+	for _, r := range svc.RunOnce(context.Background(), nil) {
+		fmt.Println(r.Case, r.Outcome)
+		fmt.Println(r.Error)
+	}
+	// Output:
+	// cluster.track inconclusive
+	// the cluster relay is down (kafka unreachable): a delivery may have landed on another replica
 }

@@ -2,9 +2,12 @@ package orbital
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -18,8 +21,8 @@ import (
 //
 // O is safe for concurrent use by the goroutines the test starts (Log,
 // Error, Fail, Measure...). As with testing.T, FailNow, Fatal, Fatalf,
-// SkipNow, Skip and Skipf end the calling goroutine with runtime.Goexit, so
-// call them from the test's own goroutine. Calls made after the run was
+// SkipNow, Skip, Skipf, Inconclusive and Inconclusivef end the calling
+// goroutine with runtime.Goexit, so call them from the test's own goroutine. Calls made after the run was
 // reported (for example from a goroutine the test left behind) are ignored
 // and never panic.
 type O struct {
@@ -30,7 +33,9 @@ type O struct {
 	parent    *O
 	root      *O // the top-level run; itself for a top-level run
 	ctx       context.Context
-	cancel    context.CancelFunc
+	endCtx    context.CancelCauseFunc // ends ctx (with errRunEnded when the test is over)
+	stopTimer context.CancelFunc      // stops the timeout's timer; nil for a subtest
+	creator   []uintptr               // subtest: the stack of the parent's Run call, for Helper
 	parentCtx context.Context
 	logger    *slog.Logger
 	engine    *stats.Engine
@@ -38,18 +43,28 @@ type O struct {
 
 	bodyDone chan struct{} // closed when the test goroutine has exited
 
-	mu        sync.Mutex
-	failed    bool
-	skipped   bool
-	finished  bool // FailNow/SkipNow or a normal return ended the body
-	reported  bool // the result was taken; later calls are ignored
-	errMsg    string
-	out       []byte // indented body lines
-	cleanups  []func()
-	helpers   map[string]struct{}
-	measures  map[string]time.Duration
-	collected []Result // root only: results of subtests, for RunOnce
-	collect   bool     // root only: collect subtest results
+	mu     sync.Mutex
+	failed bool
+	// conclusive: a failure was recorded before the run was interrupted (or
+	// is one whatever the interruption: a panic, a failed subtest).
+	conclusive   bool
+	skipped      bool
+	inconclusive bool   // Inconclusive was called or a subtest was inconclusive
+	inconMsg     string // why, for Result.Error
+	finished     bool   // FailNow/SkipNow or a normal return ended the body
+	reported     bool   // the result was taken; later calls are ignored
+	errMsg       string
+	out          []byte // indented body lines
+	cleanups     []func()
+	helpers      map[string]struct{}
+	measures     map[string]time.Duration
+	collected    []Result       // root only: results of subtests, for RunOnce
+	collect      bool           // root only: collect subtest results
+	subNames     map[string]int // subtest names used so far, for the #01 suffixes
+	tempRoot     string         // TempDir's directory, removed after the cleanups
+	tempSeq      int
+	tempErr      error
+	tempGone     bool // tempRoot was removed
 }
 
 // Name returns the case name, "name/sub" for a subtest.
@@ -109,14 +124,27 @@ func (o *O) failLocked(msg string) bool {
 		return false
 	}
 	o.failed = true
+	if !o.interrupted() {
+		o.conclusive = true
+	}
 	if o.errMsg == "" {
 		o.errMsg = msg
 	}
 	return true
 }
 
+// interrupted reports whether the run's context ended before the test did,
+// for another reason than the case's own timeout: the service shutting down,
+// the caller of RunNow or RunOnce cancelling. The cause of a context never
+// changes once it is done, so the answer never flips back.
+func (o *O) interrupted() bool {
+	c := context.Cause(o.ctx)
+	return c != nil && c != errRunEnded && !errors.Is(c, errTimedOut)
+}
+
 // Failed reports whether the run has failed (a failed subtest fails its
-// parent).
+// parent). A failure recorded after the run's context was interrupted
+// counts here, but the run then ends Inconclusive, not Fail.
 func (o *O) Failed() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -157,6 +185,47 @@ func (o *O) SkipNow() {
 	runtime.Goexit()
 }
 
+// Inconclusive is Log followed by ending the run as [Inconclusive], the way
+// SkipNow ends it: the test could not reach a verdict through no fault of the
+// system under test (the prober's own browser crashed, its cluster relay is
+// unreachable). The message is the run's Result.Error. A run that failed
+// before stays failed.
+func (o *O) Inconclusive(args ...any) {
+	msg := fmt.Sprintln(args...)
+	o.log(msg, false)
+	o.inconclusiveNow(msg)
+}
+
+// Inconclusivef is Logf followed by ending the run as [Inconclusive]; see
+// [O.Inconclusive].
+func (o *O) Inconclusivef(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	o.log(msg, false)
+	o.inconclusiveNow(msg)
+}
+
+// inconclusiveNow marks the run inconclusive for msg and stops it by calling
+// runtime.Goexit; cleanups still run.
+func (o *O) inconclusiveNow(msg string) {
+	o.mu.Lock()
+	o.markInconclusiveLocked(strings.TrimSuffix(msg, "\n"))
+	o.finished = true
+	o.mu.Unlock()
+	runtime.Goexit()
+}
+
+// markInconclusiveLocked records that the run cannot reach a verdict, and
+// why (the first reason is kept). Call with o.mu held.
+func (o *O) markInconclusiveLocked(why string) {
+	if o.reported {
+		return
+	}
+	o.inconclusive = true
+	if o.inconMsg == "" {
+		o.inconMsg = why
+	}
+}
+
 // Skipped reports whether the run was skipped.
 func (o *O) Skipped() bool {
 	o.mu.Lock()
@@ -165,7 +234,9 @@ func (o *O) Skipped() bool {
 }
 
 // Helper marks the calling function as a helper: log lines then name the
-// file:line of its caller instead.
+// file:line of its caller instead. As with testing.T, when the test function
+// itself is marked, lines name the test function's own line for a top-level
+// run and the parent's Run line for a subtest.
 func (o *O) Helper() {
 	var pc [1]uintptr
 	if runtime.Callers(2, pc[:]) == 0 {
@@ -221,35 +292,139 @@ func (o *O) Measure(name string, d time.Duration) {
 
 // Run runs f as a subtest named name in its own goroutine and blocks until it
 // is done. The subtest has its own Result, trace id and metrics (case
-// "parent/name", where characters not allowed in case names become '_'),
-// shares the parent's deadline, and fails its parent when it fails. Run
-// reports whether the subtest did not fail.
+// "parent/name", where characters not allowed in case names become '_';
+// as in go test, a name already used by a sibling gets a "#01", "#02"...
+// suffix), shares the parent's deadline, and fails its parent when it
+// fails; an inconclusive subtest makes its parent inconclusive unless the
+// parent fails. Run reports whether the subtest did not fail.
 func (o *O) Run(name string, f TestFunc) bool {
 	if f == nil {
 		o.Errorf("orbital: subtest %q has a nil TestFunc", name)
 		return false
 	}
+	var pcs [50]uintptr
+	n := runtime.Callers(2, pcs[:]) // from Run's caller on, for Helper
 	o.mu.Lock()
-	done := o.reported
-	o.mu.Unlock()
-	if done {
+	if o.reported {
+		o.mu.Unlock()
 		return false
 	}
-	child := o.svc.newO(o.cs, o.name+"/"+subtestName(name), o, o.ctx)
+	sub := o.uniqueSubLocked(subtestName(name))
+	o.mu.Unlock()
+	child := o.svc.newO(o.cs, o.name+"/"+sub, o, o.ctx)
+	child.creator = pcs[:n]
 	res := o.svc.execute(child, f)
-	if res.Outcome == Fail {
+	o.mu.Lock()
+	switch res.Outcome {
+	case Fail:
 		msg := "subtest " + res.Case + " failed"
 		if res.Error != "" {
 			msg += ": " + res.Error
 		}
-		o.failWith(msg)
+		if o.failLocked(msg) {
+			o.conclusive = true // the subtest's own verdict, whenever it came
+		}
+	case Inconclusive:
+		msg := "subtest " + res.Case + " inconclusive"
+		if res.Error != "" {
+			msg += ": " + res.Error
+		}
+		o.markInconclusiveLocked(msg)
 	}
-	o.mu.Lock()
 	if !o.reported {
 		o.out = appendIndented(o.out, res.Output)
 	}
 	o.mu.Unlock()
 	return res.Outcome != Fail
+}
+
+// uniqueSubLocked returns sub, or sub#01, sub#02... when a sibling already
+// took that name, as go test's matcher does. Call with o.mu held.
+func (o *O) uniqueSubLocked(sub string) string {
+	if o.subNames == nil {
+		o.subNames = make(map[string]int)
+	}
+	for {
+		next, used := o.subNames[sub]
+		if !used {
+			o.subNames[sub] = 1
+			return sub
+		}
+		o.subNames[sub] = next + 1
+		sub = fmt.Sprintf("%s#%02d", sub, next)
+	}
+}
+
+// TempDir returns a new temporary directory for the test to use, as
+// testing.T's does: every call returns a fresh directory, and all of them
+// are removed after the run's cleanups (a test's subtests have their own).
+// When the directory cannot be made, the run fails with FailNow. Call it
+// while the run is going; called after the run ended it ends the calling
+// goroutine like FailNow on a finished O.
+func (o *O) TempDir() string {
+	o.Helper()
+	o.mu.Lock()
+	if o.tempGone || o.reported {
+		o.mu.Unlock()
+		o.Fatalf("TempDir called after the run ended")
+		return ""
+	}
+	if o.tempRoot == "" && o.tempErr == nil {
+		o.tempRoot, o.tempErr = os.MkdirTemp("", tempPattern(o.name))
+	}
+	root, err := o.tempRoot, o.tempErr
+	o.tempSeq++
+	seq := o.tempSeq
+	o.mu.Unlock()
+	if err != nil {
+		o.Fatalf("TempDir: %v", err)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("%03d", seq))
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		o.Fatalf("TempDir: %v", err)
+	}
+	return dir
+}
+
+// tempPattern is os.MkdirTemp's pattern for the directories of a run of name.
+func tempPattern(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !nameByte(c) {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return "orbital-" + string(b) + "-"
+}
+
+// removeTempDir removes TempDir's directory once the cleanups ran. Processes
+// the test started (a browser's helpers) may still write there for a moment
+// after they were stopped, so it retries for up to two seconds.
+func (o *O) removeTempDir() {
+	o.mu.Lock()
+	root := o.tempRoot
+	o.tempGone = true
+	o.mu.Unlock()
+	if root == "" {
+		return
+	}
+	var err error
+	wait := 5 * time.Millisecond
+	for give := time.Now().Add(2 * time.Second); ; {
+		if err = os.RemoveAll(root); err == nil {
+			return
+		}
+		if time.Now().After(give) {
+			break
+		}
+		time.Sleep(wait) // not synchronisation: a bounded retry of a filesystem race
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+	o.failLine("TempDir RemoveAll cleanup: " + err.Error())
+	o.logger.Warn("could not remove the run's temporary directory", "dir", root, "err", err)
 }
 
 // log records msg in the run's output and on the run's logger. Its caller
@@ -279,25 +454,53 @@ func (o *O) log(msg string, isErr bool) {
 
 // caller returns "file.go:line" of the first frame outside this package's
 // logging methods and the helpers marked with Helper.
+//
+// As in testing's frameSkip, reaching the frame that called the test
+// function (the test function was marked with Helper) stops at the test
+// function's frame for a top-level run, and continues from the parent's Run
+// call for a subtest.
 func (o *O) caller() string {
-	var pcs [32]uintptr
+	var pcs [50]uintptr
 	// Skip runtime.Callers, caller, log and the exported method.
 	n := runtime.Callers(4, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
-	var first runtime.Frame
+	var first, prev runtime.Frame
+	cur := o
 	for i := 0; ; i++ {
 		f, more := frames.Next()
+		if f.PC == 0 && !more {
+			break
+		}
 		if i == 0 {
 			first = f
 		}
-		if !o.isHelper(f.Function) {
-			return filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
+		if f.Function == bodyFunc {
+			if cur.parent != nil && len(cur.creator) > 0 {
+				frames = runtime.CallersFrames(cur.creator)
+				cur = cur.parent
+				continue
+			}
+			if prev.PC != 0 {
+				return frameLine(prev)
+			}
+			break
 		}
+		if !cur.isHelper(f.Function) {
+			return frameLine(f)
+		}
+		prev = f
 		if !more {
 			break
 		}
 	}
-	return filepath.Base(first.File) + ":" + strconv.Itoa(first.Line)
+	return frameLine(first)
+}
+
+// bodyFunc is the name of the function that calls every test function.
+var bodyFunc = runtime.FuncForPC(reflect.ValueOf((*O).body).Pointer()).Name()
+
+func frameLine(f runtime.Frame) string {
+	return filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
 }
 
 // isHelper reports whether fn was marked with Helper on o or an ancestor.

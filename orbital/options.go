@@ -61,7 +61,7 @@ func WithReporter(r Reporter) Option {
 
 // WithDrainGrace sets how long [Service.Run] waits for in-flight runs after
 // its context is done before cancelling their contexts. Cancelled runs are
-// still reported. Default: 30s; 0 cancels in-flight runs at once.
+// still reported, as Inconclusive unless they had failed before. Default: 30s; 0 cancels in-flight runs at once.
 func WithDrainGrace(d time.Duration) Option {
 	return func(s *Service) {
 		s.drainGrace = max(d, 0)

@@ -2,6 +2,7 @@ package orbital
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,25 @@ import (
 // forever holds at most this many goroutines, and the case stops being
 // reported, which the "case has not run" alert catches.
 const MaxAbandonedRuns = 3
+
+// The causes of a run's context ending that are not an interruption: the
+// case's own timeout, and the test being over. Any other cause (the
+// service's, the caller's) interrupts the run, which then cannot conclude.
+var (
+	errTimedOut error = timeoutCause{}
+	errRunEnded       = errors.New("orbital: the test returned")
+)
+
+// timeoutCause is the cause of a run's context ending at the case's timeout.
+// It reads and matches as context.DeadlineExceeded (errors.Is, Timeout), so
+// a test, or a client library that returns context.Cause (net/http does),
+// sees its deadline exceeded exactly as with context.WithTimeout.
+type timeoutCause struct{}
+
+func (timeoutCause) Error() string        { return context.DeadlineExceeded.Error() }
+func (timeoutCause) Is(target error) bool { return target == context.DeadlineExceeded }
+func (timeoutCause) Timeout() bool        { return true }
+func (timeoutCause) Temporary() bool      { return true }
 
 // abandonGrace is how long a run may take past its deadline (or past the
 // cancellation of its parent context) before it is reported as failed and
@@ -50,18 +70,20 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		parentCtx: parentCtx,
 		bodyDone:  make(chan struct{}),
 	}
+	var timed context.Context
 	if parent == nil {
 		o.root = o
 		o.engine = cs.engine
-		o.ctx, o.cancel = context.WithTimeout(parentCtx, cs.timeout)
+		timed, o.stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
 	} else {
 		o.root = parent.root
 		tags := make([]stats.Tag, 0, 1+len(cs.tc.Tags))
 		tags = append(tags, stats.T("case", name))
 		tags = append(tags, cs.tc.Tags...)
 		o.engine = s.engine.WithTags(tags...)
-		o.ctx, o.cancel = context.WithCancel(parentCtx)
+		timed = parentCtx // a subtest shares its parent's deadline
 	}
+	o.ctx, o.endCtx = context.WithCancelCause(timed)
 	o.logger = s.logger.With(slog.String("case", name), slog.String("trace_id", o.traceID))
 	return o
 }
@@ -113,10 +135,17 @@ func (o *O) body(f TestFunc) {
 			o.mu.Unlock()
 			if !finished {
 				o.failLine("test called runtime.Goexit without FailNow or SkipNow")
+				o.mu.Lock()
+				o.conclusive = true // a bug in the test, interrupted or not
+				o.mu.Unlock()
 			}
 		}
-		o.cancel()
+		o.endCtx(errRunEnded) // before the cleanups, as testing does
+		if o.stopTimer != nil {
+			o.stopTimer()
+		}
 		o.runCleanups()
+		o.removeTempDir()
 	}()
 	f(o.ctx, o)
 	o.mu.Lock()
@@ -211,41 +240,59 @@ func (o *O) wait() (abandoned bool) {
 }
 
 // finish takes the run's result. From here on calls on o are ignored.
+//
+// The outcome: fail when the case's timeout expired (unless the test then
+// declared the run inconclusive) or a failure was recorded before any
+// interruption; else inconclusive when the run's context was interrupted
+// (see interrupted) or the test declared it; else skip or pass.
 func (o *O) finish(abandoned bool) Result {
 	now := time.Now()
-	deadline, _ := o.ctx.Deadline()
-	timedOut := o.ctx.Err() == context.DeadlineExceeded || (abandoned && !now.Before(deadline))
+	cause := context.Cause(o.ctx) // fixed once set: body's cancel, the timeout or the parent
+	timedOut := errors.Is(cause, errTimedOut)
+	interrupted := o.interrupted()
 
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	switch {
-	case abandoned && timedOut:
-		o.failed = true
-		msg := fmt.Sprintf("test timed out after %s and did not return; abandoned", o.root.cs.timeout)
-		o.out = o.appendRaw(o.out, msg)
-		if o.errMsg == "" {
-			o.errMsg = msg
-		}
-	case abandoned:
-		o.failed = true
-		msg := fmt.Sprintf("run cancelled (%v) and did not return; abandoned", context.Cause(o.parentCtx))
-		o.out = o.appendRaw(o.out, msg)
-		if o.errMsg == "" {
-			o.errMsg = msg
-		}
-	case timedOut:
-		o.failed = true
-		msg := fmt.Sprintf("test timed out after %s", o.root.cs.timeout)
+	fail := func(msg string) {
+		o.failed, o.conclusive = true, true
 		o.out = o.appendRaw(o.out, msg)
 		if o.errMsg == "" {
 			o.errMsg = msg
 		}
 	}
+	switch {
+	case abandoned && timedOut:
+		fail(fmt.Sprintf("test timed out after %s and did not return; abandoned", o.root.cs.timeout))
+	case timedOut && o.inconclusive && !o.conclusive:
+		// The test itself said why it ran out of time (its relay was down...).
+		o.out = o.appendRaw(o.out, fmt.Sprintf("test timed out after %s; it declared the run inconclusive", o.root.cs.timeout))
+		timedOut = false
+	case timedOut:
+		fail(fmt.Sprintf("test timed out after %s", o.root.cs.timeout))
+	case interrupted:
+		msg := fmt.Sprintf("run interrupted (%v) before it reached a verdict", cause)
+		if abandoned {
+			msg = fmt.Sprintf("run interrupted (%v) and did not return; abandoned", cause)
+		}
+		o.out = o.appendRaw(o.out, msg)
+		if !o.conclusive {
+			if o.failed && o.errMsg != "" {
+				msg += "; not counted, as it came after the interruption: " + leadWithMessage(o.errMsg)
+			}
+			o.inconMsg = msg // the interruption explains it all
+		}
+	case abandoned: // a subtest started after its parent's body ended
+		fail(fmt.Sprintf("run cancelled (%v) and did not return; abandoned", cause))
+	}
 	o.reported = true
 
 	outcome := Pass
 	switch {
-	case o.failed:
+	case o.conclusive:
+		outcome = Fail
+	case interrupted || o.inconclusive:
+		outcome = Inconclusive
+	case o.failed: // not reached: a failure is conclusive unless interrupted
 		outcome = Fail
 	case o.skipped:
 		outcome = Skip
@@ -257,6 +304,8 @@ func (o *O) finish(abandoned bool) Result {
 		verb = "FAIL"
 	case Skip:
 		verb = "SKIP"
+	case Inconclusive:
+		verb = "INCONCLUSIVE"
 	}
 	header := fmt.Sprintf("--- %s: %s (%.2fs)\n", verb, o.name, dur.Seconds())
 	res := Result{
@@ -269,8 +318,11 @@ func (o *O) finish(abandoned bool) Result {
 		TimedOut: timedOut,
 		Output:   header + string(o.out),
 	}
-	if outcome == Fail {
-		res.Error = o.errMsg
+	switch outcome {
+	case Fail:
+		res.Error = leadWithMessage(o.errMsg)
+	case Inconclusive:
+		res.Error = o.inconMsg
 	}
 	if len(o.measures) > 0 {
 		res.Measures = make(map[string]time.Duration, len(o.measures))
@@ -304,8 +356,11 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	}
 
 	level := slog.LevelInfo
-	if res.Outcome == Fail {
+	switch res.Outcome {
+	case Fail:
 		level = slog.LevelError
+	case Inconclusive:
+		level = slog.LevelWarn
 	}
 	if o.logger.Enabled(context.Background(), level) {
 		attrs := []slog.Attr{

@@ -139,7 +139,8 @@ var ErrBusy = errors.New("a run of this case is in flight")
 // wrapping ErrBusy, and while it runs the scheduler skips the case's ticks
 // (counted as overlaps). A name that is not registered (subtests run with
 // their parent) gives an error wrapping ErrUnknownCase. ctx bounds the run
-// like the case's timeout does; the result also goes to the reporters, the
+// (ctx ending before the run failed makes it Inconclusive, where the case's
+// timeout fails it); the result also goes to the reporters, the
 // metrics and the output. It does not consult WithAssignment: a manual run
 // runs here.
 func (s *Service) RunNow(ctx context.Context, name string) (Result, error) {
@@ -281,7 +282,8 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 // goroutines are still alive its ticks are skipped the same way until one
 // returns, so a test that hangs forever cannot pile up goroutines. When ctx is done Run stops scheduling, waits
 // for in-flight runs up to the drain grace, then cancels the ones left and
-// waits for them to be reported. It returns nil after a clean drain, an
+// waits for them to be reported (as Inconclusive, unless they had failed
+// before). It returns nil after a clean drain, an
 // error if the drain grace expired, and an error at once if Run is already
 // going on this Service.
 func (s *Service) Run(ctx context.Context) error {

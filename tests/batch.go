@@ -77,8 +77,8 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			reason = "run ended"
 		}
-		o.Fatalf("%d of %d %s not delivered within %s (%s)%s: messageIds %s",
-			len(missing), len(all), what, since(sent), reason, s.healthNote(), strings.Join(missing, ", "))
+		s.undelivered(o, "%d of %d %s not delivered within %s (%s): messageIds %s",
+			len(missing), len(all), what, since(sent), reason, strings.Join(missing, ", "))
 	}
 	var last time.Time
 	var bad []string // messageIds of deliveries with problems

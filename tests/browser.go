@@ -3,10 +3,11 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"os/exec"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -43,7 +44,7 @@ type pageLibrary struct {
 }
 
 // browser starts a headless Chromium of its own (one per run, with a fresh
-// profile in a temporary directory), loads the suite's page (BrowserPage:
+// profile in the run's TempDir), loads the suite's page (BrowserPage:
 // at the Harness's BrowserURL, else served for the run on a loopback port)
 // and has it send the run's events through the real analytics.js
 // (@segment/analytics-next): identify, track and page, each with a
@@ -52,7 +53,10 @@ type pageLibrary struct {
 // back once with analytics.js's context.library. Without the installed
 // library the page falls back to the example pipeline's snippet (track and
 // page only), and the run says so. Without a Chrome binary the run is
-// skipped, or fails when RequireChrome is set.
+// skipped, or fails when RequireChrome is set; a browser that fails to start
+// (or to load the page) fails the run; one that crashes once the page is up
+// (it exits while nobody asked it to: out of memory, a signal) makes the run
+// inconclusive, since that says nothing about the pipeline.
 func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	s.ready(o)
 	browserPath, err := s.findChrome()
@@ -68,12 +72,9 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 		pageURL = s.servePage(o)
 	}
 
-	dir, err := os.MkdirTemp("", "orbital-chrome-")
-	if err != nil {
-		o.Fatalf("creating the browser's profile directory: %v", err)
-	}
-	o.Cleanup(func() { removeProfile(o, dir) })
-	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx, chrome.Options(browserPath, dir)...)
+	// The profile lives in the run's TempDir, removed after the cleanups
+	// (stopBrowser among them), with retries while Chromium's helpers finish.
+	allocCtx, stopBrowser := chromedp.NewExecAllocator(ctx, chrome.Options(browserPath, o.TempDir())...)
 	o.Cleanup(stopBrowser) // cancels and waits for the browser to exit
 	tab, closeTab := chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(func(string, ...any) {}),
@@ -88,6 +89,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	}
 	lib, err := chromedp.Run(tab, chromedp.Evaluate[*pageLibrary](`window.orbitalLibrary`))
 	if err != nil {
+		crashed(o, id, err)
 		o.Fatalf("messageId %s: reading which analytics.js %s serves: %v", id, redact.URL(pageURL), s.redactErr(err))
 	}
 	msgIDs := map[string]string{"identify": id + "-identify", "track": id, "page": id + "-page"}
@@ -126,6 +128,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	sent := time.Now()
 	res, err := chromedp.Run(tab, chromedp.Evaluate[pageResult]("orbitalSend("+string(cfg)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
+		crashed(o, id, err)
 		o.Fatalf("messageId %s: the page could not send through analytics.js within %s: %v", id, since(sent), s.redactErr(err))
 	}
 	for _, f := range res.Failed {
@@ -151,16 +154,14 @@ func (s *suites) servePage(o *orbital.O) string {
 	return "http://" + ln.Addr().String() + BrowserPagePath
 }
 
-// removeProfile removes the browser's profile directory. Chromium's child
-// processes may still write there for a moment after the browser exited, so
-// it tries a few times.
-func removeProfile(o *orbital.O, dir string) {
-	var err error
-	for range 20 {
-		if err = os.RemoveAll(dir); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+// crashed ends the run as inconclusive when err says the browser process
+// died while nobody had asked it to stop (chromedp then wraps the process's
+// *exec.ExitError: a crash, the kernel's OOM killer): the browser is the
+// prober's, not the pipeline's. Other errors return.
+func crashed(o *orbital.O, id string, err error) {
+	o.Helper()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		o.Inconclusivef("messageId %s: the browser crashed mid-run (%v); no verdict on the pipeline", id, exit)
 	}
-	o.Logf("removing the browser profile %s: %v", dir, err)
 }

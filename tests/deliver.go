@@ -48,33 +48,39 @@ func (s *suites) webhookOrUnknown() string {
 // wait blocks until id is delivered, records the send-to-delivery latency
 // and returns the delivery; it fails the run when the delivery budget
 // (deliveryBudget) passes first, with time left for the run's own checks, so
-// a lost event is a failure that says so and never a run timeout.
+// a lost event is a failure that says so and never a run timeout; unless the
+// Harness's Health reports why deliveries cannot reach this replica (the
+// cluster relay is unreachable): then the run is inconclusive, since the
+// pipeline may well have delivered the event to another replica.
 func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Time) webhook.Request {
 	o.Helper()
 	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
-		if ctx.Err() == context.Canceled { // the service stopped the run; it is not the pipeline's doing
+		if ctx.Err() == context.Canceled { // the service stopped the run: orbital reports it inconclusive
 			o.Fatalf("messageId %s: run cut short after %s, before a delivery: %v", id, since(sent), context.Cause(ctx))
 		}
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			o.Fatalf("messageId %s not delivered within %s%s", id, since(sent), s.healthNote())
+			s.undelivered(o, "messageId %s not delivered within %s", id, since(sent))
 		}
-		o.Fatalf("messageId %s not delivered within %s: %v%s", id, since(sent), err, s.healthNote())
+		s.undelivered(o, "messageId %s not delivered within %s: %v", id, since(sent), err)
 	}
 	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
 }
 
-// healthNote is " (<why>)" when the Harness's Health reports a reason deliveries may not
-// arrive, else "".
-func (s *suites) healthNote() string {
-	if s.health == nil {
-		return ""
+// undelivered ends the run for deliveries that did not come: it fails, or,
+// when the Harness's Health reports why deliveries may not reach this
+// replica (the cluster relay is unreachable), it is inconclusive with that
+// reason appended, " (cluster: kafka unreachable: ...)".
+func (s *suites) undelivered(o *orbital.O, format string, args ...any) {
+	o.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if s.health != nil {
+		if err := s.health(); err != nil {
+			o.Inconclusivef("%s (%v): deliveries may not reach this replica, so no verdict", msg, err)
+		}
 	}
-	if err := s.health(); err != nil {
-		return " (" + err.Error() + ")"
-	}
-	return ""
+	o.Fatal(msg)
 }
 
 // MessageID is the key the suites match deliveries by: the event's JSON field messageId.

@@ -10,6 +10,9 @@
 // service exports as the histogram orbital_delivery_latency_seconds{case}.
 // Failure messages name the messageId and what was wrong: "not delivered
 // within 20s", "delivered twice", "field properties.x differs: got .. want ..".
+// Trouble on the prober's own side (the browser crashing mid-run, the cluster
+// relay unreachable) makes a run inconclusive instead; [Harness] lists which
+// problem gives which outcome.
 //
 // The suites:
 //

@@ -43,6 +43,18 @@ var ErrHarness = errors.New("tests: invalid harness")
 // Harness holds everything the suites need to reach the pipeline under test.
 // Every field but APIURL and Waiter works at its zero value.
 //
+// Which outcome a problem gives: anything the pipeline does wrong (an event
+// not delivered, delivered twice, changed, badly signed; the API refusing a
+// valid request) fails the run, and so does a Harness that cannot work (no
+// APIURL, no Waiter, a required Chrome that is missing: see RequireChrome).
+// Trouble on the prober's own side, which says nothing about the pipeline,
+// makes the run [orbital.Inconclusive]: the browser crashing in the middle
+// of a run of the browser suite, or a delivery that did not arrive while
+// Health reports an error (the cluster relay is unreachable, so the
+// delivery may have landed on another replica). A run cut short by the
+// service stopping or a cancelled manual run is inconclusive too (package
+// orbital decides that). A missing optional Chrome skips the browser suite.
+//
 // Cases reads the Harness once: changing it afterwards does not change the
 // cases already made. The cases themselves are safe for concurrent use, so
 // any number of runs of any suite may overlap.
@@ -95,7 +107,9 @@ type Harness struct {
 	// Segment itself, https://cdn.segment.com.
 	CDNURL string
 	// RequireChrome makes a missing browser binary fail the browser suite
-	// instead of skipping it (ORBITAL_REQUIRE_CHROME=1 in CI).
+	// instead of skipping it (ORBITAL_REQUIRE_CHROME=1 in CI). A browser
+	// that starts and then crashes mid-run makes the run inconclusive
+	// either way.
 	RequireChrome bool
 	// DedupeWindow is how long the suites watch for a second delivery of an
 	// event (and for any delivery of a rejected one) after the first.
@@ -113,8 +127,10 @@ type Harness struct {
 	// messageIds and the webhook URL. Default: slog.Default().
 	Logger *slog.Logger
 	// Health, when set, is asked why deliveries may not arrive when a run
-	// gives up waiting; a non-nil answer is appended to the failure, e.g.
-	// "(cluster: kafka unreachable: ...)" in cluster mode. Default: none.
+	// gives up waiting for one; a non-nil answer (in cluster mode: the relay's
+	// Kafka is unreachable, so deliveries that land on another replica
+	// cannot be routed here) makes the run inconclusive rather than failed,
+	// with the answer in its Result.Error. Default: none.
 	Health func() error
 }
 

@@ -318,22 +318,6 @@ func TestRegisterErrors(t *testing.T) {
 	}
 }
 
-// TestHealthNamesTheCause checks that a run that gives up waiting says why deliveries may not
-// arrive when the Harness knows (cluster mode: Kafka unreachable).
-func TestHealthNamesTheCause(t *testing.T) {
-	t.Parallel()
-	s := newStack(t)
-	h := s.harness()
-	h.Health = func() error { return errors.New("cluster: kafka unreachable") }
-	s.setFaults(t, "drop=1")
-	for _, suite := range []string{"track", "batch"} {
-		r := runCases(t, h, 2*time.Second, nil, suite)[suite]
-		if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "(cluster: kafka unreachable)") {
-			t.Errorf("%s: got %s, want a failure naming the cause", suite, describe(r))
-		}
-	}
-}
-
 // The kafka suite waits for its event on the pipeline's output topic too (a Kafka return path,
 // kafkasource): a pipeline that does not feed the topic fails the run.
 func TestKafkaSuiteWaitsOnTheOutputTopic(t *testing.T) {

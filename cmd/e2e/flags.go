@@ -19,6 +19,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/logging"
 	"github.com/orbital-e2e/orbital/internal/redact"
+	"github.com/orbital-e2e/orbital/orbital/status"
 	"github.com/orbital-e2e/orbital/webhook"
 	"github.com/peterbourgon/ff/v3"
 )
@@ -61,6 +62,8 @@ type options struct {
 	junit    string
 	jsonOut  bool
 	jsonFile string
+	server   string        // --server: run on (or read the history of) this running service
+	since    time.Duration // --since: read the history of the last D instead of running
 }
 
 // LogValue describes the options for a log line with every secret masked.
@@ -107,20 +110,39 @@ With no --api, starts an in-process Kafka broker and the example pipeline (the e
 func gateCommand() *command {
 	return &command{
 		name:  "gate",
-		short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error",
+		short: "run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 3 inconclusive, 2 usage error",
 		long: `Runs every case selected by --run once (--count times), all concurrently, prints go test
-style output and a final line "N passed, N failed" (", N skipped" when any), and writes
---junit and --json reports. Exit status: 0 when every case passed (skips allowed), 1 when any
-failed, 2 on a usage or configuration error. On a terminal, shows live progress and a summary
-table. With no --api, runs against the embedded default; --faults injects faults into it.`,
+style output and a final line "N passed, N failed" (", N skipped", ", N inconclusive" when
+any), and writes --junit and --json reports. Exit status: 0 when every case passed (skips
+allowed), 1 when any failed, 3 when none failed but some were inconclusive (the run could not
+reach a verdict through no fault of the pipeline: interrupted by SIGTERM, the browser crashed,
+the cluster relay was unreachable), 2 on a usage or configuration error. On a terminal, shows live progress and a summary
+table. With no --api, runs against the embedded default; --faults injects faults into it.
+
+With --server URL the cases run on the running service at URL instead (POST
+/api/cases/{name}/run with --admin-token), all concurrently; a case busy with a scheduled run
+is waited for (up to its timeout, or --timeout when longer) and then run. Nothing is started
+locally and the pipeline needs no route to this machine. With --server URL --since D nothing
+runs: the gate passes when every selected case has at least one passing run and no failing
+run in the last D of the service's history (GET /api/runs?since=D), each run reported as a
+test case. The reports and exit codes are the same; a service that cannot be reached or
+refuses the token is exit 2.`,
 		flags: func(fs *flag.FlagSet, o *options) {
 			commonFlags(fs, o, "127.0.0.1:0")
 			fs.IntVar(&o.count, "count", 1, "run each selected case this many times (rounds run one after another)")
 			fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
 			fs.BoolVar(&o.jsonOut, "json", false, "write go test -json style events to stdout (or to --json-file)")
 			fs.StringVar(&o.jsonFile, "json-file", "", "write go test -json style events to this file")
+			fs.StringVar(&o.server, "server", "", "base URL of a running e2e serve: run the cases there (or read its history with --since) instead of locally")
+			fs.StringVar(&o.cfg.AdminToken, "admin-token", "", "with --server: the service's bearer token for POST /api/cases/{name}/run (secret)")
+			fs.DurationVar(&o.since, "since", 0, "with --server: run nothing, pass when every selected case has a passing run and no failing run in the last D of the service's history")
 		},
-		exec: runGate,
+		exec: func(ctx context.Context, a *app, o *options) error {
+			if o.server != "" {
+				return runRemoteGate(ctx, a, o)
+			}
+			return runGate(ctx, a, o)
+		},
 	}
 }
 
@@ -394,6 +416,27 @@ func (o *options) validateCommand(cmd string) error {
 		if o.jsonOut && o.jsonFile != "" {
 			return errors.New("use either --json (events on stdout) or --json-file, not both")
 		}
+		return o.validateServer()
+	}
+	return nil
+}
+
+// validateServer checks the flags of `e2e gate --server`.
+func (o *options) validateServer() error {
+	switch {
+	case o.server == "" && o.since != 0:
+		return errors.New("--since reads a running service's history: it needs --server")
+	case o.server == "":
+		return nil
+	case o.since < 0 || o.since > status.MaxSince:
+		return fmt.Errorf("--since must be positive and at most %s", status.MaxSince)
+	case o.faults != "" || o.cfg.API != "":
+		return errors.New("--faults and --api configure a local gate's pipeline; with --server the service runs against its own")
+	case o.since == 0 && o.cfg.AdminToken == "":
+		return errors.New("--admin-token (ORBITAL_ADMIN_TOKEN) is required with --server: the service's token for POST /api/cases/{name}/run")
+	}
+	if err := checkBaseURL(o.server); err != nil {
+		return fmt.Errorf("invalid --server %q: %w", redact.URL(o.server), err)
 	}
 	return nil
 }
@@ -410,7 +453,7 @@ func (a *app) printHelp(w io.Writer, args []string) {
 
 Usage:
   e2e [serve] [flags]   run every case on its period until SIGTERM (the default command)
-  e2e gate [flags]      run the selected cases once; exit 0 all passed, 1 any failed, 2 usage error
+  e2e gate [flags]      run the selected cases once; exit 0 all passed, 1 any failed, 3 inconclusive, 2 usage error
   e2e list [flags]      print the cases with period and timeout
   e2e version           print the version
   e2e help [command]    this help, or a command's

@@ -149,7 +149,11 @@ func (g *gate) report(r orbital.Result) {
 func (g *gate) progress() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return fmt.Sprintf("gate: %d/%d finished, %d failed, %s elapsed", g.live.Total(), g.total, g.live.Failed,
+	incon := ""
+	if g.live.Inconclusive > 0 {
+		incon = fmt.Sprintf(", %d inconclusive", g.live.Inconclusive)
+	}
+	return fmt.Sprintf("gate: %d/%d finished, %d failed%s, %s elapsed", g.live.Total(), g.total, g.live.Failed, incon,
 		time.Since(g.start).Round(100*time.Millisecond))
 }
 
@@ -187,7 +191,8 @@ func (g *gate) finish(ctx context.Context, results []orbital.Result) error {
 	for _, r := range results {
 		sum.Add(r)
 	}
-	failed := sum.Failed > 0 || ctx.Err() != nil
+	word, code := gateVerdict(sum, ctx.Err() != nil)
+	failed := code == exitFail
 	var tail []string
 	if g.con != nil { // on a terminal the table shows the failures
 		fmt.Fprintln(g.text)
@@ -199,8 +204,9 @@ func (g *gate) finish(ctx context.Context, results []orbital.Result) error {
 	if ctx.Err() != nil {
 		tail = append(tail, fmt.Sprintf("interrupted after %s: %d of %d runs finished", elapsed.Round(time.Millisecond), sum.Total(), g.total))
 	}
-	tail = append(tail, map[bool]string{false: "PASS", true: "FAIL"}[failed], sum.String())
-	g.logger.Info("gate finished", "passed", sum.Passed, "failed", sum.Failed, "skipped", sum.Skipped, "elapsed", elapsed)
+	tail = append(tail, word, sum.String())
+	g.logger.Info("gate finished", "passed", sum.Passed, "failed", sum.Failed, "skipped", sum.Skipped,
+		"inconclusive", sum.Inconclusive, "elapsed", elapsed)
 	lines := make([]string, len(tail))
 	for i, l := range tail {
 		fmt.Fprintln(g.text, l)
@@ -215,10 +221,23 @@ func (g *gate) finish(ctx context.Context, results []orbital.Result) error {
 			return fmt.Errorf("--junit: %w", err)
 		}
 	}
-	if failed {
-		return exitCode(exitFail)
+	if code != exitOK {
+		return exitCode(code)
 	}
 	return nil
+}
+
+// gateVerdict is the gate's closing word and exit status: FAIL (1) when any run failed; else
+// INCONCLUSIVE (3) when any was inconclusive or the gate was interrupted before it ran
+// everything (no verdict on the release either way); else PASS (0), skips allowed.
+func gateVerdict(sum report.Tally, interrupted bool) (word string, code int) {
+	switch {
+	case sum.Failed > 0:
+		return "FAIL", exitFail
+	case sum.Inconclusive > 0 || interrupted:
+		return "INCONCLUSIVE", exitInconclusive
+	}
+	return "PASS", exitOK
 }
 
 // reporterFunc adapts a function to orbital.Reporter.

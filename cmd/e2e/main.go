@@ -2,7 +2,8 @@
 // same binary as a CI release gate.
 //
 //	e2e serve   run every registered case on its period until SIGTERM, then drain (default)
-//	e2e gate    run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 2 usage error
+//	e2e gate    run the selected cases once, concurrently; exit 0 all passed, 1 any failed, 3 inconclusive, 2 usage error
+//	            (--server URL: on a running service; --server URL --since D: judge its history instead)
 //	e2e load    serve under a load of traced events at --rate for --duration, every event accounted for
 //	e2e list    print the registered cases with their period and timeout
 //	e2e version print the build version
@@ -36,9 +37,10 @@ import (
 
 // Exit codes.
 const (
-	exitOK    = 0 // success; for gate, every selected case passed or skipped
-	exitFail  = 1 // a gate case failed, or a runtime error
-	exitUsage = 2 // usage or configuration error
+	exitOK           = 0 // success; for gate, every selected case passed or skipped
+	exitFail         = 1 // a gate case failed, or a runtime error
+	exitUsage        = 2 // usage or configuration error
+	exitInconclusive = 3 // gate: no case failed, but some were inconclusive (or it was interrupted)
 	// A second SIGTERM or SIGINT during the drain exits at once with 128 + the signal's
 	// number (143 for SIGTERM, 130 for SIGINT), the runs in flight reported as cut short.
 	exitSignalBase = 128

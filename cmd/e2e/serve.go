@@ -9,6 +9,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/load"
 	"github.com/orbital-e2e/orbital/internal/output"
+	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
 )
@@ -106,14 +107,18 @@ func runLoad(ctx context.Context, a *app, o *options) error {
 	srv.SetDraining()
 	rep := <-loadDone
 	tl := tally.counts()
-	fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped\n", rep, tl.pass, tl.fail, tl.skip)
+	incon := ""
+	if tl.Inconclusive > 0 {
+		incon = fmt.Sprintf(", %d inconclusive", tl.Inconclusive)
+	}
+	fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped%s\n", rep, tl.Passed, tl.Failed, tl.Skipped, incon)
 	logger.Info("load finished", "sent", rep.Sent, "matched", rep.Matched, "lost", rep.Lost,
 		"throughput", rep.Throughput, "p50", rep.P50, "p99", rep.P99,
-		"runs_passed", tl.pass, "runs_failed", tl.fail, "runs_skipped", tl.skip)
+		"runs_passed", tl.Passed, "runs_failed", tl.Failed, "runs_skipped", tl.Skipped, "runs_inconclusive", tl.Inconclusive)
 	if errors.Is(runErr, server.ErrServe) {
 		return runErr
 	}
-	if !rep.OK() || tl.fail > 0 {
+	if !rep.OK() || tl.Failed > 0 {
 		return exitCode(exitFail)
 	}
 	return nil
@@ -122,8 +127,8 @@ func runLoad(ctx context.Context, a *app, o *options) error {
 // runTally counts the outcomes of top-level runs (e2e load reports them). It is safe for
 // concurrent use.
 type runTally struct {
-	mu               sync.Mutex
-	pass, fail, skip int
+	mu sync.Mutex
+	t  report.Tally
 }
 
 // Report implements orbital.Reporter; subtests are counted in their parent's outcome.
@@ -133,21 +138,12 @@ func (r *runTally) Report(res orbital.Result) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	switch res.Outcome {
-	case orbital.Pass:
-		r.pass++
-	case orbital.Fail:
-		r.fail++
-	case orbital.Skip:
-		r.skip++
-	}
+	r.t.Add(res)
 }
 
-// runCounts is a snapshot of a runTally.
-type runCounts struct{ pass, fail, skip int }
-
-func (r *runTally) counts() runCounts {
+// counts is a snapshot of the tally.
+func (r *runTally) counts() report.Tally {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return runCounts{pass: r.pass, fail: r.fail, skip: r.skip}
+	return r.t
 }

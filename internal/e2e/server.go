@@ -103,7 +103,7 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 			return err
 		}
 		hookLogger = s.node
-		h.Health = s.node.Err // a run that gives up waiting says when the relay's Kafka is down
+		h.Health = s.node.Err // a run that gives up waiting is inconclusive while the relay's Kafka is down
 	}
 	if s.cases, err = selectCases(cfg, h); err != nil {
 		return err

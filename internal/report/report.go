@@ -24,7 +24,10 @@ import (
 const Package = "e2e"
 
 // Event is one go test -json style event (cmd/test2json's TestEvent), with three extra
-// fields on a test's final event: its trace id, failure message and measures in seconds.
+// fields on a test's final event: its trace id, failure message (or, for an inconclusive
+// run, why it could not conclude) and measures in seconds. go test has no inconclusive
+// action, so an inconclusive run ends with "skip", the action go test uses for a test that
+// did not reach a verdict, after an output line "    inconclusive: <why>".
 type Event struct {
 	Time     time.Time          `json:"Time"`
 	Action   string             `json:"Action"`
@@ -83,7 +86,13 @@ func (j *JSON) Result(r orbital.Result) {
 		}
 	}
 	secs := r.Duration.Seconds()
-	final := Event{Time: end, Action: string(r.Outcome), Package: Package, Test: r.Case, Elapsed: &secs, TraceID: r.TraceID, Error: r.Error}
+	action := string(r.Outcome)
+	if r.Outcome == orbital.Inconclusive {
+		action = "skip"
+		evs = append(evs, Event{Time: end, Action: "output", Package: Package, Test: r.Case,
+			Output: str("    inconclusive: " + strings.ReplaceAll(InconclusiveReason(r), "\n", " ") + "\n")})
+	}
+	final := Event{Time: end, Action: action, Package: Package, Test: r.Case, Elapsed: &secs, TraceID: r.TraceID, Error: r.Error}
 	if len(r.Measures) > 0 {
 		final.Measures = make(map[string]float64, len(r.Measures))
 		for k, v := range r.Measures {
@@ -122,7 +131,7 @@ func (j *JSON) Err() error {
 }
 
 // Tally counts top-level results.
-type Tally struct{ Passed, Failed, Skipped int }
+type Tally struct{ Passed, Failed, Skipped, Inconclusive int }
 
 // Add counts r.
 func (t *Tally) Add(r orbital.Result) {
@@ -133,17 +142,22 @@ func (t *Tally) Add(r orbital.Result) {
 		t.Failed++
 	case orbital.Skip:
 		t.Skipped++
+	case orbital.Inconclusive:
+		t.Inconclusive++
 	}
 }
 
 // Total is the number of results counted.
-func (t Tally) Total() int { return t.Passed + t.Failed + t.Skipped }
+func (t Tally) Total() int { return t.Passed + t.Failed + t.Skipped + t.Inconclusive }
 
 // String is the gate's final line: "N passed, N failed" and ", N skipped" when any.
 func (t Tally) String() string {
 	s := fmt.Sprintf("%d passed, %d failed", t.Passed, t.Failed)
 	if t.Skipped > 0 {
 		s += fmt.Sprintf(", %d skipped", t.Skipped)
+	}
+	if t.Inconclusive > 0 {
+		s += fmt.Sprintf(", %d inconclusive", t.Inconclusive)
 	}
 	return s
 }
@@ -168,6 +182,15 @@ func SkipReason(r orbital.Result) string {
 		return l
 	}
 	return "skipped"
+}
+
+// InconclusiveReason is why an inconclusive run could not conclude: its Result.Error, or
+// "inconclusive" when that is empty.
+func InconclusiveReason(r orbital.Result) string {
+	if r.Error != "" {
+		return r.Error
+	}
+	return "inconclusive"
 }
 
 // WriteJUnit writes results (top-level runs) as one JUnit test suite.
@@ -197,6 +220,10 @@ func WriteJUnit(w io.Writer, results []orbital.Result, start time.Time, elapsed 
 			tc.Failure = &junit.Result{Message: xmlText(msg), Type: "failure", Data: out}
 		case orbital.Skip:
 			tc.Skipped = &junit.Result{Message: xmlText(SkipReason(r))}
+		case orbital.Inconclusive:
+			// JUnit's error is a test that could not run to its verdict, as opposed to a
+			// failure, a check that found something wrong: CI tools count and show them apart.
+			tc.Error = &junit.Result{Message: xmlText(InconclusiveReason(r)), Type: "inconclusive", Data: out}
 		}
 		suite.AddTestcase(tc)
 	}
@@ -261,8 +288,11 @@ func WriteSummaryTable(w io.Writer, results []orbital.Result) {
 			lat = d.Round(time.Millisecond).String()
 		}
 		errMsg := r.Error
-		if r.Outcome == orbital.Skip {
+		switch r.Outcome {
+		case orbital.Skip:
 			errMsg = SkipReason(r)
+		case orbital.Inconclusive:
+			errMsg = InconclusiveReason(r)
 		}
 		if i := strings.IndexByte(errMsg, '\n'); i >= 0 {
 			errMsg = errMsg[:i] + " …"
@@ -320,12 +350,17 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // the run's output above it and in the reports).
 const maxFailureLine = 300
 
-// FailureLines lists failed results as "--- FAIL: case [trace id]: error", one line each.
+// FailureLines lists failed and inconclusive results as "--- FAIL: case [trace id]: error"
+// and "--- INCONCLUSIVE: case [trace id]: why", one line each.
 func FailureLines(results []orbital.Result) []string {
 	var out []string
 	for _, r := range results {
-		if r.Outcome == orbital.Fail {
-			msg := strings.ReplaceAll(r.Error, "\n", " ")
+		if r.Outcome == orbital.Fail || r.Outcome == orbital.Inconclusive {
+			msg := r.Error
+			if r.Outcome == orbital.Inconclusive {
+				msg = InconclusiveReason(r)
+			}
+			msg = strings.ReplaceAll(msg, "\n", " ")
 			if len(msg) > maxFailureLine {
 				i := maxFailureLine
 				for i > 0 && !utf8.RuneStart(msg[i]) { // never split a character
@@ -333,7 +368,7 @@ func FailureLines(results []orbital.Result) []string {
 				}
 				msg = msg[:i] + " …"
 			}
-			out = append(out, fmt.Sprintf("--- FAIL: %s [trace_id %s]: %s", r.Case, r.TraceID, msg))
+			out = append(out, fmt.Sprintf("--- %s: %s [trace_id %s]: %s", strings.ToUpper(string(r.Outcome)), r.Case, r.TraceID, msg))
 		}
 	}
 	return slices.Clip(out)

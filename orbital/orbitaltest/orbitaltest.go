@@ -17,12 +17,13 @@ import (
 
 // Run runs f once as an orbital test named after t and replays its outcome
 // on t: every log line of the run (and of its subtests) goes to t.Log, a
-// failure fails t and a skip skips t (t.SkipNow, so call Run from the test
-// goroutine). The run's context is t.Context() with a timeout of its own:
-// the service default (10m), kept a margin below t's deadline when t has one
-// (a tenth of the time left, at least 1s), so a test that waits for a lost
-// delivery fails with orbital's message before go test's own timeout panics.
-// Run is safe to call from parallel tests.
+// failure fails t, and a skip skips t (t.SkipNow, so call Run from the test
+// goroutine); an inconclusive run, which go test has no word for, skips t
+// after logging why it could not conclude. The run's context is t.Context()
+// with a timeout of its own: the service default (10m), kept a margin below
+// t's deadline when t has one (a tenth of the time left, at least 1s), so a
+// test that waits for a lost delivery fails with orbital's message before go
+// test's own timeout panics. Run is safe to call from parallel tests.
 func Run(t testing.TB, f orbital.TestFunc) {
 	t.Helper()
 	res, ok := run(t, f, false)
@@ -36,6 +37,9 @@ func Run(t testing.TB, f orbital.TestFunc) {
 	case orbital.Fail:
 		t.Fail()
 	case orbital.Skip:
+		t.SkipNow()
+	case orbital.Inconclusive:
+		t.Log("orbital: inconclusive: " + res.Error)
 		t.SkipNow()
 	}
 }

@@ -55,6 +55,7 @@ func TestRunReplaysOutcome(t *testing.T) {
 		{"fatal", func(_ context.Context, o *orbital.O) { o.Fatal("stop") }, true, false, "stop"},
 		{"panic", func(context.Context, *orbital.O) { panic("boom") }, true, false, "panic: boom"},
 		{"skip", func(_ context.Context, o *orbital.O) { o.Skip("not here") }, false, true, "not here"},
+		{"inconclusive", func(_ context.Context, o *orbital.O) { o.Inconclusive("chrome crashed") }, false, true, "orbital: inconclusive: chrome crashed"},
 		{"failed subtest", func(_ context.Context, o *orbital.O) {
 			o.Run("child", func(_ context.Context, o *orbital.O) { o.Error("child broke") })
 		}, true, false, "child broke"},

@@ -18,24 +18,27 @@ import (
 
 // Row is one case as GET /api/cases returns it and the page shows it.
 type Row struct {
-	Name          string      `json:"name"`             // "name", "name/sub" for a subtest
-	Parent        string      `json:"parent,omitempty"` // the enclosing case of a subtest
-	Depth         int         `json:"depth"`            // 0 for a top-level case
-	Registered    bool        `json:"registered"`       // a registered case (can be run by POST)
-	Period        string      `json:"period,omitempty"` // e.g. "30s"; a subtest's is its parent's
-	PeriodSeconds float64     `json:"period_seconds"`   // Period in seconds, 0 when unknown
-	LastOutcome   string      `json:"last_outcome"`     // "pass", "fail", "skip", "" before the first run
-	LastRun       *time.Time  `json:"last_run"`         // start of the last run
-	LastTraceID   string      `json:"last_trace_id,omitempty"`
-	LastFailure   *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
-	LastError     string      `json:"last_error,omitempty"` // error of that failed run
-	Strip         []StripCell `json:"strip"`                // the last 50 runs, oldest first
-	Ratio1h       Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
-	Ratio24h      Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
-	Duration      Quantiles   `json:"duration"`             // run duration, retained non-skipped runs
-	Latency       Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
-	Retained      int         `json:"retained"`             // runs in history
-	TotalRuns     uint64      `json:"total_runs"`           // runs reported since start
+	Name          string  `json:"name"`             // "name", "name/sub" for a subtest
+	Parent        string  `json:"parent,omitempty"` // the enclosing case of a subtest
+	Depth         int     `json:"depth"`            // 0 for a top-level case
+	Registered    bool    `json:"registered"`       // a registered case (can be run by POST)
+	Period        string  `json:"period,omitempty"` // e.g. "30s"; a subtest's is its parent's
+	PeriodSeconds float64 `json:"period_seconds"`   // Period in seconds, 0 when unknown
+	// TimeoutSeconds is a registered case's own timeout in seconds; absent when it uses
+	// the service's default.
+	TimeoutSeconds float64     `json:"timeout_seconds,omitempty"`
+	LastOutcome    string      `json:"last_outcome"` // "pass", "fail", "skip", "inconclusive", "" before the first run
+	LastRun        *time.Time  `json:"last_run"`     // start of the last run
+	LastTraceID    string      `json:"last_trace_id,omitempty"`
+	LastFailure    *time.Time  `json:"last_failure"`         // end of the last failed run ever reported
+	LastError      string      `json:"last_error,omitempty"` // error of that failed run
+	Strip          []StripCell `json:"strip"`                // the last 50 runs, oldest first
+	Ratio1h        Ratio       `json:"ratio_1h"`             // pass ratio over the last hour
+	Ratio24h       Ratio       `json:"ratio_24h"`            // pass ratio over the last 24 hours
+	Duration       Quantiles   `json:"duration"`             // run duration, retained runs neither skipped nor inconclusive
+	Latency        Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
+	Retained       int         `json:"retained"`             // runs in history
+	TotalRuns      uint64      `json:"total_runs"`           // runs reported since start
 }
 
 // StripCell is one run of a Row's strip.
@@ -45,13 +48,16 @@ type StripCell struct {
 	Start   time.Time `json:"start"`
 }
 
-// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail): skipped
-// runs are excluded; it is null when no run passed or failed in the window.
+// Ratio counts outcomes in a time window. Ratio is pass/(pass+fail):
+// skipped and inconclusive runs are excluded (an inconclusive run says
+// nothing about the pipeline); it is null when no run passed or failed in
+// the window.
 type Ratio struct {
-	Pass  int      `json:"pass"`
-	Fail  int      `json:"fail"`
-	Skip  int      `json:"skip"`
-	Ratio *float64 `json:"ratio"`
+	Pass         int      `json:"pass"`
+	Fail         int      `json:"fail"`
+	Skip         int      `json:"skip"`
+	Inconclusive int      `json:"inconclusive"`
+	Ratio        *float64 `json:"ratio"`
 }
 
 // Quantiles are nearest-rank quantiles in seconds over Count values of the
@@ -63,10 +69,11 @@ type Quantiles struct {
 	P99   *float64 `json:"p99"`
 }
 
-// Run is one run as GET /api/cases/{name}/runs and POST
+// Run is one run as GET /api/cases/{name}/runs, GET /api/runs and POST
 // /api/cases/{name}/run return it.
 type Run struct {
 	Case            string             `json:"case"`
+	Parent          string             `json:"parent,omitempty"` // a subtest's enclosing case (POST .../run)
 	TraceID         string             `json:"trace_id"`
 	Replica         string             `json:"replica,omitempty"` // the replica that ran it (Config.Replica, Feed)
 	Start           time.Time          `json:"start"`
@@ -93,6 +100,7 @@ type Summary struct {
 	Passing       int       `json:"passing"`       // top-level cases whose last run passed
 	Failing       int       `json:"failing"`       // ... failed
 	Skipped       int       `json:"skipped"`       // ... was skipped
+	Inconclusive  int       `json:"inconclusive"`  // ... was inconclusive
 	Pending       int       `json:"pending"`       // ... have not run yet
 	ManualRuns    bool      `json:"manual_runs"`   // POST /api/cases/{name}/run is enabled
 	EvictedCases  uint64    `json:"evicted_cases"` // case names forgotten to bound memory
@@ -132,7 +140,9 @@ func resultToRun(r orbital.Result) Run {
 		nr.latency, nr.hasLat = d, true
 	}
 	nr.measures = r.Measures
-	return toRun(r.Case, nr)
+	out := toRun(r.Case, nr)
+	out.Parent = r.Parent
+	return out
 }
 
 // rows builds every row: registered cases and every name with a history,
@@ -140,8 +150,9 @@ func resultToRun(r orbital.Result) Run {
 func (s *Status) rows() []Row {
 	cases := s.svc.Cases()
 	periods := make(map[string]time.Duration, len(cases))
+	timeouts := make(map[string]time.Duration, len(cases))
 	for _, c := range cases {
-		periods[c.Name] = c.Period
+		periods[c.Name], timeouts[c.Name] = c.Period, c.Timeout
 	}
 	now := s.now()
 
@@ -183,6 +194,7 @@ func (s *Status) rows() []Row {
 		if p, ok := periods[name]; ok {
 			r.Registered = true
 			period = p
+			r.TimeoutSeconds = timeouts[name].Seconds()
 		}
 		if period > 0 {
 			r.Period = fmtPeriod(period)
@@ -222,7 +234,7 @@ func (s *Status) rowOf(e *entry, now time.Time) *Row {
 	}
 	var durs, lats []time.Duration
 	for _, x := range runs {
-		if x.outcome != orbital.Skip {
+		if x.outcome != orbital.Skip && x.outcome != orbital.Inconclusive {
 			durs = append(durs, x.duration)
 		}
 		if x.hasLat {
@@ -260,6 +272,8 @@ func (s *Status) summary() Summary {
 			sum.Failing++
 		case string(orbital.Skip):
 			sum.Skipped++
+		case string(orbital.Inconclusive):
+			sum.Inconclusive++
 		default:
 			sum.Pending++
 		}
@@ -312,6 +326,18 @@ func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string)
 	// More than the history keeps is answered with all of it: the history
 	// is the bound, whatever the client asks for.
 	limit = min(limit, s.history)
+	var from time.Time
+	if r.URL.Query().Has("since") {
+		d, err := parseSince(r.URL.Query().Get("since"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		from = s.now().Add(-d)
+		if !r.URL.Query().Has("limit") {
+			limit = s.history
+		}
+	}
 	s.mu.Lock()
 	e := s.store.cases[name]
 	var runs []run
@@ -319,6 +345,7 @@ func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string)
 		runs = e.latest(limit)
 	}
 	s.mu.Unlock()
+	runs, _ = startedSince(runs, from, s.history)
 	if _, registered := s.svc.Case(name); e == nil && !registered {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown case %q", name))
 		return
@@ -415,6 +442,11 @@ func (s *Status) authorized(r *http.Request) bool {
 func (s *Status) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/status", "/api/cases":
+		w.Header().Set("Allow", http.MethodGet+", "+http.MethodHead)
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if r.URL.Path == "/api/runs" {
 		w.Header().Set("Allow", http.MethodGet+", "+http.MethodHead)
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return

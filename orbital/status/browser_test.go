@@ -108,7 +108,8 @@ func waitJS(t *testing.T, tab context.Context, what, expr string) {
 // TestPageInBrowser runs a real Service whose case "flaky" fails once a
 // fault is injected, serves the status page, and drives it in headless
 // Chromium: the rows appear, flaky turns from pass to fail without a reload,
-// and clicking it shows the failed run's log first.
+// and clicking it shows the failed run's log first; "relay" turns
+// inconclusive at the same time, in its own colour and count.
 func TestPageInBrowser(t *testing.T) {
 	var fault atomic.Bool
 	cases := []orbital.TestCase{
@@ -123,6 +124,11 @@ func TestPageInBrowser(t *testing.T) {
 			}
 			o.Measure("delivery.latency", 30*time.Millisecond)
 			o.Log("delivered <b>once</b>") // markup in a log stays text
+		}},
+		{Name: "relay", Period: 100 * time.Millisecond, Func: func(ctx context.Context, o *orbital.O) {
+			if fault.Load() {
+				o.Inconclusive("cluster relay unreachable")
+			}
 		}},
 		{Name: "batch", Period: 100 * time.Millisecond, Func: func(ctx context.Context, o *orbital.O) {
 			o.Run("first", func(ctx context.Context, o *orbital.O) { o.Log("ok") })
@@ -148,7 +154,7 @@ func TestPageInBrowser(t *testing.T) {
 	waitJS(t, tab, "every row with a passing last run", `(() => {
 		const rows = [...document.querySelectorAll("tr.case")];
 		const names = rows.map(r => r.dataset.case).join(" ");
-		return names === "batch batch/first batch/second flaky track" &&
+		return names === "batch batch/first batch/second flaky relay track" &&
 			rows.every(r => r.dataset.outcome === "pass") &&
 			document.querySelector('tr.case[data-case="batch/first"]').classList.contains("depth-1");
 	})()`)
@@ -169,6 +175,18 @@ func TestPageInBrowser(t *testing.T) {
 	waitJS(t, tab, "the header to count one failing case", `document.getElementById("h-failing").textContent === "1"`)
 	if got := eval[string](t, tab, `document.querySelector('tr.case[data-case="track"]').dataset.outcome`); got != "pass" {
 		t.Errorf("track is %q, want pass", got)
+	}
+	// relay: inconclusive, counted on its own, in a colour of its own, and
+	// not in the pass ratio (still 100% from its passing runs).
+	step(t, tab, "relay to turn inconclusive", chromedp.WaitVisible(chromedp.CSS(`tr.case[data-case="relay"][data-outcome="inconclusive"] .strip .cell.inconclusive`)))
+	waitJS(t, tab, "the header to count one inconclusive case", `document.getElementById("h-inconclusive").textContent === "1"`)
+	colours := eval[[]string](t, tab, `["pass", "fail", "inconclusive"].map(o =>
+		getComputedStyle(document.querySelector('.badge.' + o) || document.querySelector('.count.' + o)).color)`)
+	if len(colours) != 3 || colours[2] == colours[0] || colours[2] == colours[1] {
+		t.Errorf("badge colours pass/fail/inconclusive = %v, want inconclusive's own", colours)
+	}
+	if got := eval[string](t, tab, `document.querySelector('tr.case[data-case="relay"] td[data-label="Pass 1 h"]').textContent`); got != "100.0%" {
+		t.Errorf("relay's 1 h pass ratio = %q, want 100.0%% (inconclusive runs excluded)", got)
 	}
 
 	// Click the case: its runs show, failures first, with the log.

@@ -8,16 +8,19 @@
 //
 //	GET  /                          the status page (HTML; assets embedded, no external network)
 //	GET  /assets/...                its CSS and JavaScript
-//	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped
+//	GET  /api/status                header data: version, uptime, target, cases passing/failing/skipped/inconclusive
 //	GET  /api/cases                 one row per case, subtests after their parent (JSON array)
 //	GET  /api/cases/{name}          one row
-//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained)
+//	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained),
+//	                                ?since=D only those that started in the last D
+//	GET  /api/runs?since=D          the history window of every case (?run=regexp selects), with verdicts
 //	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
 //
 // Subtest names contain '/' ("parent/sub"; a row's parent is the Result's
 // Parent, never guessed from the name), so {name} is the whole path between
 // /api/cases/ and the trailing /runs or /run; names are made of letters,
-// digits, '_', '-', '.' and '/', so they need no escaping.
+// digits, '_', '-', '.' and '/', plus the "#01" suffix of a repeated
+// subtest name, which a client escapes as %23 (the page does).
 // Every API answer is JSON, errors included: {"error": "..."} with a 4xx or
 // 5xx status.
 //
@@ -34,7 +37,23 @@
 // flight (scheduled or manual) 409 Conflict. The run goes through
 // [orbital.Service.RunNow], so it shares the scheduler's overlap guard, under
 // the request's context and the case's own timeout; the answer is the case's
-// result with its subtests' results in "subtests".
+// result with its subtests' results in "subtests": the same Result a local
+// release gate prints and reports, its log included, so a remote gate (`e2e
+// gate --server`) rebuilds it and reports it the same way. Several cases run
+// with one request per case, concurrently.
+//
+// # History windows
+//
+// GET /api/runs?since=D answers "has it been green since the deploy?" for a
+// release gate (`e2e gate --server URL --since D`) or a canary analysis: a
+// [Window] with, for every registered case (?run=regexp selects them by
+// name), the runs that started in the last D, newest first, and a verdict:
+// "pass" when the case has at least one passing run and no failing one, else
+// "fail" with the reason. D is a Go duration, positive, at most [MaxSince];
+// a bad D or ?run (longer than 1 KiB or not a regular expression) is 400, no
+// case selected 404. The window can only hold what the history retains
+// (Config.History runs per case): CaseWindow.Complete is false when it
+// reaches further back.
 //
 // # Memory
 //
@@ -50,9 +69,12 @@
 // Pass ratios over 1 h and 24 h do not need the runs: each case counts
 // outcomes in fixed rings of time buckets, 60 one-minute buckets and 96
 // fifteen-minute buckets, so the windows are exact to the bucket (a run counts
-// at the time it is reported). Skipped runs are excluded from the ratios.
+// at the time it is reported). Skipped and inconclusive runs are excluded
+// from the ratios (an inconclusive run is no verdict on the pipeline) and
+// counted on their own; the page shows inconclusive in a colour of its own
+// (amber), beside pass (green), fail (red) and skip (grey).
 // Quantiles (p50, p95, p99) of run duration and of send-to-delivery latency
 // (the "delivery.latency" measure of a run) are computed from the retained
-// history only, that is the last Config.History runs; skipped runs are
-// excluded from the duration quantiles.
+// history only, that is the last Config.History runs; skipped and
+// inconclusive runs are excluded from the duration quantiles.
 package status

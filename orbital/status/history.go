@@ -67,8 +67,8 @@ func (r *run) shed() int {
 // bucket counts outcomes of one time slot; idx is the slot number since the
 // Unix epoch (minutes or quarters).
 type bucket struct {
-	idx              int64
-	pass, fail, skip uint32
+	idx                     int64
+	pass, fail, skip, incon uint32
 }
 
 func (b *bucket) add(idx int64, o orbital.Outcome) {
@@ -83,6 +83,8 @@ func (b *bucket) add(idx int64, o orbital.Outcome) {
 		b.pass++
 	case orbital.Fail:
 		b.fail++
+	case orbital.Inconclusive:
+		b.incon++
 	default:
 		b.skip++
 	}
@@ -300,6 +302,7 @@ func ratio(bs []bucket, nowIdx int64) Ratio {
 			r.Pass += int(b.pass)
 			r.Fail += int(b.fail)
 			r.Skip += int(b.skip)
+			r.Inconclusive += int(b.incon)
 		}
 	}
 	if n := r.Pass + r.Fail; n > 0 {

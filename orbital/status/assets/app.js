@@ -58,7 +58,8 @@
   }
 
   function ratioTitle(r) {
-    return r.pass + " passed, " + r.fail + " failed, " + r.skip + " skipped (skips excluded)";
+    return r.pass + " passed, " + r.fail + " failed, " + r.skip + " skipped, " + r.inconclusive +
+      " inconclusive (skipped and inconclusive excluded)";
   }
 
   function td(label, cls, text) {
@@ -106,7 +107,7 @@
     r24.title = ratioTitle(r.ratio_24h);
     tr.appendChild(r24);
     var dq = td("Duration", "num q", q3(r.duration));
-    dq.title = "over the last " + r.duration.count + " non-skipped runs kept";
+    dq.title = "over the last " + r.duration.count + " runs kept that were neither skipped nor inconclusive";
     tr.appendChild(dq);
     var lq = td("Send→delivery", "num q", q3(r.delivery_latency));
     lq.title = "over the last " + r.delivery_latency.count + " runs kept that measured it";
@@ -212,6 +213,7 @@
     document.getElementById("h-passing").textContent = s.passing;
     document.getElementById("h-failing").textContent = s.failing;
     document.getElementById("h-skipped").textContent = s.skipped;
+    document.getElementById("h-inconclusive").textContent = s.inconclusive;
     document.getElementById("h-pending").textContent = s.pending;
     started = new Date(Date.now() - s.uptime_seconds * 1000);
     tickUptime();

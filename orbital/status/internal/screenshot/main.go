@@ -241,7 +241,7 @@ func synth(rng *rand.Rand, s spec, t time.Time, forceFail bool) []orbital.Result
 			logf(37, "invalid write key: 401 Unauthorized as expected")
 		}
 	}
-	head := fmt.Sprintf("--- %s: %s (%.2fs)", map[orbital.Outcome]string{orbital.Pass: "PASS", orbital.Fail: "FAIL", orbital.Skip: "SKIP"}[r.Outcome], s.name, r.Duration.Seconds())
+	head := fmt.Sprintf("--- %s: %s (%.2fs)", map[orbital.Outcome]string{orbital.Pass: "PASS", orbital.Fail: "FAIL", orbital.Skip: "SKIP", orbital.Inconclusive: "INCONCLUSIVE"}[r.Outcome], s.name, r.Duration.Seconds())
 	body := append([]string{head}, lines...)
 	body = append(body, subBlocks...)
 	r.Output = strings.Join(body, "\n") + "\n"

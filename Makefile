@@ -5,7 +5,7 @@ GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: npm run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz vulncheck vulncheck-ci
+.PHONY: npm run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz vulncheck vulncheck-ci mutate
 
 ## run: the main job — the e2e service on the embedded default (no Kafka, no config)
 run: npm
@@ -105,3 +105,35 @@ bench:
 cover:
 	$(GO) test -race -count=1 -coverprofile=coverage.out $(PKGS)
 	$(GO) tool cover -func=coverage.out | tail -1
+
+## mutate: mutation testing with gremlins (a go tool dependency) over the packages where a bug
+## costs most; NOT part of make test: it runs a package's tests once per mutant, which takes
+## hours on a shared 2-core machine (figures, survivors and timings in TESTING.md).
+## MUTATE_PKGS picks packages; MUTATE_WORKERS the parallel mutants (1: the machine is shared);
+## MUTATE_FLAGS more gremlins flags (e.g. MUTATE_FLAGS='-E keys\.go' to leave a file out);
+## MUTATE_OUT a directory for gremlins' JSON results; MUTATE_TIMEOUT_COEFFICIENT how many times
+## the plain test run a mutant may take before it counts as TIMED OUT (a hang, not a survivor).
+## Tests run with -count=1 so the timeout is measured on a real run, not a cached one.
+## orbital/status and orbital/orbitaltest are left out of ./orbital (not what is measured).
+## internal/cluster skips TestThreeReplicas (38 s per mutant) unless MUTATE_FULL=1.
+## Do not pass --test-cpu: gremlins v0.6.0 hands "-cpu N" to go test as one argument, the test
+## run fails to start and every mutant counts as KILLED.
+MUTATE_PKGS ?= ./webhook ./orbital ./examples/pipeline ./internal/cluster
+MUTATE_WORKERS ?= 1
+MUTATE_TIMEOUT_COEFFICIENT ?= 5
+MUTATE_OUT ?=
+MUTATE_FULL ?=
+MUTATE_FLAGS ?=
+mutate:
+	@set -e; for p in $(MUTATE_PKGS); do \
+		flags=""; goflags="$$GOFLAGS -count=1"; \
+		case $$p in \
+		./orbital) flags="-E ^status/ -E ^orbitaltest/";; \
+		./internal/cluster) [ -n "$(MUTATE_FULL)" ] || goflags="$$goflags -skip=^TestThreeReplicas$$";; \
+		esac; \
+		if [ -n "$(MUTATE_OUT)" ]; then mkdir -p $(MUTATE_OUT); flags="$$flags -o $(MUTATE_OUT)/$$(basename $$p).json"; fi; \
+		echo "== gremlins $$p $$flags GOFLAGS=$$goflags"; start=$$(date +%s); \
+		GOFLAGS="$$goflags" nice -n 15 $(GO) tool gremlins unleash --workers $(MUTATE_WORKERS) \
+			--timeout-coefficient $(MUTATE_TIMEOUT_COEFFICIENT) $$flags $(MUTATE_FLAGS) $$p; \
+		echo "== $$p took $$(( $$(date +%s) - start )) s"; \
+	done

@@ -185,8 +185,8 @@ func TestDrainGraceCancelsAndReports(t *testing.T) {
 	recv(t, started, "a run to start")
 	cancel()
 	err := recv(t, done, "Run to return")
-	if err == nil || !strings.Contains(err.Error(), "drain grace") {
-		t.Errorf("Run() = %v, want a drain grace error", err)
+	if err == nil || !strings.Contains(err.Error(), "drain grace") || !strings.Contains(err.Error(), "cancelled 2 in-flight runs") {
+		t.Errorf("Run() = %v, want a drain grace error that cancelled 2 in-flight runs", err)
 	}
 	// Both runs were reported before Run returned.
 	got := map[string]orbital.Result{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -195,4 +196,43 @@ func FuzzWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWebhookGzipLimits: a gzip body that decodes to exactly MaxBodyBytes
+// is accepted even when it is incompressible (its wire size is a little
+// larger); junk far past the wire bound is refused as too large before it
+// is decoded; a request built without RequestURI is recorded with its URL.
+func TestWebhookGzipLimits(t *testing.T) {
+	const max = 1 << 20
+	random := make([]byte, max)
+	rand.NewChaCha8([32]byte{23}).Read(random) // incompressible
+	rec := &recorder{}
+	wh := webhook.New(webhook.Config{Logger: rec, MaxBodyBytes: max})
+	send := func(body []byte, uri string) int {
+		req := httptest.NewRequest(http.MethodPost, "/webhook?x=1", bytes.NewReader(body))
+		req.Header.Set("Content-Encoding", "gzip")
+		req.RequestURI = uri
+		rw := httptest.NewRecorder()
+		wh.ServeHTTP(rw, req)
+		return rw.Code
+	}
+	wire := gz(t, string(random))
+	if len(wire) <= max {
+		t.Fatalf("test body compresses to %d bytes; it must not shrink", len(wire))
+	}
+	if code := send(wire, ""); code != http.StatusOK {
+		t.Fatalf("gzip of exactly MaxBodyBytes incompressible bytes (%d on the wire): status %d, want 200", len(wire), code)
+	}
+	if got := rec.all(); len(got) != 1 || got[0].RawURL != "/webhook?x=1" || len(got[0].Body) != max {
+		t.Fatalf("recorded %d requests (RawURL %q)", len(got), func() string {
+			if len(got) > 0 {
+				return got[0].RawURL
+			}
+			return ""
+		}())
+	}
+	junk := bytes.Repeat([]byte{0xff}, 4*max)
+	if code := send(junk, "/webhook"); code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("%d bytes of gzip junk: status %d, want 413 before decoding", len(junk), code)
+	}
 }

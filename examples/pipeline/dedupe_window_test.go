@@ -17,9 +17,10 @@ import (
 func TestDuplicateOfEventEvictedFromWindowIsCommitted(t *testing.T) {
 	broker := startBroker(t)
 	release := make(chan struct{})
-	dest := newDestination(t, func(n int, w http.ResponseWriter) bool {
+	var dest *destination
+	dest = newDestination(t, func(n int, w http.ResponseWriter) bool {
 		if n == 1 { // the original's first delivery hangs until released
-			<-release
+			dest.hold(release)
 		}
 		return false
 	})

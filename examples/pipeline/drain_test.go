@@ -107,7 +107,8 @@ func TestGracefulDrainLosesNothingAcknowledged(t *testing.T) {
 func TestAbandonedDeliveriesAreRedelivered(t *testing.T) {
 	broker := startBroker(t)
 	release := make(chan struct{})
-	hanging := newDestination(t, func(int, http.ResponseWriter) bool { <-release; return false })
+	var hanging *destination
+	hanging = newDestination(t, func(int, http.ResponseWriter) bool { hanging.hold(release); return false })
 	first := newEnv(t, broker, hanging, func(c *pipeline.Config) { c.GroupID = "abandon" })
 	ids := []string{"abandon-1", "abandon-2", "abandon-3"}
 	for _, id := range ids {

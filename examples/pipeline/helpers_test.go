@@ -155,11 +155,12 @@ type destination struct {
 	n      int
 	got    []delivery
 	signal chan struct{} // replaced on every delivery
+	stop   chan struct{} // closed when the test ends, before the server closes
 }
 
 func newDestination(t testing.TB, respond func(n int, w http.ResponseWriter) bool) *destination {
 	t.Helper()
-	d := &destination{respond: respond, signal: make(chan struct{})}
+	d := &destination{respond: respond, signal: make(chan struct{}), stop: make(chan struct{})}
 	d.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var ev map[string]any
@@ -180,8 +181,21 @@ func newDestination(t testing.TB, respond func(n int, w http.ResponseWriter) boo
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
-	t.Cleanup(d.srv.Close)
+	t.Cleanup(func() {
+		close(d.stop) // ends every hold, or Close would wait for it forever
+		d.srv.Close()
+	})
 	return d
+}
+
+// hold blocks a respond function until release is closed or the test ends,
+// whichever comes first: a test that fails before releasing its hanging
+// deliveries then fails instead of hanging in its cleanup.
+func (d *destination) hold(release <-chan struct{}) {
+	select {
+	case <-release:
+	case <-d.stop:
+	}
 }
 
 func (d *destination) URL() string { return d.srv.URL + "/webhook" }
@@ -357,4 +371,36 @@ func readTopic(t testing.TB, brokers []string, topic string, stop func([]kafka.M
 	cancel()
 	wg.Wait()
 	return got
+}
+
+// readAll returns every message topic holds now: it reads each partition up
+// to the end offset it has when readAll is called.
+func readAll(t testing.TB, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, meta)
+	}
+	var reqs []kafka.OffsetRequest
+	for _, p := range meta.Topics[0].Partitions {
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	total := 0
+	for _, p := range ends.Topics[topic] {
+		if p.Error != nil {
+			t.Fatalf("end offset of %s/%d: %v", topic, p.Partition, p.Error)
+		}
+		total += int(p.LastOffset)
+	}
+	if total == 0 {
+		return nil
+	}
+	return readTopic(t, brokers, topic, func(ms []kafka.Message) bool { return len(ms) >= total })
 }

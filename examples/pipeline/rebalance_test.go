@@ -77,7 +77,8 @@ func TestLostPartitionIsNotCommittedByItsFormerOwner(t *testing.T) {
 	var releaseOnce sync.Once
 	unblock := func() { releaseOnce.Do(func() { close(release) }) }
 	t.Cleanup(unblock)
-	stuck := newDestination(t, func(int, http.ResponseWriter) bool { <-release; return false })
+	var stuck *destination
+	stuck = newDestination(t, func(int, http.ResponseWriter) bool { stuck.hold(release); return false })
 	healthy := newDestination(t, nil)
 	cfg := func(c *pipeline.Config) {
 		c.GroupID = group

@@ -25,6 +25,9 @@ func TestRoundTripThroughKafka(t *testing.T) {
 	if got.Attempt != "1" {
 		t.Errorf("X-Attempt %q, want 1", got.Attempt)
 	}
+	if n := counter(e.metrics, "faults_injected_total"); n != 0 {
+		t.Errorf("faults_injected_total = %v without faults", n)
+	}
 	ev := got.Event
 	if ev["processed"] != true || ev["event"] != "Order Completed" || ev["userId"] != "u1" || ev["type"] != "track" {
 		t.Errorf("delivered event %v lacks processed:true or the original fields", ev)
@@ -177,15 +180,21 @@ func TestDeadLetters(t *testing.T) {
 	}{
 		{"5xx until attempts run out", http.StatusInternalServerError, 3},
 		{"4xx is not retried", http.StatusBadRequest, 1},
+		{"3xx is a failure, not retried", http.StatusMultipleChoices, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := newDestination(t, func(_ int, w http.ResponseWriter) bool { w.WriteHeader(tt.status); return true })
-			e := newEnv(t, nil, dest, nil)
+			e := newEnv(t, nil, dest, func(c *pipeline.Config) { c.GroupID = "dead-letters"; c.Partitions = 1 })
 			e.track("doomed", "e")
-			dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
+			// Once the event's offset is committed the worker is done with
+			// it, and a dead letter is written before that: the topic must
+			// hold it now, exactly once. Waiting for it instead would let a
+			// worker that never writes one fail only by a timeout.
+			waitCommitted(t, e.broker.Brokers(), "dead-letters", "events", 1)
+			dlq := readAll(t, e.broker.Brokers(), "events-dead-letter")
 			if len(dlq) != 1 || string(dlq[0].Key) != "doomed" {
-				t.Fatalf("dead-letter topic holds %d messages, want the doomed event", len(dlq))
+				t.Fatalf("dead-letter topic holds %d messages after the event was committed, want the doomed event once", len(dlq))
 			}
 			headers := map[string]string{}
 			for _, h := range dlq[0].Headers {
@@ -213,11 +222,13 @@ func TestInvalidEventOnTopicIsDeadLettered(t *testing.T) {
 	if err := w.WriteMessages(ctx,
 		kafka.Message{Key: []byte("junk"), Value: []byte("not json")},
 		kafka.Message{Key: []byte("from-kafka"), Value: []byte(`{"type":"track","event":"direct","userId":"u"}`)},
+		kafka.Message{Key: []byte("some-key"), Value: []byte(`{"type":"track","event":"direct","userId":"u","messageId":"own-id"}`)},
 	); err != nil {
 		t.Fatal(err)
 	}
 	// An event written straight to Kafka without messageId takes the key.
 	e.dest.waitForID(t, "from-kafka", 1)
+	e.dest.waitForID(t, "own-id", 1) // an event's own messageId wins over the key
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "junk" || string(dlq[0].Value) != "not json" {
 		t.Errorf("dead letter %q=%q, want the junk message unchanged", dlq[0].Key, dlq[0].Value)

@@ -242,28 +242,11 @@ func (w *worker) deadLetter(ctx context.Context, key, value []byte, reason, dest
 			kafka.Header{Key: "status", Value: []byte(strconv.Itoa(status))})
 	}
 	msg := kafka.Message{Key: key, Value: value, Headers: headers}
-	wait := p.cfg.BackoffMin
-	for {
-		wctx, cancel := context.WithTimeout(ctx, p.cfg.ProduceTimeout)
-		err := p.dlq.WriteMessages(wctx, msg)
-		cancel()
-		if err == nil {
-			p.stats.Incr("dead_lettered_total")
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		p.log.Warn("dead-letter write failed; retrying", "err", err, "wait", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		wait = min(2*wait, p.cfg.BackoffMax)
+	if !w.produce(ctx, p.dlq, "dead-letter", msg) {
+		return false
 	}
+	p.stats.Incr("dead_lettered_total")
+	return true
 }
 
 // output writes a processed event to Config.OutputTopic (twice under the dup fault), retrying
@@ -274,19 +257,28 @@ func (w *worker) output(ctx context.Context, key, body []byte, dup bool) bool {
 	if dup {
 		msgs = append(msgs, kafka.Message{Key: key, Value: body})
 	}
+	if !w.produce(ctx, p.out, "output topic", msgs...) {
+		return false
+	}
+	p.stats.Add("output_produced_total", len(msgs))
+	return true
+}
+
+// produce writes msgs with wr, retrying with backoff until they are written or ctx ends.
+func (w *worker) produce(ctx context.Context, wr *kafka.Writer, what string, msgs ...kafka.Message) bool {
+	p := w.p
 	wait := p.cfg.BackoffMin
 	for {
 		wctx, cancel := context.WithTimeout(ctx, p.cfg.ProduceTimeout)
-		err := p.out.WriteMessages(wctx, msgs...)
+		err := wr.WriteMessages(wctx, msgs...)
 		cancel()
 		if err == nil {
-			p.stats.Add("output_produced_total", len(msgs))
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		p.log.Warn("output topic write failed; retrying", "err", err, "wait", wait)
+		p.log.Warn(what+" write failed; retrying", "err", err, "wait", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

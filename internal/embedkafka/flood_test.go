@@ -1,7 +1,6 @@
 package embedkafka_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,9 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/netx"
+	"github.com/orbital-e2e/orbital/internal/testsupport/child"
 )
 
 // childFDLimit is the RLIMIT_NOFILE of the broker process in the flood tests.
@@ -62,35 +60,7 @@ func TestBrokerFloodChild(t *testing.T) {
 // broker's address.
 func startBrokerChild(t *testing.T, maxConns int) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokerFloodChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ORBITAL_EMBEDKAFKA_CHILD="+strconv.Itoa(maxConns))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("broker child: %v", err)
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return addr
-		}
-	}
-	t.Fatalf("broker child printed no address: %v", sc.Err())
-	return ""
+	return child.Start(t, "TestBrokerFloodChild", "ORBITAL_EMBEDKAFKA_CHILD="+strconv.Itoa(maxConns))
 }
 
 // apiVersionsV0 is a Kafka ApiVersions v0 request frame: a flood connection

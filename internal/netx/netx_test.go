@@ -1,22 +1,20 @@
 package netx_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/netx"
+	"github.com/orbital-e2e/orbital/internal/testsupport/child"
 )
 
 // waitFor polls cond until it holds or d passes.
@@ -251,35 +249,7 @@ func lowerFDLimit(t *testing.T, n uint64) {
 // returns its address.
 func startChild(t *testing.T, maxConns int) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFloodChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ORBITAL_NETX_CHILD="+strconv.Itoa(maxConns))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child: %v", err)
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return addr
-		}
-	}
-	t.Fatalf("child printed no address: %v", sc.Err())
-	return ""
+	return child.Start(t, "TestFloodChild", "ORBITAL_NETX_CHILD="+strconv.Itoa(maxConns))
 }
 
 // floodHTTP opens n keep-alive connections to addr, each sending one request

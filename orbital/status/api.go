@@ -104,6 +104,12 @@ type Summary struct {
 	Pending       int       `json:"pending"`       // ... have not run yet
 	ManualRuns    bool      `json:"manual_runs"`   // POST /api/cases/{name}/run is enabled
 	EvictedCases  uint64    `json:"evicted_cases"` // case names forgotten to bound memory
+	// FailingSince is the start of the oldest ongoing incident (the worst
+	// failing top-level case, FailingCase); null when none is failing.
+	FailingSince *time.Time `json:"failing_since"`
+	FailingCase  string     `json:"failing_case,omitempty"`
+	// FailingForSeconds is now - FailingSince (0 when none is failing).
+	FailingForSeconds float64 `json:"failing_for_seconds"`
 }
 
 func toRun(name string, r run) Run {
@@ -281,6 +287,10 @@ func (s *Status) summary() Summary {
 	s.mu.Lock()
 	sum.EvictedCases = s.store.evicted
 	s.mu.Unlock()
+	if in, ok := s.worstOngoing(); ok {
+		t := in.Start
+		sum.FailingSince, sum.FailingCase, sum.FailingForSeconds = &t, in.Case, in.DurationSeconds
+	}
 	return sum
 }
 
@@ -297,6 +307,14 @@ func (s *Status) handleCaseGet(w http.ResponseWriter, r *http.Request) {
 	rest := r.PathValue("rest")
 	if name, ok := strings.CutSuffix(rest, "/runs"); ok && name != "" {
 		s.handleRuns(w, r, name)
+		return
+	}
+	if name, ok := strings.CutSuffix(rest, "/incidents"); ok && name != "" {
+		s.handleCaseIncidents(w, name)
+		return
+	}
+	if name, ok := strings.CutSuffix(rest, "/timeline"); ok && name != "" {
+		s.handleTimeline(w, name)
 		return
 	}
 	if name, ok := strings.CutSuffix(rest, "/run"); ok && name != "" {
@@ -446,7 +464,7 @@ func (s *Status) handleAPINotFound(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return
 	}
-	if r.URL.Path == "/api/runs" {
+	if r.URL.Path == "/api/runs" || r.URL.Path == "/api/incidents" {
 		w.Header().Set("Allow", http.MethodGet+", "+http.MethodHead)
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed")
 		return

@@ -69,6 +69,7 @@ func (r *run) shed() int {
 type bucket struct {
 	idx                     int64
 	pass, fail, skip, incon uint32
+	t                       *timings // nil until a run with a duration or latency
 }
 
 func (b *bucket) add(idx int64, o orbital.Outcome) {
@@ -76,7 +77,11 @@ func (b *bucket) add(idx int64, o orbital.Outcome) {
 		return // older than the window this slot holds now (a run fed late)
 	}
 	if b.idx != idx {
-		*b = bucket{idx: idx}
+		t := b.t // reuse the histograms' memory
+		if t != nil {
+			*t = timings{}
+		}
+		*b = bucket{idx: idx, t: t}
 	}
 	switch o {
 	case orbital.Pass:
@@ -101,6 +106,7 @@ type entry struct {
 	lastError   string
 	minutes     [minuteBuckets]bucket
 	quarters    [quarterBuckets]bucket
+	incidents   incidentLog   // top-level cases only
 	elem        *list.Element // in store.lru
 	evicted     bool
 }
@@ -216,8 +222,18 @@ func (s *store) add(r orbital.Result, replica string, at, now time.Time, registe
 		}
 		e.lastError = nr.errMsg
 	}
-	e.minutes[minuteIndex(at)%minuteBuckets].add(minuteIndex(at), r.Outcome)
-	e.quarters[quarterIndex(at)%quarterBuckets].add(quarterIndex(at), r.Outcome)
+	mi, qi := minuteIndex(at), quarterIndex(at)
+	e.minutes[slot60(mi)].add(mi, r.Outcome)
+	e.minutes[slot60(mi)].addTimings(mi, r)
+	e.quarters[slot96(qi)].add(qi, r.Outcome)
+	e.quarters[slot96(qi)].addTimings(qi, r)
+	if e.parent == "" {
+		start := r.Start
+		if start.IsZero() {
+			start = at
+		}
+		e.incidents.add(r.Outcome, start, nr.errMsg, r.TraceID)
+	}
 	s.trimLogs()
 }
 
@@ -285,6 +301,9 @@ func (s *store) trimLogs() {
 
 func minuteIndex(t time.Time) int64  { return floorDiv(t.Unix(), 60) }
 func quarterIndex(t time.Time) int64 { return floorDiv(t.Unix(), int64(quarter/time.Second)) }
+
+func slot60(idx int64) int { return int(((idx % minuteBuckets) + minuteBuckets) % minuteBuckets) }
+func slot96(idx int64) int { return int(((idx % quarterBuckets) + quarterBuckets) % quarterBuckets) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

@@ -207,6 +207,7 @@ func (s *Status) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/status", s.handleStatus)
 	mux.HandleFunc("GET /api/cases", s.handleCases)
 	mux.HandleFunc("GET /api/runs", s.handleWindow)
+	mux.HandleFunc("GET /api/incidents", s.handleIncidents)
 	mux.HandleFunc("GET /api/cases/{rest...}", s.handleCaseGet)
 	mux.HandleFunc("POST /api/cases/{rest...}", s.handleCasePost)
 	mux.HandleFunc("/api/", s.handleAPINotFound)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/orbital-e2e/orbital/orbital"
 )
@@ -45,5 +46,13 @@ func TestStoreAccounting(t *testing.T) {
 	}
 	if s.cases["c0"] == nil {
 		t.Error("the registered case was evicted")
+	}
+}
+
+// TestTimingsSize pins the memory the README and doc state: 288 bytes of
+// histograms per time bucket that saw a timed run, 156 buckets per case.
+func TestTimingsSize(t *testing.T) {
+	if got := unsafe.Sizeof(timings{}); got != 288 {
+		t.Errorf("timings is %d bytes, the docs say 288", got)
 	}
 }

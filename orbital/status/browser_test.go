@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -139,12 +141,16 @@ func TestPageInBrowser(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Service.Run: %v", err)
-		}
-	})
+	var stopOnce sync.Once
+	stop := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Service.Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 
 	tab := newBrowser(t)
 	step(t, tab, "loading the page", chromedp.Navigate(f.srv.URL+"/"))
@@ -189,6 +195,20 @@ func TestPageInBrowser(t *testing.T) {
 		t.Errorf("relay's 1 h pass ratio = %q, want 100.0%% (inconclusive runs excluded)", got)
 	}
 
+	// The fault opened an incident: the header says how long flaky has been
+	// failing, the list across cases shows it ongoing, as the API does.
+	waitJS(t, tab, "the header to say flaky is failing", `/^flaky failing for \d+ s$/.test(document.getElementById("h-failing-for").textContent) &&
+		!document.getElementById("h-failing-for").hidden`)
+	waitJS(t, tab, "an ongoing incident of flaky in the list", `!!document.querySelector('#all-incidents li.incident[data-case="flaky"][data-ongoing="true"]')`)
+	var incs []status.Incident
+	getJSON(t, f.srv.URL+"/api/cases/flaky/incidents", http.StatusOK, &incs)
+	if len(incs) != 1 || !incs[0].Ongoing || !strings.Contains(incs[0].FirstError, "fault injected") {
+		t.Fatalf("flaky's incidents from the API = %+v, want one ongoing with the fault's error", incs)
+	}
+	if got := eval[string](t, tab, `document.querySelector('#all-incidents li.incident[data-case="flaky"]').dataset.traceId`); got != incs[0].TraceID {
+		t.Errorf("page shows the incident's first failed run %q, the API %q", got, incs[0].TraceID)
+	}
+
 	// Click the case: its runs show, failures first, with the log.
 	step(t, tab, "clicking flaky", chromedp.Click(chromedp.CSS(`tr.case[data-case="flaky"] th`)))
 	step(t, tab, "the runs of flaky", chromedp.WaitVisible(chromedp.CSS(`tr.detail[data-detail-for="flaky"] details.run pre.log`)))
@@ -208,12 +228,53 @@ func TestPageInBrowser(t *testing.T) {
 	waitJS(t, tab, "a passing run with markup shown as text", `[...document.querySelectorAll('tr.detail[data-detail-for="flaky"] pre.log')]
 		.some(p => p.textContent.includes("delivered <b>once</b>")) && !document.querySelector("tr.detail pre.log b")`)
 
+	// Its detail shows the incident, a 24 h uptime bar and two charts.
+	waitJS(t, tab, "flaky's detail with incident, bar and charts", `(() => {
+		const d = document.querySelector('tr.detail[data-detail-for="flaky"]');
+		return d.querySelector('.case-incidents li.incident[data-ongoing="true"]') &&
+			d.querySelectorAll(".uptime-bar rect.ub").length === 96 && d.querySelectorAll("svg.chart-svg").length === 2;
+	})()`)
 	shot := screenshot(t, tab, "status.png")
+
+	// The fault ends: flaky passes again and its incident closes, on the page
+	// and in the API; relay's inconclusive runs opened none.
+	fault.Store(false)
+	waitJS(t, tab, "flaky's incident to close", `(() => {
+		const li = document.querySelector('#all-incidents li.incident[data-case="flaky"]');
+		return li && li.dataset.ongoing === "false" && document.getElementById("h-failing-for").hidden &&
+			!!document.querySelector('tr.detail[data-detail-for="flaky"] .case-incidents li.incident[data-ongoing="false"]');
+	})()`)
+	getJSON(t, f.srv.URL+"/api/incidents", http.StatusOK, &incs)
+	if len(incs) != 1 || incs[0].Case != "flaky" || incs[0].Ongoing || incs[0].End == nil || incs[0].FailedRuns < 1 {
+		t.Errorf("incidents from the API after the fault = %+v, want flaky's, closed", incs)
+	}
+
+	// Stop the service so the history holds still, open every case and
+	// compare each bar and chart with the JSON API.
+	stop()
+	eval[bool](t, tab, `[...document.querySelectorAll('tr.case[aria-expanded="false"]')].forEach(r => r.click()) || true`)
+	eval[bool](t, tab, vizCheckJS)
+	ctx, cancelWait := context.WithTimeout(tab, 20*time.Second)
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](chrome.PollJS(`(window.__vizRun(), window.__vizOK === true)`, 100*time.Millisecond, 15*time.Second), chromedp.EvalAwaitPromise))
+	cancelWait()
+	if err != nil {
+		t.Fatalf("bars and charts of every case matching the API: %v; last mismatches: %s", err, eval[string](t, tab, `String(window.__vizBad)`))
+	}
+	if n := eval[int](t, tab, `document.querySelectorAll("tr.detail .uptime-bar").length`); n != 6 {
+		t.Errorf("%d uptime bars, want one per case (6)", n)
+	}
+	// track measured its latency: its hour chart draws it.
+	if d := eval[string](t, tab, `document.querySelector('tr.detail[data-detail-for="track"] .chart path[data-series="latency_p50"]').getAttribute("d")`); d == "M0 0" {
+		t.Errorf("track's latency p50 line is empty")
+	}
 
 	// Readable on a phone: no sideways scrolling at 390 px.
 	step(t, tab, "a phone-sized viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
 	waitJS(t, tab, "the layout to fit 390 px", `document.documentElement.scrollWidth <= window.innerWidth`)
 	screenshot(t, tab, "status-phone.png")
+	if w := eval[float64](t, tab, `document.querySelector('tr.detail[data-detail-for="track"] svg.chart-svg').getBoundingClientRect().width`); w < 200 || w > 390 {
+		t.Errorf("track's chart is %.0f px wide on a 390 px phone", w)
+	}
 	t.Logf("screenshots in %s", filepath.Dir(shot))
 }
 
@@ -235,5 +296,54 @@ func screenshot(t *testing.T, tab context.Context, name string) string {
 	}
 	return path
 }
+
+// vizCheckJS defines window.__vizRun: it fetches every case's timeline from
+// the API and compares it with the uptime bar and the two charts drawn in
+// the case's detail, leaving the verdict in window.__vizOK (mismatches in
+// window.__vizBad). The page redraws every 2 s, so the caller polls it.
+const vizCheckJS = `(() => {
+	window.__vizRun = () => {
+		if (window.__vizBusy) return;
+		window.__vizBusy = true;
+		const names = [...document.querySelectorAll("tr.case")].map(r => r.dataset.case);
+		const url = n => "api/cases/" + n.split("/").map(encodeURIComponent).join("/") + "/timeline";
+		const cls = q => q.ratio === null ? (q.inconclusive > 0 ? "u-incon" : "u-none") :
+			q.ratio >= 1 ? "u-up" : q.ratio >= 0.9 ? "u-warn" : q.ratio > 0 ? "u-bad" : "u-down";
+		Promise.all(names.map(n => fetch(url(n)).then(r => r.json()))).then(tls => {
+			const bad = [];
+			tls.forEach((tl, i) => {
+				const n = names[i];
+				const d = document.querySelector('tr.detail[data-detail-for="' + n + '"]');
+				if (!d) { bad.push(n + ": no detail"); return; }
+				const rects = [...d.querySelectorAll(".uptime-bar rect.ub")];
+				if (rects.length !== 96) bad.push(n + ": " + rects.length + " bars");
+				rects.forEach((r, j) => {
+					const q = tl.quarters[j];
+					const want = q.ratio === null ? "" : String(q.ratio);
+					if (r.dataset.ratio !== want || !r.classList.contains(cls(q)) || r.dataset.start !== q.start ||
+						!r.querySelector("title") || !r.querySelector("title").textContent) {
+						bad.push(n + ": bar " + j + " ratio " + r.dataset.ratio + " class " + r.getAttribute("class") + ", API " + want);
+					}
+				});
+				const charts = [...d.querySelectorAll(".chart")];
+				if (charts.length !== 2) { bad.push(n + ": " + charts.length + " charts"); return; }
+				[tl.minutes, tl.quarters].forEach((bs, k) => {
+					["latency_p50", "latency_p99", "duration_p50", "duration_p99"].forEach(key => {
+						const p = charts[k].querySelector('path[data-series="' + key + '"]');
+						const want = bs.map(b => b[key] === null ? "" : String(b[key])).join(",");
+						const nv = bs.filter(b => b[key] !== null).length;
+						const pts = (p.getAttribute("d").match(/[ML]/g) || []).length;
+						if (p.dataset.values !== want || (nv > 0 ? pts !== nv : p.getAttribute("d") !== "M0 0")) {
+							bad.push(n + ": chart " + k + " " + key + " drew " + pts + " points of " + nv);
+						}
+					});
+				});
+			});
+			window.__vizOK = bad.length === 0;
+			window.__vizBad = bad.slice(0, 5).join("; ");
+		}).finally(() => { window.__vizBusy = false; });
+	};
+	return true;
+})()`
 
 var regexpTrace = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)

@@ -36,10 +36,13 @@ type pageData struct {
 	StripLen  int
 	Now       time.Time
 	PollEvery int // milliseconds
+
+	MaxIncidents, MaxIncidentsPerCase int
 }
 
 func (s *Status) handlePage(w http.ResponseWriter, r *http.Request) {
-	data := pageData{Summary: s.summary(), Rows: s.rows(), StripLen: StripLen, Now: s.now(), PollEvery: 2000}
+	data := pageData{Summary: s.summary(), Rows: s.rows(), StripLen: StripLen, Now: s.now(), PollEvery: 2000,
+		MaxIncidents: MaxIncidents, MaxIncidentsPerCase: MaxIncidentsPerCase}
 	var buf bytes.Buffer
 	if err := s.pageTmpl.Execute(&buf, data); err != nil {
 		s.logger.Error("status page", "err", err)

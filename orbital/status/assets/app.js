@@ -129,6 +129,8 @@
       var head = el("div", "runs-head");
       head.appendChild(el("span", "", "Recent runs of " + name + " — failures first"));
       head.appendChild(el("span", "runs-count", ""));
+      cell.appendChild(el("div", "viz", ""));
+      cell.appendChild(el("div", "case-incidents", ""));
       cell.appendChild(head);
       cell.appendChild(el("div", "runs", "loading…"));
       tr.appendChild(cell);
@@ -187,6 +189,193 @@
     });
   }
 
+  var SVGNS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVGNS, tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
+    return e;
+  }
+
+  function fmtClock(iso) {
+    var t = new Date(iso);
+    return isNaN(t) ? "" : t.toISOString().slice(11, 16) + "Z";
+  }
+
+  // fmtFor formats a span in seconds as the header says it: "45 s", "12 m", "3 h 5 m".
+  function fmtFor(s) {
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " m";
+    if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor(s % 3600 / 60) + " m";
+    return Math.floor(s / 86400) + " d " + Math.floor(s % 86400 / 3600) + " h";
+  }
+
+  // uptimeClass colours a bucket by its pass ratio: grey without runs,
+  // amber when it only holds inconclusive runs.
+  function uptimeClass(b) {
+    if (b.ratio === null || b.ratio === undefined) return b.inconclusive > 0 ? "u-incon" : "u-none";
+    if (b.ratio >= 1) return "u-up";
+    if (b.ratio >= 0.9) return "u-warn";
+    if (b.ratio > 0) return "u-bad";
+    return "u-down";
+  }
+
+  function bucketTitle(b, width) {
+    var t = fmtClock(b.start) + " +" + width + ": ";
+    if (b.pass + b.fail + b.skip + b.inconclusive === 0) return t + "no runs";
+    t += b.ratio === null ? "no verdict" : (b.ratio * 100).toFixed(1) + "% passed";
+    return t + " (" + b.pass + " passed, " + b.fail + " failed, " + b.skip + " skipped, " + b.inconclusive + " inconclusive)";
+  }
+
+  // uptimeBar draws the 96 quarter-hours of the last 24 h as SVG rects.
+  function uptimeBar(quarters) {
+    var box = el("div", "uptime");
+    var head = el("div", "viz-head");
+    head.appendChild(el("span", "viz-title", "Uptime, last 24 h"));
+    var note = el("span", "uptime-note", "hover or tap a bar");
+    head.appendChild(note);
+    box.appendChild(head);
+    var n = quarters.length;
+    var bar = svg("svg", { viewBox: "0 0 " + (n * 4) + " 20", preserveAspectRatio: "none", role: "img", "class": "uptime-bar" });
+    bar.setAttribute("aria-label", "pass ratio per quarter-hour over 24 hours");
+    quarters.forEach(function (b, i) {
+      var r = svg("rect", { x: i * 4, y: 0, width: 3.2, height: 20, rx: 0.6, "class": "ub " + uptimeClass(b) });
+      r.setAttribute("data-ratio", b.ratio === null ? "" : String(b.ratio));
+      r.setAttribute("data-start", b.start);
+      var title = bucketTitle(b, "15m");
+      var tt = svg("title");
+      tt.textContent = title;
+      r.appendChild(tt);
+      r.addEventListener("click", function () { note.textContent = title; });
+      bar.appendChild(r);
+    });
+    box.appendChild(bar);
+    var foot = el("div", "viz-foot");
+    foot.appendChild(el("span", "", n ? fmtClock(quarters[0].start) : ""));
+    foot.appendChild(el("span", "", "now"));
+    box.appendChild(foot);
+    return box;
+  }
+
+  var SERIES = [
+    { key: "latency_p50", label: "send→delivery p50", cls: "s-lat50" },
+    { key: "latency_p99", label: "send→delivery p99", cls: "s-lat99" },
+    { key: "duration_p50", label: "duration p50", cls: "s-dur50" },
+    { key: "duration_p99", label: "duration p99", cls: "s-dur99" }
+  ];
+
+  // latencyChart draws p50/p99 of delivery latency and run duration per
+  // bucket on a log scale, gaps where a bucket has no value.
+  function latencyChart(buckets, title, width, startLabel) {
+    var box = el("div", "chart");
+    box.setAttribute("data-window", title);
+    var head = el("div", "viz-head");
+    head.appendChild(el("span", "viz-title", title));
+    var legend = el("span", "legend");
+    SERIES.forEach(function (sr) { legend.appendChild(el("span", "lg " + sr.cls, sr.label)); });
+    head.appendChild(legend);
+    box.appendChild(head);
+
+    var vals = [];
+    buckets.forEach(function (b) { SERIES.forEach(function (sr) { if (b[sr.key] !== null && b[sr.key] > 0) vals.push(b[sr.key]); }); });
+    var lo = vals.length ? Math.min.apply(null, vals) : 0.001, hi = vals.length ? Math.max.apply(null, vals) : 1;
+    var l0 = Math.floor(Math.log10(lo)), l1 = Math.ceil(Math.log10(hi));
+    if (l1 <= l0) l1 = l0 + 1;
+    var W = 600, H = 120, n = buckets.length;
+    var x = function (i) { return (i + 0.5) * W / n; };
+    var y = function (v) { return H - (Math.log10(v) - l0) / (l1 - l0) * H; };
+    var chart = svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img", "class": "chart-svg" });
+    chart.setAttribute("aria-label", title + " latency and duration, log scale " + fmtSecs(Math.pow(10, l0)) + " to " + fmtSecs(Math.pow(10, l1)));
+    for (var d = l0; d <= l1; d++) chart.appendChild(svg("line", { x1: 0, x2: W, y1: y(Math.pow(10, d)), y2: y(Math.pow(10, d)), "class": "grid" }));
+    SERIES.forEach(function (sr) {
+      var path = "", pen = false, data = [];
+      buckets.forEach(function (b, i) {
+        var v = b[sr.key];
+        data.push(v === null ? "" : String(v));
+        if (v === null || !(v > 0)) { pen = false; return; }
+        path += (pen ? "L" : "M") + x(i).toFixed(1) + " " + y(v).toFixed(1);
+        pen = true;
+      });
+      var p = svg("path", { d: path || "M0 0", "class": "line " + sr.cls, "vector-effect": "non-scaling-stroke" });
+      p.setAttribute("data-series", sr.key);
+      p.setAttribute("data-values", data.join(","));
+      chart.appendChild(p);
+      // Lone points (a value between two gaps) as dots.
+      buckets.forEach(function (b, i) {
+        var v = b[sr.key], prev = i > 0 ? buckets[i - 1][sr.key] : null, next = i + 1 < n ? buckets[i + 1][sr.key] : null;
+        if (v !== null && v > 0 && prev === null && next === null) {
+          chart.appendChild(svg("rect", { x: x(i) - 1.5, y: y(v) - 1.5, width: 3, height: 3, "class": "dot " + sr.cls }));
+        }
+      });
+    });
+    // A hover target per bucket with its values.
+    buckets.forEach(function (b, i) {
+      var hit = svg("rect", { x: i * W / n, y: 0, width: W / n, height: H, "class": "hit" });
+      var tt = svg("title");
+      tt.textContent = fmtClock(b.start) + " +" + width + ": " + SERIES.map(function (sr) { return sr.label + " " + fmtSecs(b[sr.key]); }).join(", ");
+      hit.appendChild(tt);
+      chart.appendChild(hit);
+    });
+    box.appendChild(chart);
+    var foot = el("div", "viz-foot");
+    foot.appendChild(el("span", "", startLabel));
+    foot.appendChild(el("span", "axis", fmtSecs(Math.pow(10, l0)) + " – " + fmtSecs(Math.pow(10, l1)) + " (log)"));
+    foot.appendChild(el("span", "", "now"));
+    box.appendChild(foot);
+    return box;
+  }
+
+  var vizKey = new Map(); // case name -> fingerprint of the timeline drawn
+  function renderTimeline(name, tl) {
+    var tr = detailRow(name);
+    var key = JSON.stringify([tl.minutes, tl.quarters]);
+    if (vizKey.get(name) === key) return;
+    vizKey.set(name, key);
+    var box = tr.querySelector(".viz");
+    box.replaceChildren(
+      uptimeBar(tl.quarters),
+      latencyChart(tl.minutes, "Last hour", "1m", "−1 h"),
+      latencyChart(tl.quarters, "Last 24 h", "15m", "−24 h"));
+  }
+
+  function incidentItem(inc, withCase) {
+    var li = el("li", "incident" + (inc.ongoing ? " ongoing" : ""));
+    li.setAttribute("data-case", inc.case);
+    li.setAttribute("data-trace-id", inc.trace_id);
+    li.setAttribute("data-ongoing", inc.ongoing ? "true" : "false");
+    var top = el("div", "inc-top");
+    top.appendChild(el("span", "badge " + (inc.ongoing ? "fail" : "pass"), inc.ongoing ? "ongoing" : "resolved"));
+    if (withCase) top.appendChild(el("span", "inc-case", inc.case));
+    top.appendChild(el("span", "inc-when", fmtAbs(inc.start) + " → " + (inc.end ? fmtAbs(inc.end) : "now")));
+    top.appendChild(el("span", "inc-dur", fmtFor(inc.duration_seconds)));
+    top.appendChild(el("span", "inc-runs", inc.failed_runs + (inc.failed_runs === 1 ? " failed run" : " failed runs")));
+    li.appendChild(top);
+    if (inc.first_error) li.appendChild(el("div", "err", inc.first_error));
+    li.appendChild(el("div", "trace", "first failed run " + inc.trace_id));
+    return li;
+  }
+
+  function incidentList(list, withCase, empty) {
+    if (!list.length) return el("p", "note", empty);
+    var ul = el("ul", "incidents");
+    list.forEach(function (inc) { ul.appendChild(incidentItem(inc, withCase)); });
+    return ul;
+  }
+
+  function renderCaseIncidents(name, list) {
+    var box = detailRow(name).querySelector(".case-incidents");
+    var head = el("div", "viz-head");
+    head.appendChild(el("span", "viz-title", "Incidents of " + name));
+    head.appendChild(el("span", "", list.length ? list.length + " recent" : ""));
+    box.replaceChildren(head, incidentList(list.slice(0, 10), false, "No incident kept: no failing run, or only subtests failed."));
+  }
+
+  function renderAllIncidents(list) {
+    var box = document.getElementById("all-incidents");
+    box.replaceChildren(incidentList(list.slice(0, 20), true, "No incidents."));
+    document.getElementById("incidents-count").textContent = list.length ? "(" + list.length + ")" : "";
+  }
+
   function renderRows(rows) {
     var tbody = document.getElementById("rows");
     var frag = document.createDocumentFragment();
@@ -203,7 +392,7 @@
       frag.appendChild(caseRow(r));
       if (expanded.has(r.name)) frag.appendChild(detailRow(r.name));
     });
-    expanded.forEach(function (n) { if (!present.has(n)) { expanded.delete(n); details.delete(n); runsKey.delete(n); } });
+    expanded.forEach(function (n) { if (!present.has(n)) { expanded.delete(n); details.delete(n); runsKey.delete(n); vizKey.delete(n); } });
     tbody.replaceChildren(frag);
   }
 
@@ -215,6 +404,16 @@
     document.getElementById("h-skipped").textContent = s.skipped;
     document.getElementById("h-inconclusive").textContent = s.inconclusive;
     document.getElementById("h-pending").textContent = s.pending;
+    var ff = document.getElementById("h-failing-for");
+    if (s.failing_since) {
+      ff.hidden = false;
+      ff.setAttribute("data-case", s.failing_case);
+      ff.textContent = s.failing_case + " failing for " + fmtFor(s.failing_for_seconds);
+      ff.title = "oldest ongoing incident, since " + fmtAbs(s.failing_since);
+    } else {
+      ff.hidden = true;
+      ff.textContent = "";
+    }
     started = new Date(Date.now() - s.uptime_seconds * 1000);
     tickUptime();
   }
@@ -238,13 +437,16 @@
       }, function (err) { clearTimeout(timer); throw err; });
   }
 
-  function runsURL(name) {
-    return "api/cases/" + name.split("/").map(encodeURIComponent).join("/") + "/runs?limit=50";
+  function caseURL(name, what) {
+    return "api/cases/" + name.split("/").map(encodeURIComponent).join("/") + "/" + what;
   }
 
   function loadRuns(name) {
-    return getJSON(runsURL(name)).then(function (runs) {
-      if (expanded.has(name)) renderRuns(name, runs);
+    return Promise.all([getJSON(caseURL(name, "runs?limit=50")), getJSON(caseURL(name, "timeline")), getJSON(caseURL(name, "incidents"))]).then(function (res) {
+      if (!expanded.has(name)) return;
+      renderTimeline(name, res[1]);
+      renderCaseIncidents(name, res[2]);
+      renderRuns(name, res[0]);
     }, function (err) {
       var tr = details.get(name);
       if (tr) {
@@ -260,10 +462,11 @@
   function poll() {
     if (busy) return;
     busy = true;
-    Promise.all([getJSON("api/status"), getJSON("api/cases")]).then(function (res) {
+    Promise.all([getJSON("api/status"), getJSON("api/cases"), getJSON("api/incidents")]).then(function (res) {
       lastOK = Date.now();
       renderSummary(res[0]);
       renderRows(res[1]);
+      renderAllIncidents(res[2]);
       return Promise.all(Array.from(expanded).map(loadRuns));
     }).catch(function () { /* shown by the live badge */ }).then(function () {
       busy = false;

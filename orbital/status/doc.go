@@ -13,6 +13,9 @@
 //	GET  /api/cases/{name}          one row
 //	GET  /api/cases/{name}/runs     recent runs of a case, ?limit=N (default 50; larger than Config.History: all retained),
 //	                                ?since=D only those that started in the last D
+//	GET  /api/cases/{name}/incidents the case's incidents, newest first (top-level cases; [] for a subtest)
+//	GET  /api/cases/{name}/timeline  its 60 one-minute and 96 fifteen-minute buckets: counts, ratio, latency/duration p50/p99
+//	GET  /api/incidents             every case's incidents, newest first, at most MaxIncidents
 //	GET  /api/runs?since=D          the history window of every case (?run=regexp selects), with verdicts
 //	POST /api/cases/{name}/run      run a case now and return its result (needs Config.AdminToken)
 //
@@ -77,4 +80,18 @@
 // (the "delivery.latency" measure of a run) are computed from the retained
 // history only, that is the last Config.History runs; skipped and
 // inconclusive runs are excluded from the duration quantiles.
+//
+// # Timeline and incidents
+//
+// Each time bucket that saw a run with a duration or a latency also holds
+// two log-scale histograms (see [TimeBucket]): 288 bytes per bucket, at most
+// 156 × (288 + 8) bytes ≈ 45 KiB per case, whatever the run rate; p50 and
+// p99 per bucket are within 12%. The page draws them as inline SVG charts
+// (last hour, last 24 h) and a 24 h uptime bar of the quarter-hour pass
+// ratios. An [Incident] is a contiguous stretch of failing runs of a
+// top-level case; skipped and inconclusive runs neither close nor extend
+// it. [MaxIncidentsPerCase] are kept per case. Report buckets a run at the
+// time it is reported, Feed at the run's own start; both feed the
+// timeline and the incidents, and an incident's start and end are always
+// runs' own starts.
 package status

@@ -366,8 +366,8 @@
     var box = detailRow(name).querySelector(".case-incidents");
     var head = el("div", "viz-head");
     head.appendChild(el("span", "viz-title", "Incidents of " + name));
-    head.appendChild(el("span", "", list.length ? list.length + " recent" : ""));
-    box.replaceChildren(head, incidentList(list.slice(0, 10), false, "No incident kept: no failing run, or only subtests failed."));
+    head.appendChild(el("span", "", list.length > 5 ? "5 newest of " + list.length + " kept" : ""));
+    box.replaceChildren(head, incidentList(list.slice(0, 5), false, "No incident kept: no failing run, or only subtests failed."));
   }
 
   function renderAllIncidents(list) {

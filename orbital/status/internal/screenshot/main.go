@@ -37,7 +37,7 @@ func main() {
 	out := flag.String("o", "docs/status.png", "PNG to write")
 	chrome := flag.String("chrome", "", "Chromium binary (default: chromium, chromium-browser or google-chrome on PATH)")
 	width := flag.Int("width", 1440, "viewport width in CSS pixels")
-	height := flag.Int("height", 900, "viewport height in CSS pixels")
+	height := flag.Int("height", 1000, "viewport height in CSS pixels")
 	dark := flag.Bool("dark", false, "render the dark theme")
 	expand := flag.String("expand", "kafka", "case whose runs are shown")
 	flag.Parse()
@@ -98,15 +98,20 @@ func run(out, chrome string, width, height int, dark bool, expand string) error 
 		}
 	}
 	end := time.Now().UTC().Truncate(time.Second)
-	start := end.Add(-3*time.Hour - 12*time.Minute)
+	start := end.Add(-24*time.Hour - 12*time.Minute)
 	clk := &clock{now: start}
 	st, err := status.New(status.Config{Service: svc, Version: "v0.9.2", Target: "embedded", Now: clk.Now})
 	if err != nil {
 		return err
 	}
 
-	// Synthesise the history: every case on its period over the last 3 h,
-	// the kafka case failing for its last four runs (a broker went away).
+	// Synthesise the history: every case on its period over the last 24 h;
+	// the kafka case failing for its last 12 minutes (a broker went away,
+	// the ongoing incident the header names) after an hour of slow
+	// deliveries three hours ago; track failing for 20 minutes six hours ago
+	// (a closed incident); browser inconclusive for half an hour nine hours
+	// ago (its Chromium pool was down) and not running for 45 minutes
+	// fourteen hours ago (grey in its uptime bar).
 	rng := rand.New(rand.NewPCG(7, 11))
 	type tick struct {
 		at time.Time
@@ -120,11 +125,27 @@ func run(out, chrome string, width, height int, dark bool, expand string) error 
 	}
 	sortTicks := func(a, b tick) int { return a.at.Compare(b.at) }
 	slices.SortFunc(ticks, sortTicks)
+	ago := func(d time.Duration) time.Time { return end.Add(-d) }
+	in := func(t time.Time, from, to time.Duration) bool { return t.After(ago(from)) && t.Before(ago(to)) }
 	for _, tk := range ticks {
 		clk.Set(tk.at)
-		outageStart := end.Add(-2*time.Minute - 10*time.Second)
-		forceFail := tk.s.name == "kafka" && tk.at.After(outageStart)
+		name := tk.s.name
+		if name == "browser" && in(tk.at, 14*time.Hour, 13*time.Hour+15*time.Minute) {
+			continue
+		}
+		forceFail := (name == "kafka" && tk.at.After(ago(12*time.Minute+10*time.Second))) ||
+			(name == "track" && in(tk.at, 6*time.Hour, 5*time.Hour+40*time.Minute))
 		for _, r := range synth(rng, tk.s, tk.at, forceFail) {
+			if name == "browser" && r.Case == name && in(tk.at, 9*time.Hour, 8*time.Hour+30*time.Minute) {
+				r.Outcome, r.Error, r.Measures = orbital.Inconclusive, "chromium pool unavailable: no browser to run in", nil
+				r.Output = "--- INCONCLUSIVE: browser\n    [" + r.TraceID + "] browser.go:31: chromium pool unavailable: no browser to run in\n"
+			}
+			if name == "kafka" && in(tk.at, 3*time.Hour, 2*time.Hour) {
+				if d, ok := r.Measures[orbital.DeliveryLatency]; ok {
+					r.Measures[orbital.DeliveryLatency] = d * 4
+					r.Duration += 3 * d
+				}
+			}
 			st.Report(r)
 		}
 	}
@@ -173,6 +194,8 @@ func run(out, chrome string, width, height int, dark bool, expand string) error 
 		steps = append(steps,
 			chromedp.Click(chromedp.CSS(sel+" th")),
 			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.detail[data-detail-for=%q] pre.log`, expand))),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr.detail[data-detail-for=%q] svg.chart-svg`, expand))),
+			chromedp.WaitVisible(chromedp.CSS(`#all-incidents li.incident`)),
 		)
 	}
 	if err := chromedp.Do(ctx, steps...); err != nil {

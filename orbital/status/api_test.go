@@ -333,7 +333,10 @@ func TestAssetsEmbedded(t *testing.T) {
 		if code != tt.wantCode || !strings.HasPrefix(ct, tt.wantType) {
 			t.Errorf("GET %s: %d %q, want %d %q", tt.path, code, ct, tt.wantCode, tt.wantType)
 		}
-		if code == http.StatusOK && (strings.Contains(string(body), "http://") || strings.Contains(string(body), "https://")) {
+		// The SVG namespace name is an identifier createElementNS needs, never
+		// fetched; any other URL would be.
+		text := strings.ReplaceAll(string(body), `"http://www.w3.org/2000/svg"`, "")
+		if code == http.StatusOK && (strings.Contains(text, "http://") || strings.Contains(text, "https://")) {
 			t.Errorf("%s refers to an external URL", tt.path)
 		}
 	}

@@ -296,7 +296,7 @@
         path += (pen ? "L" : "M") + x(i).toFixed(1) + " " + y(v).toFixed(1);
         pen = true;
       });
-      var p = svg("path", { d: path || "M0 0", "class": "line " + sr.cls, "vector-effect": "non-scaling-stroke" });
+      var p = svg("path", { d: path, "class": "line " + sr.cls, "vector-effect": "non-scaling-stroke" });
       p.setAttribute("data-series", sr.key);
       p.setAttribute("data-values", data.join(","));
       chart.appendChild(p);

@@ -2,8 +2,10 @@ package status_test
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -108,5 +110,57 @@ func TestTimelineFed(t *testing.T) {
 	}
 	if tl.Minutes[59].Pass != 0 {
 		t.Errorf("fed run counted in the current minute: %+v", tl.Minutes[59])
+	}
+}
+
+// BenchmarkCaseMemory measures the heap one case costs with a full history:
+// 1440 runs (one a minute), every other one failing, each with a duration
+// and a delivery latency. "spread" starts them over the last 24 h, so all
+// 156 time buckets hold timings and 50 incidents are kept; "one-bucket"
+// starts them all in the current minute (timings in one bucket: the
+// baseline for the timeline's cost); "spread-passing" spreads them with no
+// failure (the baseline for the incidents' cost). The run ring (200 runs,
+// their measures and errors) is the same in all three.
+func BenchmarkCaseMemory(b *testing.B) {
+	for _, bc := range []struct {
+		name            string
+		spread, failing bool
+	}{{"one-bucket", false, true}, {"spread-passing", true, false}, {"spread", true, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			const cases = 100
+			end := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+			var perCase float64
+			for b.Loop() {
+				svc := orbital.New(orbital.WithOutput(io.Discard), orbital.WithLogger(quietLogger()))
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				st, err := status.New(status.Config{Service: svc, Fed: true, Now: func() time.Time { return end }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for c := range cases {
+					name := fmt.Sprintf("case-%03d", c)
+					for m := range 24 * 60 {
+						start := end.Add(-time.Duration(24*60-m) * time.Millisecond)
+						if bc.spread {
+							start = end.Add(-time.Duration(24*60-m) * time.Minute)
+						}
+						r := orbital.Result{Case: name, TraceID: "0af7651916cd43dd8448eb211c80319c", Start: start,
+							Duration: time.Duration(m%97+1) * time.Millisecond, Outcome: orbital.Pass, Error: "not delivered within 20s",
+							Measures: map[string]time.Duration{orbital.DeliveryLatency: time.Duration(m%89+1) * time.Millisecond}}
+						if bc.failing && m%2 == 0 {
+							r.Outcome = orbital.Fail
+						}
+						st.Feed(r, "a")
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perCase = float64(after.HeapAlloc-before.HeapAlloc) / cases
+				runtime.KeepAlive(st)
+			}
+			b.ReportMetric(perCase, "B/case")
+		})
 	}
 }

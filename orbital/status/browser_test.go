@@ -252,6 +252,9 @@ func TestPageInBrowser(t *testing.T) {
 	// Stop the service so the history holds still, open every case and
 	// compare each bar and chart with the JSON API.
 	stop()
+	// And a case that only ever ran inconclusive: its bar is amber, not grey.
+	f.st.Report(orbital.Result{Case: "probe", TraceID: "probe-1", Start: time.Now(), Outcome: orbital.Inconclusive, Error: "prober's own trouble"})
+	waitJS(t, tab, "the probe row", `!!document.querySelector('tr.case[data-case="probe"]')`)
 	eval[bool](t, tab, `[...document.querySelectorAll('tr.case[aria-expanded="false"]')].forEach(r => r.click()) || true`)
 	eval[bool](t, tab, vizCheckJS)
 	ctx, cancelWait := context.WithTimeout(tab, 20*time.Second)
@@ -260,8 +263,11 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bars and charts of every case matching the API: %v; last mismatches: %s", err, eval[string](t, tab, `String(window.__vizBad)`))
 	}
-	if n := eval[int](t, tab, `document.querySelectorAll("tr.detail .uptime-bar").length`); n != 6 {
-		t.Errorf("%d uptime bars, want one per case (6)", n)
+	if n := eval[int](t, tab, `document.querySelectorAll("tr.detail .uptime-bar").length`); n != 7 {
+		t.Errorf("%d uptime bars, want one per case (7)", n)
+	}
+	if c := eval[string](t, tab, `[...document.querySelectorAll('tr.detail[data-detail-for="probe"] rect.ub')].pop().getAttribute("class")`); c != "ub u-incon" {
+		t.Errorf("probe's current quarter is drawn %q, want amber (ub u-incon)", c)
 	}
 	// track measured its latency: its hour chart draws it.
 	if d := eval[string](t, tab, `document.querySelector('tr.detail[data-detail-for="track"] .chart path[data-series="latency_p50"]').getAttribute("d")`); !strings.HasPrefix(d, "M") {

@@ -3,6 +3,7 @@ package status_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -97,6 +98,15 @@ func TestIncidents(t *testing.T) {
 	getJSON(t, f.srv.URL+"/api/cases/nope/incidents", http.StatusNotFound, &e)
 	if e["error"] == "" {
 		t.Errorf("404 body %v lacks an error", e)
+	}
+
+	// The page as served (before its script runs) says it the same way.
+	if code, _, body := do(t, http.MethodGet, f.srv.URL+"/", nil); code != http.StatusOK || !strings.Contains(string(body), "batch failing for 12 m") {
+		t.Errorf("GET /: %d, want the header to say \"batch failing for 12 m\"", code)
+	}
+	// Only GET.
+	if code, _, _ := do(t, http.MethodPost, f.srv.URL+"/api/incidents", nil); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /api/incidents: %d, want 405", code)
 	}
 
 	// Every case passes again: nothing is failing.

@@ -21,6 +21,7 @@ func parsePage() (*template.Template, error) {
 		"since": fmtSince,
 		"time":  fmtTime,
 		"min":   func(a, b int) int { return min(a, b) },
+		"for":   fmtFor,
 	}).ParseFS(assetFS, "assets/index.html")
 	if err != nil {
 		return nil, fmt.Errorf("status: page template: %w", err)
@@ -96,4 +97,19 @@ func fmtSince(from, now time.Time) string {
 		d = 0
 	}
 	return d.String()
+}
+
+// fmtFor formats how long something has lasted as the header says it (the
+// page's script says it the same way): "45 s", "12 m", "3 h 5 m", "2 d 1 h".
+func fmtFor(secs float64) string {
+	s := int64(max(0, secs))
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%d s", s)
+	case s < 3600:
+		return fmt.Sprintf("%d m", s/60)
+	case s < 86400:
+		return fmt.Sprintf("%d h %d m", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%d d %d h", s/86400, s%86400/3600)
 }

@@ -53,14 +53,19 @@ type incidentLog struct {
 	open bool // the last of list is ongoing
 }
 
-// add updates the log with a run of outcome o that started at start.
+// add updates the log with a run of outcome o that started at start. Runs
+// usually arrive in the order they end; one that arrives late (a long run,
+// or one read back from a cluster's results topic) is placed by its start:
+// a failure that started inside the last, closed incident joins it rather
+// than opening a new one, and a pass that started before the ongoing
+// incident's first failure does not close it.
 func (l *incidentLog) add(o orbital.Outcome, start time.Time, errMsg, traceID string) {
 	switch o {
 	case orbital.Fail:
-		if l.open {
-			cur := &l.list[len(l.list)-1]
+		if n := len(l.list); n > 0 && (l.open || start.Before(l.list[n-1].end)) {
+			cur := &l.list[n-1]
 			cur.failed++
-			if start.Before(cur.start) { // fed out of order
+			if start.Before(cur.start) {
 				cur.start, cur.firstError, cur.traceID = start, cut(errMsg, shortErrorLen), traceID
 			}
 			return
@@ -71,12 +76,8 @@ func (l *incidentLog) add(o orbital.Outcome, start time.Time, errMsg, traceID st
 		l.list = append(l.list, incident{start: start, failed: 1, firstError: cut(errMsg, shortErrorLen), traceID: traceID})
 		l.open = true
 	case orbital.Pass:
-		if l.open {
-			cur := &l.list[len(l.list)-1]
-			cur.end = start
-			if cur.end.Before(cur.start) { // a pass fed late, started before the failure
-				cur.end = cur.start
-			}
+		if n := len(l.list); l.open && !start.Before(l.list[n-1].start) {
+			l.list[n-1].end = start
 			l.open = false
 		}
 	}

@@ -176,3 +176,28 @@ func TestIncidentsFed(t *testing.T) {
 		t.Fatalf("fed incidents = %+v, want closed at the pass's start", got)
 	}
 }
+
+// TestIncidentsLateRuns: runs arriving after later ones are placed by their
+// start: a pass that started before the first failure does not close the
+// incident, and a failure that started inside a closed incident joins it.
+func TestIncidentsLateRuns(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	clk := &testClock{t: t0.Add(time.Hour)}
+	f := newFixture(t, status.Config{Fed: true, Now: clk.Now}, passing("track"))
+	min := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Minute) }
+	f.st.Feed(at("track", orbital.Fail, min(2), "f2"), "a")
+	f.st.Feed(at("track", orbital.Pass, min(1), "p1"), "b") // a long run that started earlier
+	var got []status.Incident
+	getJSON(t, f.srv.URL+"/api/cases/track/incidents", http.StatusOK, &got)
+	if len(got) != 1 || !got[0].Ongoing {
+		t.Fatalf("after a late pass that started before the failure: %+v, want one ongoing", got)
+	}
+	f.st.Feed(at("track", orbital.Pass, min(5), "p5"), "a")
+	f.st.Feed(at("track", orbital.Fail, min(3), "f3"), "b") // inside the closed one
+	f.st.Feed(at("track", orbital.Fail, min(1), "f1"), "b") // before it: moves its start
+	getJSON(t, f.srv.URL+"/api/cases/track/incidents", http.StatusOK, &got)
+	if len(got) != 1 || got[0].Ongoing || got[0].FailedRuns != 3 || !got[0].Start.Equal(min(1)) || got[0].TraceID != "f1" ||
+		got[0].End == nil || !got[0].End.Equal(min(5)) {
+		t.Fatalf("after late failures: %+v, want one incident 03:01-03:05 of 3 failed runs, first f1", got)
+	}
+}

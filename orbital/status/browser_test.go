@@ -266,6 +266,16 @@ func TestPageInBrowser(t *testing.T) {
 	if n := eval[int](t, tab, `document.querySelectorAll("tr.detail .uptime-bar").length`); n != 7 {
 		t.Errorf("%d uptime bars, want one per case (7)", n)
 	}
+	// A tap on a bar (no hover on a phone) shows its ratio and counts.
+	tapped := eval[[]string](t, tab, `(() => {
+		const d = document.querySelector('tr.detail[data-detail-for="flaky"]');
+		const r = [...d.querySelectorAll("rect.ub")].pop();
+		r.dispatchEvent(new MouseEvent("click", {bubbles: true}));
+		return [d.querySelector(".uptime-note").textContent, r.querySelector("title").textContent];
+	})()`)
+	if len(tapped) != 2 || tapped[0] != tapped[1] || !strings.Contains(tapped[0], "% passed") || !strings.Contains(tapped[0], "failed") {
+		t.Errorf("tapping flaky's current quarter shows %q, want its title with the ratio", tapped)
+	}
 	if c := eval[string](t, tab, `[...document.querySelectorAll('tr.detail[data-detail-for="probe"] rect.ub')].pop().getAttribute("class")`); c != "ub u-incon" {
 		t.Errorf("probe's current quarter is drawn %q, want amber (ub u-incon)", c)
 	}

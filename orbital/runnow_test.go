@@ -295,3 +295,34 @@ func TestAbortCutsRunsShort(t *testing.T) {
 		t.Errorf("the run was not reported as cut short by the abort:\n%s", res.Output)
 	}
 }
+
+// Health watches a case from when this Run scheduled it: the last start of an
+// earlier Run on the same Service does not make it "stuck" in the next one.
+func TestHealthHasNoFalsePositives(t *testing.T) {
+	g := newFixture(t, orbital.WithStartSpread(0))
+	short := orbital.TestCase{Name: "s", Period: 10 * time.Millisecond, Timeout: time.Millisecond, Func: func(context.Context, *orbital.O) {}}
+	g.register(t, short)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	done1 := make(chan error, 1)
+	go func() { done1 <- g.svc.Run(ctx1) }()
+	g.next(t, "s")
+	cancel1()
+	<-done1
+	idle := time.NewTimer(orbital.StuckAfter(short, time.Minute) + 100*time.Millisecond)
+	<-idle.C // outwait the bound: the waiting is what is tested, not a synchronisation
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() { done1 <- g.svc.Run(ctx2) }()
+	t.Cleanup(func() { cancel2(); <-done1 })
+	deadline := time.Now().Add(waitFor)
+	for time.Now().Before(deadline) {
+		if err := g.svc.Health(); err != nil {
+			t.Fatalf("Health in a second Run, counted from the first Run's last start: %v", err)
+		}
+		select {
+		case <-g.results:
+			return // the second Run started s: watched from then on
+		default:
+		}
+	}
+}

@@ -71,6 +71,9 @@ type caseState struct {
 	// lastStart is when the scheduler last started a run of the case (Unix
 	// nanoseconds; 0 before the first), for Health.
 	lastStart atomic.Int64
+	// watchSince is when Health started watching the case (Unix
+	// nanoseconds): when it was scheduled for this Run, or last became owned.
+	watchSince atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
@@ -393,6 +396,7 @@ loop:
 
 // schedule queues cs for its first run. Call with s.mu held.
 func (s *Service) schedule(cs *caseState, now time.Time) {
+	cs.watchSince.Store(now.UnixNano())
 	cs.next = now
 	if spread := min(cs.tc.Period, s.startSpread); spread > 0 {
 		cs.next = now.Add(rand.N(spread))
@@ -435,7 +439,9 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		// schedules it at that start plus its period.
 		return
 	}
-	cs.notOwned.Store(false)
+	if cs.notOwned.Swap(false) {
+		cs.watchSince.Store(time.Now().UnixNano()) // owned from now on: watched from now on
+	}
 	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: earlier runs timed out and their test goroutines still have not returned",
@@ -503,13 +509,12 @@ func (s *Service) Health() error {
 		if cs.tc.Period <= 0 || cs.notOwned.Load() {
 			continue
 		}
-		since := s.runSince
-		if n := cs.lastStart.Load(); n != 0 {
-			since = time.Unix(0, n)
-		}
-		if bound := StuckAfter(cs.tc, s.timeout); now.Sub(since) > bound {
+		// The latest of: this Run's start, when the case was scheduled or became
+		// owned, its last scheduled start (a start of an earlier Run counts for nothing).
+		since := max(s.runSince.UnixNano(), cs.watchSince.Load(), cs.lastStart.Load())
+		if bound, idle := StuckAfter(cs.tc, s.timeout), now.Sub(time.Unix(0, since)); idle > bound {
 			return fmt.Errorf("scheduler: case %s has not started a run for %s (bound %s)",
-				cs.tc.Name, now.Sub(since).Round(time.Second), bound)
+				cs.tc.Name, idle.Round(time.Second), bound)
 		}
 	}
 	return nil

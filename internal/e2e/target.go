@@ -137,7 +137,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 	t.pipeline = p
 	ln, err := netx.Listen("tcp", "127.0.0.1:0", netx.Config{Logger: plog}) // issue 14: bounded conns and idle time, accept errors retried
 	if err != nil {
-		broker.Close()
+		t.Close(context.Background(), logger) // the pipeline and the broker
 		return nil, fmt.Errorf("embedded pipeline: %w", err)
 	}
 	t.apiURL = "http://" + ln.Addr().String()

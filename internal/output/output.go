@@ -58,7 +58,7 @@ type Config struct {
 	Name string
 	// MaxBuffered bounds the bytes waiting to be written. Default: DefaultMaxBuffered.
 	MaxBuffered int
-	// OnDrop is called (from the writing goroutine) the first time a write is dropped,
+	// OnDrop is called (in a goroutine of its own) the first time a write is dropped,
 	// with the bytes dropped so far. Default: nothing.
 	OnDrop func(name string, dropped int64)
 }
@@ -160,7 +160,9 @@ func (b *Writer) pending() int {
 // Escape returns a writer that writes to w with every control character but newline and tab
 // shown as an escape (ESC as \x1b, CR as \r, U+009B as \u009b), so text from an untrusted
 // source (a pipeline's error body) cannot clear a terminal, change its title or overwrite a
-// line with a fake "--- PASS". Invalid UTF-8 is shown as \xNN too.
+// line with a fake "--- PASS". Invalid UTF-8 is shown as \xNN too. Each Write is escaped on
+// its own, so write whole lines or messages: a rune split across two writes is shown as its
+// bytes (\xc3\xa9), never passed through raw.
 func Escape(w io.Writer) io.Writer { return escaper{w} }
 
 type escaper struct{ w io.Writer }

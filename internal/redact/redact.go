@@ -28,8 +28,9 @@ func URL(u string) string {
 
 // Secrets replaces secret values in text by a marker. It replaces whole
 // occurrences in one pass, longest secret first, so a marker is never
-// rewritten by a later replacement and overlapping secrets cannot leave a
-// part behind. Each secret is also matched in its URL-encoded forms. The
+// rewritten by a later replacement and a secret that contains another is
+// removed whole. Two secrets that only overlap (abcd and cdef in "abcdef")
+// leave the part of the second that the first did not cover. Each secret is also matched in its URL-encoded forms. The
 // zero value and a nil *Secrets replace nothing. It is safe for concurrent
 // use once built.
 type Secrets struct {

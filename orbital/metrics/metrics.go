@@ -104,7 +104,14 @@ func (h *Handler) missingLocked(measures []stats.Measure) bool {
 // ServeHTTP serves the metrics (GET /metrics).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
 
-// padTags returns measures whose tag values each end one byte before the end of their
+// padded returns a copy of s whose allocation extends past its end.
+func padded(s string) string {
+	b := make([]byte, len(s), len(s)+8)
+	copy(b, s)
+	return unsafe.String(unsafe.SliceData(b), len(s))
+}
+
+// padTags returns measures whose tag names and values each end one byte before the end of their
 // allocation. stats/v4's Prometheus handler hashes label values with segmentio/fasthash,
 // which reads a byte past the end of an even-length value; harmless in a normal build, it
 // kills a -race build (checkptr: "pointer arithmetic result points to invalid allocation")
@@ -114,9 +121,7 @@ func padTags(measures []stats.Measure) []stats.Measure {
 	for i, m := range measures {
 		tags := make([]stats.Tag, len(m.Tags))
 		for j, tag := range m.Tags {
-			b := make([]byte, len(tag.Value), len(tag.Value)+8)
-			copy(b, tag.Value)
-			tags[j] = stats.Tag{Name: tag.Name, Value: unsafe.String(unsafe.SliceData(b), len(tag.Value))}
+			tags[j] = stats.Tag{Name: padded(tag.Name), Value: padded(tag.Value)}
 		}
 		m.Tags = tags
 		out[i] = m

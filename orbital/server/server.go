@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,9 +233,32 @@ func (s *Server) routes(cfg Config) (mux *http.ServeMux, err error) {
 		}
 	}()
 	for pattern, h := range cfg.Handlers {
+		if reserved(pattern) {
+			return nil, fmt.Errorf("server: Config.Handlers: %q would take a route of the front (/, /webhook, /metrics, /healthz, /readyz, the status API, /assets/)", pattern)
+		}
 		mux.Handle(pattern, h)
 	}
 	return mux, nil
+}
+
+// reserved reports whether a Handlers pattern could take one of the front's own routes: a
+// pattern with a host, or one whose path is a built-in path, "/", "/{$}", a status API path
+// or under /api/cases/ or /assets/ (a more specific pattern would win over the built-in one
+// silently). Other /api/ paths (e2e's /api/faults) are free.
+func reserved(pattern string) bool {
+	p := pattern
+	if _, rest, ok := strings.Cut(p, " "); ok { // "METHOD /path"
+		p = strings.TrimSpace(rest)
+	}
+	if !strings.HasPrefix(p, "/") {
+		return true // a host pattern ("example.com/healthz")
+	}
+	switch p {
+	case "/", "/{$}", "/webhook", "/webhook/", "/metrics", "/healthz", "/readyz",
+		"/api/", "/api/status", "/api/cases", "/api/runs", "/api/incidents":
+		return true
+	}
+	return strings.HasPrefix(p, "/api/cases/") || strings.HasPrefix(p, "/assets/")
 }
 
 // Addr is the address the server listens on.
@@ -316,7 +340,8 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.draining.Store(true)
-		if !s.started.Load() {
+		if s.started.CompareAndSwap(false, true) { // never started: a later Start does nothing
+			close(s.srvDone)
 			s.closeErr = s.ln.Close()
 			return
 		}

@@ -57,6 +57,13 @@ func TestNewValidates(t *testing.T) {
 		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "not an address"},
 		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "127.0.0.1:0",
 			Handlers: map[string]http.Handler{"GET /healthz": http.NotFoundHandler()}},
+		// More specific than a built-in route: ServeMux would let it win silently.
+		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "127.0.0.1:0",
+			Handlers: map[string]http.Handler{"GET /{$}": http.NotFoundHandler()}},
+		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "127.0.0.1:0",
+			Handlers: map[string]http.Handler{"HEAD /readyz": http.NotFoundHandler()}},
+		{Service: orbital.New(), Webhook: webhook.Config{Logger: rl}, Addr: "127.0.0.1:0",
+			Handlers: map[string]http.Handler{"localhost/healthz": http.NotFoundHandler()}},
 	} {
 		if srv, err := server.New(cfg); err == nil {
 			srv.Close()
@@ -136,6 +143,22 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/readyz"); err == nil {
 		t.Error("still serving after Close")
+	}
+}
+
+// Close before Start leaves nothing to serve: a later Start does nothing.
+func TestCloseBeforeStart(t *testing.T) {
+	srv, _, _ := newServer(t, nil)
+	url := srv.URL("/healthz")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if _, err := (&http.Client{Timeout: time.Second}).Get(url); err == nil {
+		t.Error("serving after Close")
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 

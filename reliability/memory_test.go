@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/netx"
+	"github.com/orbital-e2e/orbital/internal/testsupport/child"
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
@@ -136,34 +136,8 @@ func TestUnauthenticatedBodiesDoNotCostMemory(t *testing.T) {
 	if raceEnabled {
 		limit = 768 << 20
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWebhookMemoryChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "ORBITAL_WEBHOOK_MEMORY_CHILD=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
-	var addr string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if a, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
-			addr = a
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatalf("child printed no address: %v", sc.Err())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	pid := cmd.Process.Pid
+	addr, proc := child.Start(t, "TestWebhookMemoryChild", "ORBITAL_WEBHOOK_MEMORY_CHILD=1")
+	pid := proc.Pid
 	idle := procStatus(t, pid, "VmRSS")
 
 	unsigned := floodBodies(addr, conns, "")

@@ -60,7 +60,8 @@ func TestBrokerFloodChild(t *testing.T) {
 // broker's address.
 func startBrokerChild(t *testing.T, maxConns int) string {
 	t.Helper()
-	return child.Start(t, "TestBrokerFloodChild", "ORBITAL_EMBEDKAFKA_CHILD="+strconv.Itoa(maxConns))
+	addr, _ := child.Start(t, "TestBrokerFloodChild", "ORBITAL_EMBEDKAFKA_CHILD="+strconv.Itoa(maxConns))
+	return addr
 }
 
 // apiVersionsV0 is a Kafka ApiVersions v0 request frame: a flood connection

@@ -249,7 +249,8 @@ func lowerFDLimit(t *testing.T, n uint64) {
 // returns its address.
 func startChild(t *testing.T, maxConns int) string {
 	t.Helper()
-	return child.Start(t, "TestFloodChild", "ORBITAL_NETX_CHILD="+strconv.Itoa(maxConns))
+	addr, _ := child.Start(t, "TestFloodChild", "ORBITAL_NETX_CHILD="+strconv.Itoa(maxConns))
+	return addr
 }
 
 // floodHTTP opens n keep-alive connections to addr, each sending one request

@@ -12,10 +12,11 @@ import (
 )
 
 // Start runs the test named test (an exact name) of this test binary in a subprocess with
-// env added to its environment, and returns the address it prints on a line "ADDR host:port".
+// env added to its environment, and returns the address it prints on a line "ADDR host:port"
+// and its process (to read its /proc figures).
 // The subprocess runs until the test ends: its stdin is closed then (a child waits for that to
 // exit) and its exit status is checked.
-func Start(t *testing.T, test string, env ...string) string {
+func Start(t *testing.T, test string, env ...string) (string, *os.Process) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
@@ -41,9 +42,9 @@ func Start(t *testing.T, test string, env ...string) string {
 	for sc.Scan() {
 		if addr, ok := strings.CutPrefix(sc.Text(), "ADDR "); ok {
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return addr
+			return addr, cmd.Process
 		}
 	}
 	t.Fatalf("child %s printed no address: %v", test, sc.Err())
-	return ""
+	return "", nil
 }

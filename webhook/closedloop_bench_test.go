@@ -118,6 +118,37 @@ func median(xs []float64) float64 {
 	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
 }
 
+// loopSide is one side of a paired round: wall and process CPU time over n
+// round trips.
+type loopSide struct {
+	wall, cpu time.Duration
+	n         int
+}
+
+func (s loopSide) rate() float64     { return float64(s.n) / s.wall.Seconds() }
+func (s loopSide) cpuPerRT() float64 { return s.cpu.Seconds() * 1e6 / float64(s.n) }
+
+// roundSlices is how many slices of each loop a paired round interleaves.
+const roundSlices = 4
+
+// pairedRound runs per round trips of each loop, interleaved in slices in
+// the order bare, webhook, webhook, bare, bare, webhook, ... so that a
+// burst or a drift in the machine's load during the round weighs on both
+// sides alike.
+func pairedRound(b *testing.B, bare, wh func(total int) (time.Duration, time.Duration, int64), per int) (bs, ws loopSide, lost int64) {
+	slice := (per/roundSlices + benchClients - 1) / benchClients * benchClients
+	for i := range 2 * roundSlices {
+		side, run := &bs, bare
+		if (i+1)%4 >= 2 { // 0: bare, 1: webhook, 2: webhook, 3: bare
+			side, run = &ws, wh
+		}
+		wall, cpu, l := run(slice)
+		side.wall, side.cpu, side.n = side.wall+wall, side.cpu+cpu, side.n+slice
+		lost += l
+	}
+	return bs, ws, lost
+}
+
 // BenchmarkClosedLoop is the webhook's closed loop as e2e runs it, against a
 // bare net/http handler in the same run: every delivery is a signed
 // Standard Webhooks POST (a secret set, so the signature headers are checked
@@ -126,42 +157,52 @@ func median(xs []float64) float64 {
 // client does Sent → POST → WaitFor → Delete over loopback keep-alive HTTP
 // at 64 concurrent clients. The bare loop POSTs the same signed requests to
 // a handler that drains the body and answers 200. The two alternate in 9
-// paired rounds. Reported: ratio (median over rounds of webhook ÷ bare
-// round trips/s), cpu-ratio (median of bare ÷ webhook process CPU per round
-// trip), both loops' rates and CPU per round trip, and lost matches.
+// paired rounds, each interleaving 4 slices of each. Reported: ratio (median over
+// rounds of webhook ÷ bare round trips/s), cpu-ratio (median of bare ÷
+// webhook process CPU per round trip), both loops' median rates and CPU per
+// round trip, and lost matches. -v logs every round.
 func BenchmarkClosedLoop(b *testing.B) {
 	eng := stats.NewEngine("orbital", metrics.NewHandler())
 	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithStats(eng))
+	// MaxDeliveryIDs above the deliveries of a long run (ids are kept 10 minutes).
 	whSrv, whClient := newBenchServer(b, webhook.New(webhook.Config{Logger: rl, Secret: loopSecret, Stats: eng, MaxDeliveryIDs: 1 << 22}))
 	bareSrv, bareClient := newBenchServer(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
 	}))
 	var seq atomic.Int64
-	loopRound(b, whClient, whSrv.URL, rl, 4*benchClients, &seq) // warm up connections, pools, maps
-	loopRound(b, bareClient, bareSrv.URL, nil, 4*benchClients, &seq)
+	bare := func(total int) (time.Duration, time.Duration, int64) {
+		return loopRound(b, bareClient, bareSrv.URL, nil, total, &seq)
+	}
+	wh := func(total int) (time.Duration, time.Duration, int64) {
+		return loopRound(b, whClient, whSrv.URL, rl, total, &seq)
+	}
+	wh(4 * benchClients) // warm up connections, pools, maps
+	bare(4 * benchClients)
 
-	per := max(b.N/closedLoopRounds, benchClients)
-	n := float64((per + benchClients - 1) / benchClients * benchClients)
+	per := max(b.N/closedLoopRounds, roundSlices*benchClients)
 	var ratios, cpuRatios, whRates, bareRates, whCPU, bareCPU []float64
 	var lost int64
 	b.ResetTimer()
 	for range closedLoopRounds {
-		bw, bc, l := loopRound(b, bareClient, bareSrv.URL, nil, per, &seq)
-		ww, wc, l2 := loopRound(b, whClient, whSrv.URL, rl, per, &seq)
-		lost += l + l2
-		ratios = append(ratios, bw.Seconds()/ww.Seconds())
-		cpuRatios = append(cpuRatios, bc.Seconds()/wc.Seconds())
-		whRates, bareRates = append(whRates, n/ww.Seconds()), append(bareRates, n/bw.Seconds())
-		whCPU, bareCPU = append(whCPU, wc.Seconds()*1e6/n), append(bareCPU, bc.Seconds()*1e6/n)
+		bs, ws, l := pairedRound(b, bare, wh, per)
+		lost += l
+		ratios, cpuRatios = append(ratios, ws.rate()/bs.rate()), append(cpuRatios, bs.cpuPerRT()/ws.cpuPerRT())
+		whRates, bareRates = append(whRates, ws.rate()), append(bareRates, bs.rate())
+		whCPU, bareCPU = append(whCPU, ws.cpuPerRT()), append(bareCPU, bs.cpuPerRT())
+		if b.N > 1 {
+			b.Logf("round: bare %.0f rt/s %.1f µs CPU/rt, webhook %.0f rt/s %.1f µs CPU/rt: ratio %.3f, cpu-ratio %.3f",
+				bs.rate(), bs.cpuPerRT(), ws.rate(), ws.cpuPerRT(), ratios[len(ratios)-1], cpuRatios[len(cpuRatios)-1])
+		}
 	}
 	b.StopTimer()
-	b.ReportMetric(median(ratios), "ratio")
-	b.ReportMetric(median(cpuRatios), "cpu-ratio")
-	b.ReportMetric(median(whRates), "webhook-rt/s")
-	b.ReportMetric(median(bareRates), "bare-rt/s")
-	b.ReportMetric(median(whCPU), "webhook-cpu-us/rt")
-	b.ReportMetric(median(bareCPU), "bare-cpu-us/rt")
+	for _, m := range []struct {
+		xs   []float64
+		unit string
+	}{{ratios, "ratio"}, {cpuRatios, "cpu-ratio"}, {whRates, "webhook-rt/s"}, {bareRates, "bare-rt/s"},
+		{whCPU, "webhook-cpu-us/rt"}, {bareCPU, "bare-cpu-us/rt"}} {
+		b.ReportMetric(median(m.xs), m.unit)
+	}
 	b.ReportMetric(float64(lost), "lost")
 	if rl.Len() != 0 {
 		b.Errorf("%d keys left pending", rl.Len())

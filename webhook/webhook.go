@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"hash"
 	"io"
 	"net/http"
 	"strings"
@@ -133,8 +132,10 @@ type Webhook struct {
 	seen      *seenIDs
 	budget    budget
 	stats     *stats.Engine
+	received  *series // webhook.received_total (nil without stats)
 	now       func() time.Time
 	bufs      sync.Pool // *bytes.Buffer
+	macs      sync.Pool // *pooledMAC under the key
 }
 
 // New returns a Webhook configured by c; zero fields take their defaults.
@@ -179,6 +180,7 @@ func New(c Config) *Webhook {
 	// Every counter exists at 0 from the start, so the first rejection or replay is an
 	// increase.
 	if w.stats != nil {
+		w.received = newSeries(w.stats, "webhook.received_total")
 		w.stats.Add("webhook.received_total", 0)
 		w.stats.Add("webhook.replayed_total", 0)
 		for _, reason := range rejectReasons {
@@ -222,52 +224,24 @@ func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 // ServeHTTP implements http.Handler.
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	now := w.now()
-	if w.stats != nil {
-		w.stats.Incr("webhook.received_total")
-	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-	default:
-		rw.Header().Set("Allow", allowed)
-		w.reject(rw, http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST, PUT or PATCH")
+	w.received.add(1)
+	gz, wireMax, ok := w.admit(rw, r)
+	if !ok {
 		return
 	}
-	gz := false
-	switch enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); {
-	case enc == "", strings.EqualFold(enc, "identity"):
-	case strings.EqualFold(enc, "gzip"), strings.EqualFold(enc, "x-gzip"):
-		gz = true
-	default:
-		w.reject(rw, http.StatusUnsupportedMediaType, reasonBadEncoding, "unsupported Content-Encoding: use gzip or identity")
-		return
-	}
-	wireMax := w.max
-	if gz {
-		wireMax = w.wireMax
-	}
-	if r.ContentLength > wireMax {
-		w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
-		return
-	}
-
 	// The signature headers are checked before a byte of the body is read.
-	var mac hash.Hash
 	var sig signed
+	var mac *pooledMAC
 	if len(w.secret) > 0 {
-		s, err := w.parseSignature(r.Header, now)
-		if errors.Is(err, errStale) {
-			w.reject(rw, http.StatusUnauthorized, reasonStale, "webhook-timestamp outside the tolerance")
+		if !w.authenticate(rw, r.Header, now, &sig) {
 			return
 		}
-		if err != nil {
-			w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
-			return
-		}
-		sig, mac = s, w.newMAC(s)
+		mac = w.newMAC(&sig)
+		defer w.putMAC(mac)
 	}
 	deliveryID := ""
 	if w.scheme == SchemeStandardWebhooks {
-		if id := r.Header.Get(HeaderWebhookID); len(id) <= maxDeliveryIDLen {
+		if id := headerValue(r.Header, canonWebhookID); len(id) <= maxDeliveryIDLen {
 			deliveryID = id
 		}
 	}
@@ -275,56 +249,119 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	chunks, n, held, err := w.readBody(http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
 	defer w.budget.give(held)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.Is(err, errBudget):
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many request bytes in flight, retry")
-		case errors.As(err, &mbe):
-			w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
-		default:
-			w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
-		}
+		w.rejectRead(rw, err)
 		return
 	}
-	if mac != nil && !sig.matches(mac.Sum(nil)) {
+	if mac != nil && !sig.matches(mac.digest()) {
 		w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
 		return
 	}
-
-	if deliveryID != "" {
-		switch w.seen.reserve(deliveryID, now) {
-		case idSeen:
-			if w.stats != nil {
-				w.stats.Incr("webhook.replayed_total")
-			}
-			rw.WriteHeader(http.StatusOK) // kept already; a retry needs no second copy
-			return
-		case idInFlight:
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "this delivery is being recorded, retry")
-			return
-		case idFull:
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many recent deliveries, retry")
-			return
-		}
+	if deliveryID == "" {
+		w.deliver(rw, r, chunks, n, gz, now, "")
+		return
+	}
+	id := w.seen.key(deliveryID)
+	if !w.reserveID(rw, id, now) {
+		return
 	}
 	recorded := false
-	defer func() {
-		if deliveryID == "" {
-			return
-		}
+	defer func() { // also when the Logger panics: the sender's retry must be recorded
 		if recorded {
-			w.seen.commit(deliveryID, w.now())
+			w.seen.commit(id, w.now())
 		} else {
-			w.seen.release(deliveryID)
+			w.seen.release(id)
 		}
 	}()
+	recorded = w.deliver(rw, r, chunks, n, gz, now, deliveryID)
+}
 
+// admit checks the method, Content-Encoding and Content-Length of r, all
+// before the body is read; when it refuses r it has answered.
+func (w *Webhook) admit(rw http.ResponseWriter, r *http.Request) (gz bool, wireMax int64, ok bool) {
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		rw.Header().Set("Allow", allowed)
+		w.reject(rw, http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST, PUT or PATCH")
+		return false, 0, false
+	}
+	switch enc := strings.TrimSpace(headerValue(r.Header, "Content-Encoding")); {
+	case enc == "", strings.EqualFold(enc, "identity"):
+	case strings.EqualFold(enc, "gzip"), strings.EqualFold(enc, "x-gzip"):
+		gz = true
+	default:
+		w.reject(rw, http.StatusUnsupportedMediaType, reasonBadEncoding, "unsupported Content-Encoding: use gzip or identity")
+		return false, 0, false
+	}
+	wireMax = w.max
+	if gz {
+		wireMax = w.wireMax
+	}
+	if r.ContentLength > wireMax {
+		w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
+		return false, 0, false
+	}
+	return gz, wireMax, true
+}
+
+// authenticate parses the signature headers into sig; when they are missing,
+// malformed or stale it has answered 401.
+func (w *Webhook) authenticate(rw http.ResponseWriter, h http.Header, now time.Time, sig *signed) bool {
+	err := w.parseSignature(sig, h, now)
+	if errors.Is(err, errStale) {
+		w.reject(rw, http.StatusUnauthorized, reasonStale, "webhook-timestamp outside the tolerance")
+		return false
+	}
+	if err != nil {
+		w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
+		return false
+	}
+	return true
+}
+
+// rejectRead answers a body that could not be read.
+func (w *Webhook) rejectRead(rw http.ResponseWriter, err error) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBudget):
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many request bytes in flight, retry")
+	case errors.As(err, &mbe):
+		w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
+	default:
+		w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
+	}
+}
+
+// reserveID reserves a delivery id for this request; when it was recorded
+// before (200, a replay or a retry) or cannot be reserved now (503) it has
+// answered.
+func (w *Webhook) reserveID(rw http.ResponseWriter, id idKey, now time.Time) bool {
+	switch w.seen.reserve(id, now) {
+	case idSeen:
+		if w.stats != nil {
+			w.stats.Incr("webhook.replayed_total")
+		}
+		rw.WriteHeader(http.StatusOK) // kept already; a retry needs no second copy
+		return false
+	case idInFlight:
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "this delivery is being recorded, retry")
+		return false
+	case idFull:
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many recent deliveries, retry")
+		return false
+	}
+	return true
+}
+
+// deliver decodes the body read in chunks and hands the delivery to the
+// Logger, answering 200 when it is recorded (and reporting whether it was).
+func (w *Webhook) deliver(rw http.ResponseWriter, r *http.Request, chunks [][]byte, n int64, gz bool, now time.Time, deliveryID string) bool {
 	var decoded string
 	if gz {
 		s, code, reason, msg := w.gunzip(chunks)
 		if code != 0 {
 			w.reject(rw, code, reason, msg)
-			return
+			return false
 		}
 		decoded = s
 	} else {
@@ -335,33 +372,26 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 		decoded = b.String()
 	}
-
 	rawURL := r.RequestURI
 	if rawURL == "" && r.URL != nil {
 		rawURL = r.URL.String()
 	}
 	if w.logger != nil {
 		req := Request{
-			RemoteAddr: r.RemoteAddr,
-			Method:     r.Method,
-			Proto:      r.Proto,
-			RawURL:     rawURL,
-			Header:     r.Header,
-			Body:       decoded,
-			ReceivedAt: now,
-			DeliveryID: deliveryID,
+			RemoteAddr: r.RemoteAddr, Method: r.Method, Proto: r.Proto, RawURL: rawURL,
+			Header: r.Header, Body: decoded, ReceivedAt: now, DeliveryID: deliveryID,
 		}
 		if cl, ok := w.logger.(CheckedLogger); ok {
 			if err := cl.RecordChecked(req); err != nil {
 				w.reject(rw, http.StatusServiceUnavailable, reasonUnavailable, "delivery not recorded, retry: "+err.Error())
-				return
+				return false
 			}
 		} else {
 			w.logger.Record(req)
 		}
 	}
-	recorded = true
 	rw.WriteHeader(http.StatusOK)
+	return true
 }
 
 // errBudget is a read refused by the unauthenticated-bytes budget.
@@ -377,7 +407,7 @@ const (
 // allocated, writing every byte to mac (when set) as it arrives. held is
 // what it took from the budget, to give back when the request is done,
 // also on error.
-func (w *Webhook) readBody(r io.Reader, contentLength int64, mac hash.Hash) (chunks [][]byte, n, held int64, err error) {
+func (w *Webhook) readBody(r io.Reader, contentLength int64, mac *pooledMAC) (chunks [][]byte, n, held int64, err error) {
 	size := int64(4 << 10)
 	if contentLength >= 0 {
 		size = min(max(contentLength+1, chunkMin), chunkMax) // +1: see EOF without a second chunk

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/segmentio/stats/v4"
 )
@@ -246,7 +247,8 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	chunks, n, held, err := w.readBody(http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
+	var one [1][]byte // most bodies are one chunk
+	chunks, n, held, err := w.readBody(one[:0], http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
 	defer w.budget.give(held)
 	if err != nil {
 		w.rejectRead(rw, err)
@@ -365,12 +367,7 @@ func (w *Webhook) deliver(rw http.ResponseWriter, r *http.Request, chunks [][]by
 		}
 		decoded = s
 	} else {
-		var b strings.Builder
-		b.Grow(int(n))
-		for _, c := range chunks {
-			b.Write(c)
-		}
-		decoded = b.String()
+		decoded = joinChunks(chunks, n)
 	}
 	rawURL := r.RequestURI
 	if rawURL == "" && r.URL != nil {
@@ -397,20 +394,37 @@ func (w *Webhook) deliver(rw http.ResponseWriter, r *http.Request, chunks [][]by
 // errBudget is a read refused by the unauthenticated-bytes budget.
 var errBudget = errors.New("webhook: unauthenticated-bytes budget exhausted")
 
-// Chunk sizes of readBody.
-const (
-	chunkMin = 512
-	chunkMax = 32 << 10
-)
+// joinChunks returns the n bytes of chunks as a string. A single chunk that
+// its bytes nearly fill becomes the string without a copy: readBody
+// allocated it for this request alone and nothing writes to it after, and
+// the memory the string keeps is then about what its length says (which is
+// what the RouteLogger's bounds count).
+func joinChunks(chunks [][]byte, n int64) string {
+	if len(chunks) == 1 {
+		if c := chunks[0]; len(c) > 0 && cap(c)-len(c) <= len(c)/8+16 {
+			return unsafe.String(unsafe.SliceData(c), len(c))
+		}
+	}
+	var b strings.Builder
+	b.Grow(int(n))
+	for _, c := range chunks {
+		b.Write(c)
+	}
+	return b.String()
+}
 
-// readBody reads r in chunks, each taken from the budget before it is
-// allocated, writing every byte to mac (when set) as it arrives. held is
-// what it took from the budget, to give back when the request is done,
-// also on error.
-func (w *Webhook) readBody(r io.Reader, contentLength int64, mac *pooledMAC) (chunks [][]byte, n, held int64, err error) {
+// chunkMax is the largest chunk readBody allocates.
+const chunkMax = 32 << 10
+
+// readBody reads r in chunks appended to chunks, each taken from the budget
+// before it is allocated, writing every byte to mac (when set) as it
+// arrives. It returns the chunks, the bytes read, and what it took from the
+// budget (to give back when the request is done, also on error).
+func (w *Webhook) readBody(chunks [][]byte, r io.Reader, contentLength int64, mac *pooledMAC) ([][]byte, int64, int64, error) {
+	var n, held int64
 	size := int64(4 << 10)
 	if contentLength >= 0 {
-		size = min(max(contentLength+1, chunkMin), chunkMax) // +1: see EOF without a second chunk
+		size = min(contentLength+1, chunkMax) // +1: see EOF without a second chunk
 	}
 	var cur []byte
 	for {

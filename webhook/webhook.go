@@ -85,9 +85,10 @@ type Config struct {
 	// MaxDeliveryIDs caps the Standard Webhooks delivery ids remembered to
 	// answer a replay or a transport retry of a recorded delivery with 200
 	// without recording it again (counted in webhook.replayed_total). Each
-	// id (at most 256 bytes) is kept for twice the Tolerance after it was
-	// recorded, so a delivery cannot be replayed with a timestamp still
-	// inside the tolerance once its id is forgotten. When the cap is
+	// id (at most 256 bytes; kept as a 128-bit hash, about 50 bytes whatever
+	// its length) is kept for twice the Tolerance after it was recorded, so
+	// a delivery cannot be replayed with a timestamp still inside the
+	// tolerance once its id is forgotten. When the cap is
 	// reached new deliveries get 503 with Retry-After (reason "busy") until
 	// ids expire: memory stays bounded and no replay slips through.
 	// Default: 100,000 (DefaultMaxDeliveryIDs).

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/orbital-e2e/orbital/internal/chrome"
@@ -115,7 +116,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 			want[i].library = map[string]any{"name": "orbital-example-analytics.js", "version": "1.0.0"}
 		}
 	}
-	s.expect(o, ids(want)...)
+	tr := s.follow(o, ids(want)...)
 
 	cfg, err := json.Marshal(map[string]any{
 		"writeKey": s.writeKey, "cdnURL": s.cdn, "apiURL": s.api,
@@ -125,7 +126,15 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if err != nil {
 		o.Fatalf("messageId %s: encoding the page's arguments: %v", id, err)
 	}
-	sent := time.Now()
+	// Every request the page sends from now on carries the run's traceparent
+	// (the API must allow the header in its CORS preflight answer; the
+	// example pipeline does).
+	headers := network.Headers{TraceparentHeader: orbital.Traceparent(o.TraceID())}
+	if err := setHeaders(tab, headers); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
+	}
+	sent := tr.Sending()
 	res, err := chromedp.Run(tab, chromedp.Evaluate[pageResult]("orbitalSend("+string(cfg)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
 		crashed(o, id, err)
@@ -137,7 +146,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if len(res.Failed) > 0 {
 		o.FailNow()
 	}
-	s.deliveredOnce(ctx, o, sent, res.Library+" events", want)
+	s.deliveredOnce(ctx, o, tr, res.Library+" events", want)
 }
 
 // servePage serves the Harness's BrowserPage on a loopback port until the
@@ -164,4 +173,13 @@ func crashed(o *orbital.O, id string, err error) {
 	if errors.As(err, &exit) {
 		o.Inconclusivef("messageId %s: the browser crashed mid-run (%v); no verdict on the pipeline", id, exit)
 	}
+}
+
+// setHeaders makes every request of the tab carry headers.
+func setHeaders(tab context.Context, headers network.Headers) error {
+	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+		return err
+	}
+	_, err := chromedp.Call(tab, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
+	return err
 }

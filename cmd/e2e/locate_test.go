@@ -1,0 +1,96 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGateLocatesFaults runs `e2e gate` on the embedded default (where the tap is on by
+// default) with each fault of the example pipeline and checks that the failure says where
+// the event stopped: in the console output, the JUnit failure message and the JSON report's
+// final event; and that the run's trail is in its output.
+func TestGateLocatesFaults(t *testing.T) {
+	for _, tt := range []struct {
+		name, faults string
+		extra        []string
+		timeout      time.Duration
+		where        []string // in the failure message
+		trail        string   // in the trail line of the run's output
+	}{
+		{name: "lose", faults: "lose=1", timeout: 4 * time.Second,
+			where: []string{"the API answered 200", "but the event never reached Kafka (not seen in events, events-dead-letter, events-processed)"},
+			trail: "api 200 in "},
+		{name: "drop", faults: "drop=1", timeout: 4 * time.Second,
+			where: []string{"accepted by the API (200 in ", "written to events[", "never delivered and not dead-lettered"},
+			trail: "kafka events["},
+		// The embedded pipeline tries 10 times, backing off 0.1s to 1s: 6.5s before it gives up.
+		{name: "dest5xx", faults: "dest5xx=1", timeout: 15 * time.Second,
+			where: []string{"written to events[", "never delivered: dead-lettered after 10 attempts (destination answered 503)", "(in events-dead-letter["},
+			trail: "dead_letter events-dead-letter["},
+		{name: "drop without a tap", faults: "drop=1", extra: []string{"--tap-topics", "none"}, timeout: 4 * time.Second,
+			where: []string{"accepted by the API (200 in ", "never delivered (no Kafka tap: where it stopped is unknown"},
+			trail: "api 200 in "},
+		{name: "corrupt", faults: "corrupt=1", timeout: 6 * time.Second,
+			where: []string{"delivered (attempt 1), but field event differs"},
+			trail: "delivery attempt 1 +"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runLocateGate(t, tt.timeout, append([]string{"--faults", tt.faults}, tt.extra...)...)
+			if r.code != exitFail {
+				t.Fatalf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitFail, r.stdout, r.stderr)
+			}
+			evs := r.final["track"]
+			if len(evs) != 1 || evs[0].Action != "fail" {
+				t.Fatalf("json final events of track: %+v, want one fail", evs)
+			}
+			var junitMsg string
+			for _, tc := range r.junit.Suites[0].Testcases {
+				if tc.Name == "track" && tc.Failure != nil {
+					junitMsg = tc.Failure.Message
+				}
+			}
+			for _, w := range tt.where {
+				if !strings.Contains(evs[0].Error, w) {
+					t.Errorf("json final event Error = %q, want it to say %q", evs[0].Error, w)
+				}
+				if !strings.Contains(junitMsg, w) {
+					t.Errorf("junit failure message = %q, want it to say %q", junitMsg, w)
+				}
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout does not say %q:\n%s", w, r.stdout)
+				}
+			}
+			trail := lineWith(r.stdout, "trail messageId "+evs[0].TraceID+":")
+			if !strings.Contains(trail, tt.trail) {
+				t.Errorf("trail line %q, want it to hold %q\nstdout:\n%s", trail, tt.trail, r.stdout)
+			}
+			var inJSON bool
+			for _, ev := range r.events {
+				if ev.Output != nil && ev.Test == "track" && strings.Contains(*ev.Output, "trail messageId") {
+					inJSON = true
+				}
+			}
+			if !inJSON {
+				t.Errorf("the JSON report has no output event with the trail")
+			}
+		})
+	}
+}
+
+// runLocateGate is runGateForTest for the track case alone.
+func runLocateGate(t *testing.T, timeout time.Duration, extra ...string) gateReport {
+	t.Helper()
+	return runGateForTest(t, timeout, append([]string{"--run", "^track$"}, extra...)...)
+}
+
+// lineWith is the first line of s holding sub, or "".
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}

@@ -137,25 +137,31 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 			p.unauthorized(w, r)
 			return
 		}
-		p.stats.Add("ingested_total", len(req.events))
-		msgs, err := p.messages(req.events, traceFromHTTP(r.Header))
-		if err != nil { // cannot happen: every field is valid JSON
-			p.reject(w, http.StatusBadRequest, rejectInvalid, "encoding event: "+err.Error())
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.ProduceTimeout)
-		defer cancel()
-		if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
-			p.log.Warn("produce failed; answering 503", "events", len(msgs), "err", err)
-			w.Header().Set("Retry-After", "1")
-			p.reject(w, http.StatusServiceUnavailable, rejectUnavailable, "Kafka unavailable, event not accepted; retry")
-			return
-		}
-		p.stats.Add("produced_total", len(msgs))
-		writeJSON(w, http.StatusOK, struct {
-			Success bool `json:"success"`
-		}{true})
+		p.produce(w, r, req.events)
 	}
+}
+
+// produce writes a request's events to Kafka and answers 200
+// {"success":true} once they are acknowledged, or 503 when Kafka is not.
+func (p *Pipeline) produce(w http.ResponseWriter, r *http.Request, events []event) {
+	p.stats.Add("ingested_total", len(events))
+	msgs, err := p.messages(events, traceFromHTTP(r.Header))
+	if err != nil { // cannot happen: every field is valid JSON
+		p.reject(w, http.StatusBadRequest, rejectInvalid, "encoding event: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.ProduceTimeout)
+	defer cancel()
+	if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
+		p.log.Warn("produce failed; answering 503", "events", len(msgs), "err", err)
+		w.Header().Set("Retry-After", "1")
+		p.reject(w, http.StatusServiceUnavailable, rejectUnavailable, "Kafka unavailable, event not accepted; retry")
+		return
+	}
+	p.stats.Add("produced_total", len(msgs))
+	writeJSON(w, http.StatusOK, struct {
+		Success bool `json:"success"`
+	}{true})
 }
 
 // messages returns the Kafka messages of a request's events: keyed by

@@ -143,3 +143,23 @@ func TestCleanTracestate(t *testing.T) {
 		})
 	}
 }
+
+// FuzzTraceparent checks that parsing never panics, that what it accepts formats as a valid
+// version-00 traceparent of the same trace, and that a cleaned tracestate stays in bounds.
+func FuzzTraceparent(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+	f.Add("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", "a=b,,c=d")
+	f.Add("00-0", "=")
+	f.Fuzz(func(t *testing.T, tp, ts string) {
+		tc, ok := parseTraceparent(tp)
+		if ok {
+			back, ok := parseTraceparent(tc.traceparent())
+			if !ok || back != tc || len(tc.traceparent()) != 55 {
+				t.Fatalf("%q parses to %+v, which formats as %q", tp, tc, tc.traceparent())
+			}
+		}
+		if s := cleanTracestate([]string{ts}); len(s) > maxTracestateBytes || cleanTracestate([]string{s}) != s {
+			t.Fatalf("cleanTracestate(%q) = %q: too long or not stable", ts, s)
+		}
+	})
+}

@@ -234,7 +234,7 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
 	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' signature; embedded default: random (secret)")
 	fs.StringVar(&o.signature, "signature-scheme", webhook.SchemeNameStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature; replays refused) or "x-signature" (hex HMAC of the body)`) // issue 14
-	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
+	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2,lose=0.1"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
 	fs.StringVar(&o.configPath, "config", "", `JSON (or .yaml) file of per-case overrides: {"cases": {"track": {"period": "30s", "timeout": "20s", "enabled": true}}}`)

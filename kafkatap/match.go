@@ -53,15 +53,21 @@ func messageID(v []byte) []byte {
 // stringEnd returns the index of the quote closing the JSON string that
 // starts at v[start], or -1.
 func stringEnd(v []byte, start int) int {
-	for i := start + 1; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
+	for i := start + 1; ; {
+		j := bytes.IndexByte(v[i:], '"')
+		if j < 0 {
+			return -1
 		}
+		q := i + j
+		escapes := 0
+		for k := q - 1; k > start && v[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return q
+		}
+		i = q + 1
 	}
-	return -1
 }
 
 // stringValue returns the string after the colon that follows a key ending

@@ -1,0 +1,225 @@
+package tests_test
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	stats "github.com/segmentio/stats/v4"
+	"github.com/segmentio/stats/v4/statstest"
+
+	"github.com/orbital-e2e/orbital/kafkatap"
+	"github.com/orbital-e2e/orbital/orbital"
+	"github.com/orbital-e2e/orbital/tests"
+)
+
+// tapTopics are the stack pipeline's topics: ingest, dead-letter, output.
+var tapTopics = []string{"events", "events-dead-letter", outputTopic}
+
+// tapped returns the stack's Harness with a Kafka tap on its topics.
+func (s *stack) tapped(t *testing.T) *tests.Harness {
+	t.Helper()
+	tap, err := kafkatap.New(kafkatap.Config{Brokers: s.broker.Brokers(), Topics: tapTopics})
+	if err != nil {
+		t.Fatalf("kafkatap.New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := tap.Start(ctx); err != nil {
+		t.Fatalf("tap.Start: %v", err)
+	}
+	t.Cleanup(func() { _ = tap.Close() })
+	h := s.harness()
+	h.Tap = tap
+	return h
+}
+
+// TestTrailLocatesFaults injects each fault of the example pipeline and checks that the
+// failure says where the event stopped, from what the tap saw.
+func TestTrailLocatesFaults(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.tapped(t)
+	for _, tc := range []struct {
+		faults, suite string
+		want          []string // in Result.Error
+	}{
+		{faults: "lose=1", suite: "track", want: []string{
+			"not delivered within", "the API answered 200 (in ",
+			"but the event never reached Kafka (not seen in events, events-dead-letter, events-processed)"}},
+		{faults: "drop=1", suite: "track", want: []string{
+			"accepted by the API (200 in ", "written to events[", "later, never delivered and not dead-lettered (lost between Kafka and the webhook)"}},
+		// The stack's pipeline tries 3 times, a few milliseconds apart.
+		{faults: "dest5xx=1", suite: "track", want: []string{
+			"written to events[", "never delivered: dead-lettered after 3 attempts (destination answered 503) (in events-dead-letter["}},
+		{faults: "drop=1", suite: "kafka", want: []string{"messageId ", ": written to events[", "lost between Kafka and the webhook"}},
+		{faults: "lose=1", suite: "batch", want: []string{"20 of 20 batch events not delivered", "never reached Kafka", "; 20 of 20 never reached Kafka"}},
+		{faults: "corrupt=1", suite: "track", want: []string{"delivered (attempt 1), but field event differs"}},
+	} {
+		t.Run(tc.suite+"/"+tc.faults, func(t *testing.T) {
+			s.setFaults(t, tc.faults)
+			t.Cleanup(func() { s.setFaults(t, "") })
+			r := runCases(t, h, 3*time.Second, nil, tc.suite)[tc.suite]
+			if r.Outcome != orbital.Fail || r.TimedOut {
+				t.Fatalf("with %s: got %s, want a failure that is no timeout", tc.faults, describe(r))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.Error, w) {
+					t.Errorf("Error = %q\nwant it to contain %q", r.Error, w)
+				}
+			}
+		})
+	}
+}
+
+// TestTrailOfAPassingRun checks the trail line of passing runs and the per-hop latency
+// metric: every hop the event passed is in both.
+func TestTrailOfAPassingRun(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.tapped(t)
+	metrics := &statstest.Handler{}
+	results := runCases(t, h, 20*time.Second, stats.NewEngine("orbital", metrics), "track", "kafka")
+	for _, tc := range []struct {
+		suite string
+		trail *regexp.Regexp
+		hops  []string
+	}{
+		{"track", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): api 200 in \d+(\.\d+)?[µm]?s → kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
+			[]string{tests.HopAPI, tests.HopKafka, tests.HopDelivery}},
+		{"kafka", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
+			[]string{tests.HopKafka, tests.HopDelivery}},
+	} {
+		r := results[tc.suite]
+		if r.Outcome != orbital.Pass {
+			t.Fatalf("%s: got %s, want pass", tc.suite, describe(r))
+		}
+		m := tc.trail.FindStringSubmatch(r.Output)
+		if m == nil || m[1] != r.TraceID {
+			t.Errorf("%s: no trail line of messageId %s matching %s in:\n%s", tc.suite, r.TraceID, tc.trail, r.Output)
+		}
+		for _, hop := range tc.hops {
+			if !hopObserved(metrics, tc.suite, hop) {
+				t.Errorf("%s: orbital.hop.latency_seconds{hop=%s} not observed", tc.suite, hop)
+			}
+		}
+		if hopObserved(metrics, tc.suite, tests.HopDeadLetter) {
+			t.Errorf("%s: a dead_letter hop observed for a delivered event", tc.suite)
+		}
+	}
+}
+
+// hopObserved reports whether orbital.hop.latency_seconds was observed with case and hop.
+func hopObserved(h *statstest.Handler, caseName, hop string) bool {
+	for _, m := range h.Measures() {
+		for _, f := range m.Fields {
+			if m.Name+"."+f.Name != "orbital.hop.latency_seconds" || f.Type() != stats.Histogram {
+				continue
+			}
+			var c, hp bool
+			for _, tag := range m.Tags {
+				c = c || (tag.Name == "case" && tag.Value == caseName)
+				hp = hp || (tag.Name == "hop" && tag.Value == hop)
+			}
+			if c && hp {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// traceparentRE is W3C Trace Context's version-00 traceparent.
+var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-01$`)
+
+// headerLog records the traceparent of every request a handler receives, by X-Message-Id
+// (deliveries) or path (API requests).
+type headerLog struct {
+	mu   sync.Mutex
+	seen map[string][]string
+}
+
+func (l *headerLog) wrap(key func(*http.Request) string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		if l.seen == nil {
+			l.seen = map[string][]string{}
+		}
+		k := key(r)
+		l.seen[k] = append(l.seen[k], r.Header.Get("traceparent"))
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *headerLog) get(k string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.seen[k]...)
+}
+
+// TestTraceContextReachesTheDelivery checks that the suites' requests and Kafka messages
+// carry a traceparent of the run's trace and that the example pipeline's deliveries continue
+// that trace with a span of their own.
+func TestTraceContextReachesTheDelivery(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	deliveries, api := &headerLog{}, &headerLog{}
+	hook := s.hook.Config.Handler
+	s.hook.Config.Handler = deliveries.wrap(func(r *http.Request) string { return r.Header.Get("X-Message-Id") }, hook)
+	apiHandler := s.api.Config.Handler
+	s.api.Config.Handler = api.wrap(func(r *http.Request) string { return r.URL.Path }, apiHandler)
+
+	h := s.harness()
+	h.TraceURL = "https://tracing.example/trace/{trace_id}"
+	results := runCases(t, h, 20*time.Second, nil, "track", "kafka")
+	for _, name := range []string{"track", "kafka"} {
+		r := results[name]
+		if r.Outcome != orbital.Pass {
+			t.Fatalf("%s: got %s, want pass", name, describe(r))
+		}
+		got := deliveries.get(r.TraceID)
+		if len(got) == 0 {
+			t.Fatalf("%s: no delivery of messageId %s seen", name, r.TraceID)
+		}
+		m := traceparentRE.FindStringSubmatch(got[0])
+		if m == nil || m[1] != orbital.W3CTraceID(r.TraceID) {
+			t.Errorf("%s: delivery traceparent %q, want trace-id %s", name, got[0], orbital.W3CTraceID(r.TraceID))
+		}
+		if name == "track" {
+			sent := api.get("/v1/track")
+			var mine string
+			for _, tp := range sent {
+				if sm := traceparentRE.FindStringSubmatch(tp); sm != nil && sm[1] == orbital.W3CTraceID(r.TraceID) {
+					mine = sm[2]
+				}
+			}
+			if mine == "" {
+				t.Errorf("no POST /v1/track carried the run's traceparent: %q", sent)
+			} else if m != nil && m[2] == mine {
+				t.Errorf("the delivery's span id %s is the sender's: the pipeline made no span of its own", mine)
+			}
+		}
+	}
+}
+
+// TestFailureLinksTheTrace checks Harness.TraceURL in a failed run's message and output.
+func TestFailureLinksTheTrace(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.harness()
+	h.TraceURL = "https://tracing.example/trace/{trace_id}"
+	s.setFaults(t, "drop=1")
+	r := runCases(t, h, 2*time.Second, nil, "track")["track"]
+	link := "https://tracing.example/trace/" + orbital.W3CTraceID(r.TraceID)
+	if r.Outcome != orbital.Fail || !strings.Contains(r.Error, "(trace: "+link+")") {
+		t.Errorf("got %s\nwant a failure linking %s", describe(r), link)
+	}
+	if !strings.Contains(r.Output, "trace: "+link) {
+		t.Errorf("output does not link the trace:\n%s", r.Output)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,64 @@ func lineWith(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// TestGateLocatesFaultsOfARealPipeline runs `e2e gate` against the example pipeline as a
+// separate process (as a real pipeline is), on a Kafka-protocol broker in a third process
+// (`e2e broker`), with --api, --kafka-brokers and --tap-topics, and checks that each fault
+// injected into that pipeline (PUT /admin/faults) is located from what the tap saw.
+func TestGateLocatesFaultsOfARealPipeline(t *testing.T) {
+	e2eBin, pipeBin := buildBinaries(t)
+	brokerAddr, pipeAddr, hookAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	newProc(t, "broker", e2eBin, "broker", "--addr", brokerAddr, "--log-format", "json")
+	const writeKey, secret, token = "wk-locate", "secret-locate", "admin-locate"
+	newProc(t, "pipeline", pipeBin, "--addr", pipeAddr, "--kafka-brokers", brokerAddr, "--write-key", writeKey,
+		"--destination", "http://"+hookAddr+"/webhook", "--destination-secret", secret, "--admin-token", token,
+		"--backoff-min", "10ms", "--backoff-max", "50ms", "--max-attempts", "3")
+	waitHTTP(t, "http://"+pipeAddr+"/readyz", 30*time.Second)
+	for _, tt := range []struct {
+		faults string
+		where  []string
+	}{
+		{"lose=1", []string{"the API answered 200", "never reached Kafka (not seen in events, events-dead-letter)"}},
+		{"drop=1", []string{"accepted by the API (200 in ", "written to events[", "not dead-lettered (lost between Kafka and the webhook)"}},
+		{"dest5xx=1", []string{"written to events[", "dead-lettered after 3 attempts (destination answered 503) (in events-dead-letter["}},
+	} {
+		t.Run(tt.faults, func(t *testing.T) {
+			setPipelineFaults(t, "http://"+pipeAddr, token, tt.faults)
+			r := runLocateGate(t, 4*time.Second, "--api", "http://"+pipeAddr, "--write-key", writeKey,
+				"--webhook-secret", secret, "--addr", hookAddr, "--webhook-url", "http://"+hookAddr+"/webhook",
+				"--kafka-brokers", brokerAddr, "--tap-topics", "events,events-dead-letter")
+			if r.code != exitFail {
+				t.Fatalf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitFail, r.stdout, r.stderr)
+			}
+			evs := r.final["track"]
+			if len(evs) != 1 {
+				t.Fatalf("json final events of track: %+v, want one", evs)
+			}
+			for _, w := range tt.where {
+				if !strings.Contains(evs[0].Error, w) {
+					t.Errorf("json final event Error = %q, want it to say %q", evs[0].Error, w)
+				}
+			}
+		})
+	}
+}
+
+// setPipelineFaults replaces the faults of the example pipeline at base.
+func setPipelineFaults(t *testing.T, base, token, spec string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, base+"/admin/faults", strings.NewReader(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("PUT /admin/faults: %v", err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /admin/faults %q: %s", spec, res.Status)
+	}
 }

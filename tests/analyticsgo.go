@@ -262,13 +262,7 @@ func (t *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := base.RoundTrip(req)
 	if err == nil {
-		var carried []string
-		for _, id := range t.ids {
-			if bytes.Contains(body, []byte(`"`+id+`"`)) {
-				carried = append(carried, id)
-			}
-		}
-		t.tr.Answered(start, resp.StatusCode, carried...)
+		t.tr.Answered(start, resp.StatusCode, idsIn(body, t.ids)...)
 	}
 	return resp, err
 }
@@ -276,3 +270,14 @@ func (t *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // maxGoBodyBytes bounds how much of an analytics-go request is searched for
 // messageIds (its batches stay far below it).
 const maxGoBodyBytes = 1 << 20
+
+// idsIn returns the messageIds of ids that body holds as JSON strings.
+func idsIn(body []byte, ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if bytes.Contains(body, []byte(`"`+id+`"`)) {
+			out = append(out, id)
+		}
+	}
+	return out
+}

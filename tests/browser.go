@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
@@ -130,6 +132,10 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	// (the API must allow the header in its CORS preflight answer; the
 	// example pipeline does).
 	headers := network.Headers{TraceparentHeader: orbital.Traceparent(o.TraceID())}
+	if err := s.watchAPI(tab, tr, ids(want)); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: watching the page's requests: %v", id, s.redactErr(err))
+	}
 	if err := setHeaders(tab, headers); err != nil {
 		crashed(o, id, err)
 		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
@@ -182,4 +188,42 @@ func setHeaders(tab context.Context, headers network.Headers) error {
 	}
 	_, err := chromedp.Call(tab, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
 	return err
+}
+
+// watchAPI records in tr the API's answer to each request the page sends to
+// it carrying some of ids (its POST body holds their messageIds), as
+// Chromium's network events report them.
+func (s *suites) watchAPI(tab context.Context, tr *Trail, ids []string) error {
+	type sent struct {
+		start time.Time
+		ids   []string
+	}
+	var mu sync.Mutex
+	inFlight := map[network.RequestID]sent{}
+	return chromedp.Listen(tab, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			req := ev.Request
+			if req == nil || req.Method != http.MethodPost || !strings.HasPrefix(req.URL, s.api+"/") {
+				return
+			}
+			var body []byte
+			for _, e := range req.PostDataEntries {
+				body = append(body, e.Bytes...)
+			}
+			if carried := idsIn(body, ids); len(carried) > 0 {
+				mu.Lock()
+				inFlight[ev.RequestID] = sent{start: time.Now(), ids: carried}
+				mu.Unlock()
+			}
+		case *network.EventResponseReceived:
+			mu.Lock()
+			r, ok := inFlight[ev.RequestID]
+			delete(inFlight, ev.RequestID)
+			mu.Unlock()
+			if ok && ev.Response != nil {
+				tr.Answered(r.start, int(ev.Response.Status), r.ids...)
+			}
+		}
+	})
 }

@@ -83,13 +83,17 @@ func TestTrailOfAPassingRun(t *testing.T) {
 	s := newStack(t)
 	h := s.tapped(t)
 	metrics := &statstest.Handler{}
-	results := runCases(t, h, 20*time.Second, stats.NewEngine("orbital", metrics), "track", "kafka")
+	results := runCases(t, h, 20*time.Second, stats.NewEngine("orbital", metrics), "track", "kafka", "browser", "analytics-go")
 	for _, tc := range []struct {
 		suite string
 		trail *regexp.Regexp
 		hops  []string
 	}{
 		{"track", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): api 200 in \d+(\.\d+)?[µm]?s → kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
+			[]string{tests.HopAPI, tests.HopKafka, tests.HopDelivery}},
+		{"browser", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): api 200 in [^ ]+ → kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
+			[]string{tests.HopAPI, tests.HopKafka, tests.HopDelivery}},
+		{"analytics-go", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): api 200 in [^ ]+ → kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
 			[]string{tests.HopAPI, tests.HopKafka, tests.HopDelivery}},
 		{"kafka", regexp.MustCompile(`trail messageId ([0-9a-f-]{36}): kafka events\[\d+\]@\d+ \+[^ ]+ → kafka events-processed\[\d+\]@\d+ \+[^ ]+ → delivery attempt 1 \+`),
 			[]string{tests.HopKafka, tests.HopDelivery}},

@@ -89,11 +89,7 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, tr *Trail, wha
 		}
 		id := MessageID(req)
 		w := byID[id]
-		problems := s.problems(id, req, w.fields)
-		if w.library != nil {
-			problems = append(problems, libraryProblems(id, req, w.library)...)
-		}
-		problems = located(id, req, problems)
+		problems := located(id, req, append(s.problems(id, req, w.fields), libraryProblems(id, req, w.library)...))
 		if len(problems) == 0 {
 			continue
 		}

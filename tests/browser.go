@@ -128,18 +128,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if err != nil {
 		o.Fatalf("messageId %s: encoding the page's arguments: %v", id, err)
 	}
-	// Every request the page sends from now on carries the run's traceparent
-	// (the API must allow the header in its CORS preflight answer; the
-	// example pipeline does).
-	headers := network.Headers{TraceparentHeader: orbital.Traceparent(o.TraceID())}
-	if err := s.watchAPI(tab, tr, ids(want)); err != nil {
-		crashed(o, id, err)
-		o.Fatalf("messageId %s: watching the page's requests: %v", id, s.redactErr(err))
-	}
-	if err := setHeaders(tab, headers); err != nil {
-		crashed(o, id, err)
-		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
-	}
+	s.traceRequests(tab, o, tr, id, ids(want))
 	sent := tr.Sending()
 	res, err := chromedp.Run(tab, chromedp.Evaluate[pageResult]("orbitalSend("+string(cfg)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -226,4 +215,21 @@ func (s *suites) watchAPI(tab context.Context, tr *Trail, ids []string) error {
 			}
 		}
 	})
+}
+
+// traceRequests makes every request the page sends from now on carry the
+// run's traceparent (the API must allow the header in its CORS preflight
+// answer; the example pipeline does), and records the API's answers to the
+// page's requests carrying ids in tr.
+func (s *suites) traceRequests(tab context.Context, o *orbital.O, tr *Trail, id string, ids []string) {
+	o.Helper()
+	if err := s.watchAPI(tab, tr, ids); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: watching the page's requests: %v", id, s.redactErr(err))
+	}
+	headers := network.Headers{TraceparentHeader: orbital.Traceparent(o.TraceID())}
+	if err := setHeaders(tab, headers); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
+	}
 }

@@ -403,11 +403,12 @@ func (t *Trail) neverInKafka(hops []Hop) string {
 // errors.deadletterqueue.context.headers.enable).
 var deadLetterKeys = []string{"error", "x-error", "kafka_dlt-exception-message", "__connect.errors.exception.message"}
 
-// deadLetterReason is a dead-letter record's reason as its headers give it.
+// deadLetterReason is a dead-letter record's reason as its headers give it,
+// without URL credentials (someone else's pipeline wrote it).
 func deadLetterReason(h map[string]string) string {
 	for _, k := range deadLetterKeys {
 		if v := header(h, k); v != "" {
-			return v
+			return redact.URLsIn(v)
 		}
 	}
 	if v := header(h, "status"); v != "" {

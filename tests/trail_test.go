@@ -227,3 +227,25 @@ func TestFailureLinksTheTrace(t *testing.T) {
 		t.Errorf("output does not link the trace:\n%s", r.Output)
 	}
 }
+
+// TestHopStrings checks how hops read in a run's output, and that a dead-letter reason
+// written by someone else's pipeline shows no URL credentials.
+func TestHopStrings(t *testing.T) {
+	for _, tc := range []struct {
+		hop  tests.Hop
+		want string
+	}{
+		{tests.Hop{Name: tests.HopAPI, Status: 200, Latency: 3 * time.Millisecond}, "api 200 in 3ms"},
+		{tests.Hop{Name: tests.HopKafka, Topic: "events", Partition: 2, Offset: 1234, Latency: 4 * time.Millisecond}, "kafka events[2]@1234 +4ms"},
+		{tests.Hop{Name: tests.HopDeadLetter, Topic: "events.DLT", Offset: 7, Latency: 12340 * time.Millisecond,
+			Headers: map[string]string{"kafka_dlt-exception-message": "POST https://user:hunter2@hooks.example/in?token=t0k: 503"}},
+			"dead_letter events.DLT[0]@7 +12.34s (POST https://hooks.example/in: 503)"},
+		{tests.Hop{Name: tests.HopDeadLetter, Topic: "dlq", Headers: map[string]string{"Status": "429"}}, "dead_letter dlq[0]@0 +0s (destination answered 429)"},
+		{tests.Hop{Name: tests.HopDelivery, Attempt: 2, Latency: time.Second}, "delivery attempt 2 +1s"},
+		{tests.Hop{Name: tests.HopDelivery, Latency: time.Second}, "delivery +1s"},
+	} {
+		if got := tc.hop.String(); got != tc.want {
+			t.Errorf("%+v: String() = %q, want %q", tc.hop, got, tc.want)
+		}
+	}
+}

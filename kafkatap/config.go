@@ -52,6 +52,14 @@ type Config struct {
 	// Default: 250ms (DefaultMaxWait).
 	MaxWait time.Duration
 
+	// MinBytes is how many bytes the broker gathers before it answers a
+	// fetch, unless MaxWait passes first. Default: 1, each record is read
+	// as soon as it is written. Larger (say 64 KiB) lets the broker batch:
+	// fewer fetches cut the CPU per record (BENCHMARKS.md, "Kafka tap"),
+	// but a record may then be read up to MaxWait late, and Sync waits as
+	// long.
+	MinBytes int
+
 	// Stats receives the metrics named in the package doc (docs/metrics.md),
 	// every series created at 0 by Start. Default: nil, no metrics.
 	Stats *stats.Engine
@@ -92,9 +100,12 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[t] = true
 	}
-	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxWait < 0 {
-		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d) and MaxWait (%v) may not be negative",
-			c.MaxSightingsPerKey, c.MaxKeys, c.MaxWait)
+	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxWait < 0 || c.MinBytes < 0 {
+		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d), MaxWait (%v) and MinBytes (%d) may not be negative",
+			c.MaxSightingsPerKey, c.MaxKeys, c.MaxWait, c.MinBytes)
+	}
+	if c.MinBytes == 0 {
+		c.MinBytes = 1
 	}
 	if c.MaxSightingsPerKey == 0 {
 		c.MaxSightingsPerKey = DefaultMaxSightingsPerKey

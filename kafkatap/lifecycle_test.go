@@ -68,6 +68,7 @@ func TestConfigErrors(t *testing.T) {
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxKeys: -1}, "negative"},
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxSightingsPerKey: -1}, "negative"},
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxWait: -time.Second}, "negative"},
+		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MinBytes: -1}, "negative"},
 	} {
 		if _, err := kafkatap.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error about %q", tc.cfg, err, tc.want)

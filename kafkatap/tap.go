@@ -187,8 +187,8 @@ func (t *Tap) newReader(p *partition) *kafka.Reader {
 		Brokers:        t.cfg.Brokers,
 		Topic:          p.topic,
 		Partition:      p.id,
-		MinBytes:       1,
-		MaxBytes:       4 << 20,
+		MinBytes:       t.cfg.MinBytes,
+		MaxBytes:       max(4<<20, t.cfg.MinBytes),
 		MaxWait:        t.cfg.MaxWait,
 		QueueCapacity:  queueCapacity,
 		ReadBackoffMin: 100 * time.Millisecond,
@@ -234,6 +234,9 @@ func (t *Tap) consume(p *partition) {
 
 // failed notes a read error of p: counted, logged, and Err reports it.
 func (t *Tap) failed(p *partition, msg string) {
+	if t.ctx.Err() != nil {
+		return // closing: the readers' connections end
+	}
 	p.errMsg.Store(&msg)
 	p.errAt.Store(time.Now().UnixNano())
 	t.incr("tap.errors_total", p.tag)

@@ -290,3 +290,17 @@ func TestSync(t *testing.T) {
 		t.Errorf("all on partitions %v; the test wants several", parts)
 	}
 }
+
+// With MinBytes above what is written the broker answers at MaxWait; Sync
+// still returns once the record is read.
+func TestBatchedFetches(t *testing.T) {
+	brokers := broker(t)
+	events := newTopic(t, brokers, "events", "", 2)
+	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}, MinBytes: 64 << 10, MaxWait: 100 * time.Millisecond})
+	watch(t, tap, "b-1")
+	produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("b-1"), Value: []byte("{}")})
+	syncTap(t, tap)
+	if got := tap.Sightings("b-1"); len(got) != 1 {
+		t.Fatalf("after Sync: %+v", got)
+	}
+}

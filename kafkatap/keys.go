@@ -85,13 +85,13 @@ func (t *Tap) Dropped(key string) int {
 // observe keeps m as a sighting when it belongs to a pending key. The
 // lookups do not allocate; only a match builds anything.
 func (t *Tap) observe(p *partition, m *kafka.Message) {
-	var key []byte
+	var key string // for the value's messageId, shares the record's memory: not kept
 	t.mu.RLock()
 	e := t.keys[string(m.Key)]
 	if e != nil {
-		key = m.Key
-	} else if id := messageID(m.Value); id != nil {
-		if e = t.keys[string(id)]; e != nil {
+		key = string(m.Key) // a match: this copy is rare
+	} else if id := messageID(m.Value); id != "" {
+		if e = t.keys[id]; e != nil {
 			key = id
 		}
 	}
@@ -106,7 +106,7 @@ func (t *Tap) observe(p *partition, m *kafka.Message) {
 		Time: m.Time, SeenAt: time.Now(), DeadLetter: dead, Headers: headers,
 	}
 	t.mu.Lock()
-	present := t.keys[string(key)] == e // not forgotten meanwhile
+	present := t.keys[key] == e // not forgotten meanwhile
 	kept := present && len(e.sightings) < t.cfg.MaxSightingsPerKey
 	if kept {
 		e.sightings = append(e.sightings, s)

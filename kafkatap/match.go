@@ -3,104 +3,35 @@ package kafkatap
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/webhook"
 )
 
 var messageIDKey = []byte(`"messageId"`)
 
-// messageID returns the raw bytes of the string value of the top-level
-// "messageId" field of the JSON object v (unescaped only when it holds an
-// escape), or nil. It looks only at values that contain `"messageId"`, and
-// then scans bytes without decoding: a record that is not an object, or
-// whose "messageId" is nested or not a string, gives nil.
-func messageID(v []byte) []byte {
+// jsonMessageID is how a RouteLogger reads a delivery's messageId: the
+// tap matches a record's value exactly as the webhook matches a delivery.
+var jsonMessageID = webhook.JSONField("messageId")
+
+// messageID returns the top-level "messageId" of the JSON object v as
+// webhook.JSONField reads it (a string unquoted, a number as its text), or
+// "". Only a value containing `"messageId"` is scanned, once, up to the
+// field; none is decoded. The result may share v's memory: use it before
+// v changes, and copy it to keep it.
+func messageID(v []byte) string {
 	if !bytes.Contains(v, messageIDKey) {
-		return nil
+		return ""
 	}
-	depth, expectKey := 0, false
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '{':
-			depth++
-			expectKey = depth == 1
-		case '[':
-			depth++
-			expectKey = false
-		case '}', ']':
-			depth--
-		case ',':
-			expectKey = depth == 1
-		case '"':
-			end := stringEnd(v, i)
-			if end < 0 {
-				return nil
-			}
-			if expectKey && depth == 1 && bytes.Equal(v[i:end+1], messageIDKey) {
-				return stringValue(v, end+1)
-			}
-			expectKey = false
-			i = end
-		}
-	}
-	return nil
-}
-
-// stringEnd returns the index of the quote closing the JSON string that
-// starts at v[start], or -1.
-func stringEnd(v []byte, start int) int {
-	for i := start + 1; ; {
-		j := bytes.IndexByte(v[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		q := i + j
-		escapes := 0
-		for k := q - 1; k > start && v[k] == '\\'; k-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return q
-		}
-		i = q + 1
-	}
-}
-
-// stringValue returns the string after the colon that follows a key ending
-// before v[i], or nil when the value is not a string.
-func stringValue(v []byte, i int) []byte {
-	i = skipSpace(v, i)
-	if i >= len(v) || v[i] != ':' {
-		return nil
-	}
-	i = skipSpace(v, i+1)
-	if i >= len(v) || v[i] != '"' {
-		return nil
-	}
-	end := stringEnd(v, i)
-	if end < 0 {
-		return nil
-	}
-	raw := v[i : end+1]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return raw[1 : len(raw)-1]
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return nil
-	}
-	return []byte(s)
-}
-
-func skipSpace(v []byte, i int) int {
-	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
-		i++
-	}
-	return i
+	// No copy of the value: JSONField only reads the string, and neither it
+	// nor its result outlives this record's handling, during which nothing
+	// writes v (kafka-go allocates each record's value afresh).
+	return jsonMessageID(webhook.Request{Body: unsafe.String(unsafe.SliceData(v), len(v))})
 }
 
 // deadLetterSuffixes mark a dead-letter topic by its name, compared in

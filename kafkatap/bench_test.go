@@ -64,9 +64,11 @@ func BenchmarkTapCPU(b *testing.B) {
 	}
 	ratios := make([]cost, len(tap))
 	srcRatios := make([]cost, len(tap))
+	batchedRatios := make([]cost, len(tap))
 	for i := range tap {
 		ratios[i] = cost{tap[i].cpu / bare[i].cpu, 0}
 		srcRatios[i] = cost{src[i].cpu / bare[i].cpu, 0}
+		batchedRatios[i] = cost{batched[i].cpu / bareBatched[i].cpu, 0}
 	}
 	b.ReportMetric(median(bare).cpu, "bare-cpu-ns/record")
 	b.ReportMetric(median(src).cpu, "kafkasource-cpu-ns/record")
@@ -79,6 +81,7 @@ func BenchmarkTapCPU(b *testing.B) {
 	b.ReportMetric(median(tap).cpu*benchRate/1e9*100, "tap-%core@2000/s")
 	b.ReportMetric(median(bareBatched).cpu, "bare-minbytes64k-cpu-ns/record")
 	b.ReportMetric(median(batched).cpu, "tap-minbytes64k-cpu-ns/record")
+	b.ReportMetric(median(batchedRatios).cpu, "tap/bare-minbytes64k")
 	for i := range tap {
 		b.Logf("round %d: CPU ns/record: bare %.0f, kafkasource %.0f, tap %.0f; MinBytes 64 KiB: bare %.0f, tap %.0f", i+1,
 			bare[i].cpu, src[i].cpu, tap[i].cpu, bareBatched[i].cpu, batched[i].cpu)

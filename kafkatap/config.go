@@ -16,6 +16,7 @@ const (
 	DefaultMaxSightingsPerKey = 8
 	DefaultMaxKeys            = 100_000
 	DefaultMaxWait            = 250 * time.Millisecond
+	DefaultMaxHeaderMemory    = 16 << 20
 
 	// MaxHeaders is how many headers a Sighting keeps at most; further
 	// ones are not kept (counted, reason "headers").
@@ -46,6 +47,12 @@ type Config struct {
 	// MaxKeys caps the pending keys: Watch of one more returns ErrFull
 	// (counted, reason "keys_full"). Default: 100,000 (DefaultMaxKeys).
 	MaxKeys int
+
+	// MaxHeaderMemory caps the memory of the headers kept over all
+	// sightings (names, values and the maps holding them, approximately);
+	// beyond it a sighting is kept without its headers (counted, reason
+	// "headers"). Default: 16 MiB (DefaultMaxHeaderMemory).
+	MaxHeaderMemory int
 
 	// MaxWait is how long one fetch waits on the broker for new records.
 	// It also bounds Close, which waits for the fetches in flight.
@@ -100,9 +107,12 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[t] = true
 	}
-	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxWait < 0 || c.MinBytes < 0 {
-		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d), MaxWait (%v) and MinBytes (%d) may not be negative",
-			c.MaxSightingsPerKey, c.MaxKeys, c.MaxWait, c.MinBytes)
+	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxHeaderMemory < 0 || c.MaxWait < 0 || c.MinBytes < 0 {
+		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d), MaxHeaderMemory (%d), MaxWait (%v) and MinBytes (%d) may not be negative",
+			c.MaxSightingsPerKey, c.MaxKeys, c.MaxHeaderMemory, c.MaxWait, c.MinBytes)
+	}
+	if c.MaxHeaderMemory == 0 {
+		c.MaxHeaderMemory = DefaultMaxHeaderMemory
 	}
 	if c.MinBytes == 0 {
 		c.MinBytes = 1

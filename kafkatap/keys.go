@@ -41,6 +41,7 @@ func (t *Tap) Forget(key string) {
 	if _, ok := t.keys[key]; !ok {
 		return
 	}
+	t.headerBytes -= t.keys[key].headerBytes
 	delete(t.keys, key)
 	t.npending.Store(int64(len(t.keys)))
 	if t.cfg.Stats != nil {
@@ -100,7 +101,7 @@ func (t *Tap) observe(p *partition, m *kafka.Message) {
 		return
 	}
 	dead := p.dead || hasErrorHeader(m.Headers)
-	headers, cut := sightingHeaders(m.Headers, dead)
+	headers, cut, size := sightingHeaders(m.Headers, dead)
 	s := Sighting{
 		Topic: p.topic, Partition: m.Partition, Offset: m.Offset,
 		Time: m.Time, SeenAt: time.Now(), DeadLetter: dead, Headers: headers,
@@ -108,8 +109,13 @@ func (t *Tap) observe(p *partition, m *kafka.Message) {
 	t.mu.Lock()
 	present := t.keys[key] == e // not forgotten meanwhile
 	kept := present && len(e.sightings) < t.cfg.MaxSightingsPerKey
+	if kept && size > 0 && t.headerBytes+size > t.cfg.MaxHeaderMemory {
+		s.Headers, cut, size = nil, true, 0 // kept, without its headers
+	}
 	if kept {
 		e.sightings = append(e.sightings, s)
+		e.headerBytes += size
+		t.headerBytes += size
 	} else if present {
 		e.dropped++
 	}

@@ -74,9 +74,10 @@ func hasErrorHeader(hs []kafka.Header) bool {
 
 // sightingHeaders returns the headers a Sighting keeps: for a dead-letter
 // record every header (a name repeated keeps its last value), otherwise
-// traceparent alone; at most MaxHeaders names, each value cut to
-// MaxHeaderBytes. cut reports whether anything was left out.
-func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut bool) {
+// traceparent alone; at most MaxHeaders names, each name and value cut to
+// MaxHeaderBytes. cut reports whether anything was left out; size is about
+// the memory the map takes.
+func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut bool, size int) {
 	for _, h := range hs {
 		if !dead && !strings.EqualFold(h.Key, "traceparent") {
 			continue
@@ -84,6 +85,8 @@ func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut b
 		name := h.Key
 		if !dead {
 			name = "traceparent"
+		} else if len(name) > MaxHeaderBytes {
+			name, cut = cutRunes(name), true
 		}
 		if out == nil {
 			out = make(map[string]string, min(len(hs), MaxHeaders))
@@ -94,10 +97,25 @@ func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut b
 		}
 		v, short := headerValue(h.Value)
 		cut = cut || short
+		if old, ok := out[name]; ok {
+			size -= len(name) + len(old) + headerOverhead
+		}
 		out[name] = v
+		size += len(name) + len(v) + headerOverhead
 	}
-	return out, cut
+	if out != nil {
+		size += mapOverhead
+	}
+	return out, cut, size
 }
+
+// Approximate memory of a small Go map and of each of its string entries
+// beyond the strings' bytes, so that Config.MaxHeaderMemory bounds the
+// memory the headers really take.
+const (
+	mapOverhead    = 200
+	headerOverhead = 48
+)
 
 // headerValue renders a header value: as text when it is printable UTF-8,
 // else as "0x" and its hex digits (Spring's binary original-offset, say);
@@ -109,15 +127,22 @@ func headerValue(b []byte) (string, bool) {
 		}
 		return "0x" + hex.EncodeToString(b), false
 	}
-	s := string(b)
+	if len(b) <= MaxHeaderBytes {
+		return string(b), false
+	}
+	return cutRunes(string(b[:MaxHeaderBytes+1])), true
+}
+
+// cutRunes returns s cut to MaxHeaderBytes at a rune boundary.
+func cutRunes(s string) string {
 	if len(s) <= MaxHeaderBytes {
-		return s, false
+		return s
 	}
 	n := MaxHeaderBytes
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n], true
+	return s[:n]
 }
 
 func printable(b []byte) bool {

@@ -53,9 +53,10 @@ type Tap struct {
 	client *kafka.Client
 	parts  []*partition // set by Start (under lifeMu), then read-only
 
-	mu       sync.RWMutex
-	keys     map[string]*entry
-	npending atomic.Int64 // len(keys), read without mu on every record
+	mu          sync.RWMutex
+	keys        map[string]*entry
+	headerBytes int          // over all entries, under mu
+	npending    atomic.Int64 // len(keys), read without mu on every record
 
 	progressMu sync.Mutex
 	progress   chan struct{} // closed and replaced after a record while syncers > 0
@@ -76,8 +77,9 @@ type Tap struct {
 
 // entry is a pending key's sightings.
 type entry struct {
-	sightings []Sighting
-	dropped   int
+	sightings   []Sighting
+	dropped     int
+	headerBytes int // of the sightings' headers
 }
 
 // partition is one topic partition and its reader.

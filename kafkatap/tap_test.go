@@ -305,3 +305,33 @@ func TestBatchedFetches(t *testing.T) {
 		t.Fatalf("after Sync: %+v", got)
 	}
 }
+
+// Headers kept over all sightings stay within MaxHeaderMemory: beyond it a
+// sighting is kept without them; Forget gives the room back. A long
+// header name is cut as a value is.
+func TestHeaderMemoryCap(t *testing.T) {
+	brokers := broker(t)
+	dlq := newTopic(t, brokers, "events", ".dlq", 1)
+	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{dlq}, MaxHeaderMemory: 800})
+	w := newWriter(t, brokers, dlq)
+	long := strings.Repeat("n", 300)
+	rec := func(key string) kafka.Message {
+		return kafka.Message{Key: []byte(key), Value: []byte("{}"), Headers: []kafka.Header{{Key: long, Value: []byte("v")}}}
+	}
+	watch(t, tap, "h-1", "h-2", "h-3")
+	produce(t, w, rec("h-1"), rec("h-2"))
+	syncTap(t, tap)
+	first, second := tap.Sightings("h-1"), tap.Sightings("h-2")
+	if len(first) != 1 || first[0].Headers[long[:kafkatap.MaxHeaderBytes]] != "v" || len(first[0].Headers) != 1 {
+		t.Errorf("first: %+v, want its header under its name cut to %d bytes", first, kafkatap.MaxHeaderBytes)
+	}
+	if len(second) != 1 || !second[0].DeadLetter || second[0].Headers != nil {
+		t.Errorf("second, beyond MaxHeaderMemory: %+v, want a dead letter without headers", second)
+	}
+	tap.Forget("h-1")
+	produce(t, w, rec("h-3"))
+	syncTap(t, tap)
+	if third := tap.Sightings("h-3"); len(third) != 1 || len(third[0].Headers) != 1 {
+		t.Errorf("after Forget freed the room: %+v", third)
+	}
+}

@@ -41,24 +41,34 @@ const (
 // BenchmarkTapCPU measures the CPU the tap spends per record read, by
 // getrusage of this process, against a bare kafka-go Reader loop and a
 // kafkasource.Source (recording into a Logger that only counts) reading
-// the same stream in the same run. Broker and producer run in a child
+// the same stream in the same run, each reader in turn on a stream of its
+// own; then the bare loop and the tap again with MinBytes 64 KiB (the
+// broker batching up to MaxWait). Broker and producer run in a child
 // process, so this process's CPU is the reading alone.
 //
 //	go test -run '^$' -bench TapCPU -benchtime 3x ./kafkatap/
 func BenchmarkTapCPU(b *testing.B) {
 	produce, brokers := startBenchChild(b)
 	events, dlq := "events", "events-dead-letter"
-	var bare, src, tap []cost
+	var bare, src, tap, bareBatched, batched []cost
 	for b.Loop() {
-		bare = append(bare, measure(b, produce, func() (func(context.Context) error, func()) { return bareReaders(b, brokers, events, dlq) }))
+		bare = append(bare, measure(b, produce, func() (func(context.Context) error, func()) { return bareReaders(b, brokers, 1, events, dlq) }))
 		src = append(src, measure(b, produce, func() (func(context.Context) error, func()) { return sourceReader(b, brokers, events, dlq) }))
-		tap = append(tap, measure(b, produce, func() (func(context.Context) error, func()) { return tapReader(b, brokers, events, dlq) }))
+		tap = append(tap, measure(b, produce, func() (func(context.Context) error, func()) { return tapReader(b, brokers, 1, events, dlq) }))
+		bareBatched = append(bareBatched, measure(b, produce, func() (func(context.Context) error, func()) {
+			return bareReaders(b, brokers, 64<<10, events, dlq)
+		}))
+		batched = append(batched, measure(b, produce, func() (func(context.Context) error, func()) {
+			return tapReader(b, brokers, 64<<10, events, dlq)
+		}))
 	}
 	ratios := make([]cost, len(tap))
 	srcRatios := make([]cost, len(tap))
+	batchedRatios := make([]cost, len(tap))
 	for i := range tap {
 		ratios[i] = cost{tap[i].cpu / bare[i].cpu, 0}
 		srcRatios[i] = cost{src[i].cpu / bare[i].cpu, 0}
+		batchedRatios[i] = cost{batched[i].cpu / bareBatched[i].cpu, 0}
 	}
 	b.ReportMetric(median(bare).cpu, "bare-cpu-ns/record")
 	b.ReportMetric(median(src).cpu, "kafkasource-cpu-ns/record")
@@ -69,8 +79,14 @@ func BenchmarkTapCPU(b *testing.B) {
 	b.ReportMetric(median(ratios).cpu, "tap/bare")
 	b.ReportMetric(median(srcRatios).cpu, "kafkasource/bare")
 	b.ReportMetric(median(tap).cpu*benchRate/1e9*100, "tap-%core@2000/s")
+	b.ReportMetric(median(bareBatched).cpu, "bare-minbytes64k-cpu-ns/record")
+	b.ReportMetric(median(batched).cpu, "tap-minbytes64k-cpu-ns/record")
+	b.ReportMetric(median(batchedRatios).cpu, "tap/bare-minbytes64k")
 	for i := range tap {
-		b.Logf("round %d: bare %.0f, kafkasource %.0f, tap %.0f CPU ns/record", i+1, bare[i].cpu, src[i].cpu, tap[i].cpu)
+		b.Logf("round %d: CPU ns/record: bare %.0f, kafkasource %.0f, tap %.0f; MinBytes 64 KiB: bare %.0f, tap %.0f", i+1,
+			bare[i].cpu, src[i].cpu, tap[i].cpu, bareBatched[i].cpu, batched[i].cpu)
+		b.Logf("round %d: allocs/record: bare %.2f, kafkasource %.2f, tap %.2f; MinBytes 64 KiB: bare %.2f, tap %.2f", i+1,
+			bare[i].allocs, src[i].allocs, tap[i].allocs, bareBatched[i].allocs, batched[i].allocs)
 	}
 }
 
@@ -118,7 +134,7 @@ func cpuTime() time.Duration {
 
 // bareReaders is the baseline: one kafka-go Reader per partition, at its
 // end, configured as the tap's, counting what it reads.
-func bareReaders(b *testing.B, brokers []string, topics ...string) (func(context.Context) error, func()) {
+func bareReaders(b *testing.B, brokers []string, minBytes int, topics ...string) (func(context.Context) error, func()) {
 	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	md, err := c.Metadata(context.Background(), &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
@@ -130,7 +146,7 @@ func bareReaders(b *testing.B, brokers []string, topics ...string) (func(context
 	var readers []*kafka.Reader
 	for _, tp := range md.Topics {
 		for _, p := range tp.Partitions {
-			readers = append(readers, kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: tp.Name, Partition: p.ID, MinBytes: 1,
+			readers = append(readers, kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: tp.Name, Partition: p.ID, MinBytes: minBytes,
 				MaxBytes: 4 << 20, MaxWait: kafkatap.DefaultMaxWait, QueueCapacity: 64}))
 		}
 	}
@@ -204,9 +220,10 @@ type loggerFunc func(webhook.Request)
 
 func (f loggerFunc) Record(r webhook.Request) { f(r) }
 
-// tapReader is the tap with metrics, watching the watched ids.
-func tapReader(b *testing.B, brokers []string, topics ...string) (func(context.Context) error, func()) {
-	tap, err := kafkatap.New(kafkatap.Config{Brokers: brokers, Topics: topics, Stats: stats.NewEngine("orbital", metrics.NewHandler())})
+// tapReader is the tap with metrics and minBytes, watching the watched ids.
+func tapReader(b *testing.B, brokers []string, minBytes int, topics ...string) (func(context.Context) error, func()) {
+	tap, err := kafkatap.New(kafkatap.Config{Brokers: brokers, Topics: topics, MinBytes: minBytes,
+		Stats: stats.NewEngine("orbital", metrics.NewHandler())})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,6 +16,7 @@ const (
 	DefaultMaxSightingsPerKey = 8
 	DefaultMaxKeys            = 100_000
 	DefaultMaxWait            = 250 * time.Millisecond
+	DefaultMaxHeaderMemory    = 16 << 20
 
 	// MaxHeaders is how many headers a Sighting keeps at most; further
 	// ones are not kept (counted, reason "headers").
@@ -47,10 +48,24 @@ type Config struct {
 	// (counted, reason "keys_full"). Default: 100,000 (DefaultMaxKeys).
 	MaxKeys int
 
+	// MaxHeaderMemory caps the memory of the headers kept over all
+	// sightings (names, values and the maps holding them, approximately);
+	// beyond it a sighting is kept without its headers (counted, reason
+	// "headers"). Default: 16 MiB (DefaultMaxHeaderMemory).
+	MaxHeaderMemory int
+
 	// MaxWait is how long one fetch waits on the broker for new records.
 	// It also bounds Close, which waits for the fetches in flight.
 	// Default: 250ms (DefaultMaxWait).
 	MaxWait time.Duration
+
+	// MinBytes is how many bytes the broker gathers before it answers a
+	// fetch, unless MaxWait passes first. Default: 1, each record is read
+	// as soon as it is written. Larger (say 64 KiB) lets the broker batch:
+	// fewer fetches cut the CPU per record (BENCHMARKS.md, "Kafka tap"),
+	// but a record may then be read up to MaxWait late, and Sync waits as
+	// long.
+	MinBytes int
 
 	// Stats receives the metrics named in the package doc (docs/metrics.md),
 	// every series created at 0 by Start. Default: nil, no metrics.
@@ -92,9 +107,15 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		seen[t] = true
 	}
-	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxWait < 0 {
-		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d) and MaxWait (%v) may not be negative",
-			c.MaxSightingsPerKey, c.MaxKeys, c.MaxWait)
+	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxHeaderMemory < 0 || c.MaxWait < 0 || c.MinBytes < 0 {
+		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d), MaxHeaderMemory (%d), MaxWait (%v) and MinBytes (%d) may not be negative",
+			c.MaxSightingsPerKey, c.MaxKeys, c.MaxHeaderMemory, c.MaxWait, c.MinBytes)
+	}
+	if c.MaxHeaderMemory == 0 {
+		c.MaxHeaderMemory = DefaultMaxHeaderMemory
+	}
+	if c.MinBytes == 0 {
+		c.MinBytes = 1
 	}
 	if c.MaxSightingsPerKey == 0 {
 		c.MaxSightingsPerKey = DefaultMaxSightingsPerKey

@@ -24,10 +24,7 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	tap, err := kafkatap.New(kafkatap.Config{
-		Brokers: b.Brokers(),
-		Topics:  []string{"events", "events-dead-letter"},
-	})
+	tap, err := kafkatap.New(kafkatap.Config{Brokers: b.Brokers(), Topics: []string{"events", "events-dead-letter"}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -38,7 +35,7 @@ func Example() {
 	}
 	defer tap.Close()
 
-	// In a run: watch the event's id, send it, wait for the pipeline.
+	// In a run: watch the event's id, then send it.
 	const id = "ajs-next-1f3c"
 	if err := tap.Watch(id); err != nil {
 		fmt.Println(err)
@@ -46,24 +43,20 @@ func Example() {
 	}
 	defer tap.Forget(id)
 
-	// Here the "pipeline" is us: the API writes the event (keyed by user),
-	// the worker gives up on it and dead-letters it.
+	// The "pipeline" here: the API writes the event, the worker dead-letters it.
 	w := &kafka.Writer{Addr: kafka.TCP(b.Brokers()...), BatchTimeout: time.Millisecond}
 	defer w.Close()
-	err = w.WriteMessages(ctx,
+	if err := w.WriteMessages(ctx,
 		kafka.Message{Topic: "events", Key: []byte("user-7"), Value: []byte(`{"type":"track","messageId":"` + id + `"}`)},
 		kafka.Message{Topic: "events-dead-letter", Key: []byte(id), Value: []byte(`{}`), Headers: []kafka.Header{
-			{Key: "error", Value: []byte("destination answered 503")}, {Key: "attempts", Value: []byte("5")},
-		}},
-	)
-	if err != nil {
+			{Key: "error", Value: []byte("destination answered 503")}, {Key: "attempts", Value: []byte("5")}}},
+	); err != nil {
 		fmt.Println(err)
 		return
 	}
 
 	if err := tap.Sync(ctx); err != nil { // everything written so far has been read
 		fmt.Println(err)
-		return
 	}
 	for _, s := range tap.Sightings(id) {
 		if s.DeadLetter {

@@ -41,6 +41,7 @@ func (t *Tap) Forget(key string) {
 	if _, ok := t.keys[key]; !ok {
 		return
 	}
+	t.headerBytes -= t.keys[key].headerBytes
 	delete(t.keys, key)
 	t.npending.Store(int64(len(t.keys)))
 	if t.cfg.Stats != nil {
@@ -85,13 +86,13 @@ func (t *Tap) Dropped(key string) int {
 // observe keeps m as a sighting when it belongs to a pending key. The
 // lookups do not allocate; only a match builds anything.
 func (t *Tap) observe(p *partition, m *kafka.Message) {
-	var key []byte
+	var key string // for the value's messageId, shares the record's memory: not kept
 	t.mu.RLock()
 	e := t.keys[string(m.Key)]
 	if e != nil {
-		key = m.Key
-	} else if id := messageID(m.Value); id != nil {
-		if e = t.keys[string(id)]; e != nil {
+		key = string(m.Key) // a match: this copy is rare
+	} else if id := messageID(m.Value); id != "" {
+		if e = t.keys[id]; e != nil {
 			key = id
 		}
 	}
@@ -100,16 +101,21 @@ func (t *Tap) observe(p *partition, m *kafka.Message) {
 		return
 	}
 	dead := p.dead || hasErrorHeader(m.Headers)
-	headers, cut := sightingHeaders(m.Headers, dead)
+	headers, cut, size := sightingHeaders(m.Headers, dead)
 	s := Sighting{
 		Topic: p.topic, Partition: m.Partition, Offset: m.Offset,
 		Time: m.Time, SeenAt: time.Now(), DeadLetter: dead, Headers: headers,
 	}
 	t.mu.Lock()
-	present := t.keys[string(key)] == e // not forgotten meanwhile
+	present := t.keys[key] == e // not forgotten meanwhile
 	kept := present && len(e.sightings) < t.cfg.MaxSightingsPerKey
+	if kept && size > 0 && t.headerBytes+size > t.cfg.MaxHeaderMemory {
+		s.Headers, cut, size = nil, true, 0 // kept, without its headers
+	}
 	if kept {
 		e.sightings = append(e.sightings, s)
+		e.headerBytes += size
+		t.headerBytes += size
 	} else if present {
 		e.dropped++
 	}

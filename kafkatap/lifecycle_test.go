@@ -3,6 +3,7 @@ package kafkatap_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
+	"github.com/orbital-e2e/orbital/internal/embedkafka"
 	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkatap"
 	"github.com/orbital-e2e/orbital/orbital/metrics"
@@ -68,6 +70,7 @@ func TestConfigErrors(t *testing.T) {
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxKeys: -1}, "negative"},
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxSightingsPerKey: -1}, "negative"},
 		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MaxWait: -time.Second}, "negative"},
+		{kafkatap.Config{Brokers: []string{"x:1"}, Topics: []string{"t"}, MinBytes: -1}, "negative"},
 	} {
 		if _, err := kafkatap.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error about %q", tc.cfg, err, tc.want)
@@ -151,13 +154,18 @@ func TestMetricsAtZero(t *testing.T) {
 }
 
 // When the broker goes away Err says so (and the error is counted); the
-// tap does not stop.
+// tap does not stop: once a broker is back on the address, it reads again
+// and Err clears.
 func TestErrWhenBrokerGone(t *testing.T) {
-	b := testsupport.StartBroker(t)
-	events := newTopic(t, b.Brokers(), "events", "", 1)
+	cfg := embedkafka.Config{Addr: freeAddr(t), Topics: []string{"events"}, Partitions: 1, DataDir: t.TempDir()}
+	b, err := embedkafka.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { b.Close() }()
 	var logs testsupport.SyncBuffer
 	prom := metrics.NewHandler()
-	tap := start(t, kafkatap.Config{Brokers: b.Brokers(), Topics: []string{events}, MaxWait: 50 * time.Millisecond,
+	tap := start(t, kafkatap.Config{Brokers: b.Brokers(), Topics: []string{"events"}, MaxWait: 50 * time.Millisecond,
 		Log: slog.New(slog.NewTextHandler(&logs, nil)), Stats: stats.NewEngine("orbital", prom)})
 	if err := tap.Err(); err != nil {
 		t.Fatalf("Err before the broker went: %v", err)
@@ -171,10 +179,38 @@ func TestErrWhenBrokerGone(t *testing.T) {
 			t.Fatalf("no read failure logged after the broker closed; logs:\n%s", logs.String())
 		}
 	}
-	if err := tap.Err(); err == nil || !strings.Contains(err.Error(), events) {
+	if err := tap.Err(); err == nil || !strings.Contains(err.Error(), "events/0") {
 		t.Errorf("Err with the broker gone = %v, want the partition's read error", err)
 	}
-	if v := scrape(t, prom)[`orbital_tap_errors_total{topic="`+events+`"}`]; v < 1 {
+	if v := scrape(t, prom)[`orbital_tap_errors_total{topic="events"}`]; v < 1 {
 		t.Errorf("errors_total = %v", v)
 	}
+
+	if b, err = embedkafka.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	watch(t, tap, "back-1")
+	produce(t, newWriter(t, b.Brokers(), "events"), kafka.Message{Key: []byte("back-1"), Value: []byte("{}")})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := tap.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(tap.Sightings("back-1")) != 1 {
+		t.Errorf("after the broker came back: %+v", tap.Sightings("back-1"))
+	}
+	if err := tap.Err(); err != nil {
+		t.Errorf("Err once reading again: %v", err)
+	}
+}
+
+// freeAddr returns a loopback address free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

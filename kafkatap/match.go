@@ -3,104 +3,35 @@ package kafkatap
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/webhook"
 )
 
 var messageIDKey = []byte(`"messageId"`)
 
-// messageID returns the raw bytes of the string value of the top-level
-// "messageId" field of the JSON object v (unescaped only when it holds an
-// escape), or nil. It looks only at values that contain `"messageId"`, and
-// then scans bytes without decoding: a record that is not an object, or
-// whose "messageId" is nested or not a string, gives nil.
-func messageID(v []byte) []byte {
+// jsonMessageID is how a RouteLogger reads a delivery's messageId: the
+// tap matches a record's value exactly as the webhook matches a delivery.
+var jsonMessageID = webhook.JSONField("messageId")
+
+// messageID returns the top-level "messageId" of the JSON object v as
+// webhook.JSONField reads it (a string unquoted, a number as its text), or
+// "". Only a value containing `"messageId"` is scanned, once, up to the
+// field; none is decoded. The result may share v's memory: use it before
+// v changes, and copy it to keep it.
+func messageID(v []byte) string {
 	if !bytes.Contains(v, messageIDKey) {
-		return nil
+		return ""
 	}
-	depth, expectKey := 0, false
-	for i := 0; i < len(v); i++ {
-		switch v[i] {
-		case '{':
-			depth++
-			expectKey = depth == 1
-		case '[':
-			depth++
-			expectKey = false
-		case '}', ']':
-			depth--
-		case ',':
-			expectKey = depth == 1
-		case '"':
-			end := stringEnd(v, i)
-			if end < 0 {
-				return nil
-			}
-			if expectKey && depth == 1 && bytes.Equal(v[i:end+1], messageIDKey) {
-				return stringValue(v, end+1)
-			}
-			expectKey = false
-			i = end
-		}
-	}
-	return nil
-}
-
-// stringEnd returns the index of the quote closing the JSON string that
-// starts at v[start], or -1.
-func stringEnd(v []byte, start int) int {
-	for i := start + 1; ; {
-		j := bytes.IndexByte(v[i:], '"')
-		if j < 0 {
-			return -1
-		}
-		q := i + j
-		escapes := 0
-		for k := q - 1; k > start && v[k] == '\\'; k-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return q
-		}
-		i = q + 1
-	}
-}
-
-// stringValue returns the string after the colon that follows a key ending
-// before v[i], or nil when the value is not a string.
-func stringValue(v []byte, i int) []byte {
-	i = skipSpace(v, i)
-	if i >= len(v) || v[i] != ':' {
-		return nil
-	}
-	i = skipSpace(v, i+1)
-	if i >= len(v) || v[i] != '"' {
-		return nil
-	}
-	end := stringEnd(v, i)
-	if end < 0 {
-		return nil
-	}
-	raw := v[i : end+1]
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return raw[1 : len(raw)-1]
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return nil
-	}
-	return []byte(s)
-}
-
-func skipSpace(v []byte, i int) int {
-	for i < len(v) && (v[i] == ' ' || v[i] == '\t' || v[i] == '\n' || v[i] == '\r') {
-		i++
-	}
-	return i
+	// No copy of the value: JSONField only reads the string, and neither it
+	// nor its result outlives this record's handling, during which nothing
+	// writes v (kafka-go allocates each record's value afresh).
+	return jsonMessageID(webhook.Request{Body: unsafe.String(unsafe.SliceData(v), len(v))})
 }
 
 // deadLetterSuffixes mark a dead-letter topic by its name, compared in
@@ -143,9 +74,10 @@ func hasErrorHeader(hs []kafka.Header) bool {
 
 // sightingHeaders returns the headers a Sighting keeps: for a dead-letter
 // record every header (a name repeated keeps its last value), otherwise
-// traceparent alone; at most MaxHeaders names, each value cut to
-// MaxHeaderBytes. cut reports whether anything was left out.
-func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut bool) {
+// traceparent alone; at most MaxHeaders names, each name and value cut to
+// MaxHeaderBytes. cut reports whether anything was left out; size is about
+// the memory the map takes.
+func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut bool, size int) {
 	for _, h := range hs {
 		if !dead && !strings.EqualFold(h.Key, "traceparent") {
 			continue
@@ -153,6 +85,8 @@ func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut b
 		name := h.Key
 		if !dead {
 			name = "traceparent"
+		} else if len(name) > MaxHeaderBytes {
+			name, cut = cutRunes(name), true
 		}
 		if out == nil {
 			out = make(map[string]string, min(len(hs), MaxHeaders))
@@ -163,10 +97,25 @@ func sightingHeaders(hs []kafka.Header, dead bool) (out map[string]string, cut b
 		}
 		v, short := headerValue(h.Value)
 		cut = cut || short
+		if old, ok := out[name]; ok {
+			size -= len(name) + len(old) + headerOverhead
+		}
 		out[name] = v
+		size += len(name) + len(v) + headerOverhead
 	}
-	return out, cut
+	if out != nil {
+		size += mapOverhead
+	}
+	return out, cut, size
 }
+
+// Approximate memory of a small Go map and of each of its string entries
+// beyond the strings' bytes, so that Config.MaxHeaderMemory bounds the
+// memory the headers really take.
+const (
+	mapOverhead    = 200
+	headerOverhead = 48
+)
 
 // headerValue renders a header value: as text when it is printable UTF-8,
 // else as "0x" and its hex digits (Spring's binary original-offset, say);
@@ -178,15 +127,22 @@ func headerValue(b []byte) (string, bool) {
 		}
 		return "0x" + hex.EncodeToString(b), false
 	}
-	s := string(b)
+	if len(b) <= MaxHeaderBytes {
+		return string(b), false
+	}
+	return cutRunes(string(b[:MaxHeaderBytes+1])), true
+}
+
+// cutRunes returns s cut to MaxHeaderBytes at a rune boundary.
+func cutRunes(s string) string {
 	if len(s) <= MaxHeaderBytes {
-		return s, false
+		return s
 	}
 	n := MaxHeaderBytes
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n], true
+	return s[:n]
 }
 
 func printable(b []byte) bool {

@@ -53,9 +53,10 @@ type Tap struct {
 	client *kafka.Client
 	parts  []*partition // set by Start (under lifeMu), then read-only
 
-	mu       sync.RWMutex
-	keys     map[string]*entry
-	npending atomic.Int64 // len(keys), read without mu on every record
+	mu          sync.RWMutex
+	keys        map[string]*entry
+	headerBytes int          // over all entries, under mu
+	npending    atomic.Int64 // len(keys), read without mu on every record
 
 	progressMu sync.Mutex
 	progress   chan struct{} // closed and replaced after a record while syncers > 0
@@ -76,8 +77,9 @@ type Tap struct {
 
 // entry is a pending key's sightings.
 type entry struct {
-	sightings []Sighting
-	dropped   int
+	sightings   []Sighting
+	dropped     int
+	headerBytes int // of the sightings' headers
 }
 
 // partition is one topic partition and its reader.
@@ -187,8 +189,8 @@ func (t *Tap) newReader(p *partition) *kafka.Reader {
 		Brokers:        t.cfg.Brokers,
 		Topic:          p.topic,
 		Partition:      p.id,
-		MinBytes:       1,
-		MaxBytes:       4 << 20,
+		MinBytes:       t.cfg.MinBytes,
+		MaxBytes:       max(4<<20, t.cfg.MinBytes),
 		MaxWait:        t.cfg.MaxWait,
 		QueueCapacity:  queueCapacity,
 		ReadBackoffMin: 100 * time.Millisecond,
@@ -234,6 +236,9 @@ func (t *Tap) consume(p *partition) {
 
 // failed notes a read error of p: counted, logged, and Err reports it.
 func (t *Tap) failed(p *partition, msg string) {
+	if t.ctx.Err() != nil {
+		return // closing: the readers' connections end
+	}
 	p.errMsg.Store(&msg)
 	p.errAt.Store(time.Now().UnixNano())
 	t.incr("tap.errors_total", p.tag)

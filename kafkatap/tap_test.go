@@ -133,7 +133,8 @@ func TestDeadLetter(t *testing.T) {
 }
 
 // A record whose key is another id is matched by its value's top-level
-// messageId; a nested one, or one not a string, is not.
+// messageId, read as webhook.JSONField reads it (a number by its text); a
+// nested one, or one in an array, is not.
 func TestMatchByMessageID(t *testing.T) {
 	brokers := broker(t)
 	events := newTopic(t, brokers, "events", "", 2)
@@ -147,7 +148,7 @@ func TestMatchByMessageID(t *testing.T) {
 		kafka.Message{Key: []byte("user-10"), Value: []byte(`{"messageId":7}`)},
 	)
 	syncTap(t, tap)
-	for key, want := range map[string]int{"m-2": 1, "m-4": 1, "m-3": 0, "m-5": 0, "7": 0} {
+	for key, want := range map[string]int{"m-2": 1, "m-4": 1, "m-3": 0, "m-5": 0, "7": 1} {
 		if got := tap.Sightings(key); len(got) != want {
 			t.Errorf("%s: %d sightings, want %d: %+v", key, len(got), want, got)
 		}
@@ -288,5 +289,49 @@ func TestSync(t *testing.T) {
 	}
 	if len(parts) < 2 {
 		t.Errorf("all on partitions %v; the test wants several", parts)
+	}
+}
+
+// With MinBytes above what is written the broker answers at MaxWait; Sync
+// still returns once the record is read.
+func TestBatchedFetches(t *testing.T) {
+	brokers := broker(t)
+	events := newTopic(t, brokers, "events", "", 2)
+	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}, MinBytes: 64 << 10, MaxWait: 100 * time.Millisecond})
+	watch(t, tap, "b-1")
+	produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("b-1"), Value: []byte("{}")})
+	syncTap(t, tap)
+	if got := tap.Sightings("b-1"); len(got) != 1 {
+		t.Fatalf("after Sync: %+v", got)
+	}
+}
+
+// Headers kept over all sightings stay within MaxHeaderMemory: beyond it a
+// sighting is kept without them; Forget gives the room back. A long
+// header name is cut as a value is.
+func TestHeaderMemoryCap(t *testing.T) {
+	brokers := broker(t)
+	dlq := newTopic(t, brokers, "events", ".dlq", 1)
+	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{dlq}, MaxHeaderMemory: 800})
+	w := newWriter(t, brokers, dlq)
+	long := strings.Repeat("n", 300)
+	rec := func(key string) kafka.Message {
+		return kafka.Message{Key: []byte(key), Value: []byte("{}"), Headers: []kafka.Header{{Key: long, Value: []byte("v")}}}
+	}
+	watch(t, tap, "h-1", "h-2", "h-3")
+	produce(t, w, rec("h-1"), rec("h-2"))
+	syncTap(t, tap)
+	first, second := tap.Sightings("h-1"), tap.Sightings("h-2")
+	if len(first) != 1 || first[0].Headers[long[:kafkatap.MaxHeaderBytes]] != "v" || len(first[0].Headers) != 1 {
+		t.Errorf("first: %+v, want its header under its name cut to %d bytes", first, kafkatap.MaxHeaderBytes)
+	}
+	if len(second) != 1 || !second[0].DeadLetter || second[0].Headers != nil {
+		t.Errorf("second, beyond MaxHeaderMemory: %+v, want a dead letter without headers", second)
+	}
+	tap.Forget("h-1")
+	produce(t, w, rec("h-3"))
+	syncTap(t, tap)
+	if third := tap.Sightings("h-3"); len(third) != 1 || len(third[0].Headers) != 1 {
+		t.Errorf("after Forget freed the room: %+v", third)
 	}
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/segmentio/stats/v4"
 
@@ -118,11 +120,13 @@ type Trail struct {
 	traceURL string
 	ids      []string
 
-	mu     sync.Mutex
-	sent   time.Time
-	api    map[string]apiAnswer
-	synced bool // the tap was synced since the last send
-	tapErr error
+	mu       sync.Mutex
+	sent     time.Time
+	api      map[string]apiAnswer
+	synced   bool             // the tap was synced since the last send
+	tried    bool             // a sync was tried since the last send
+	tapErr   error            // why the last sync failed
+	untapped map[string]error // ids the tap could not watch (it was full), and why
 }
 
 // Follow declares ids (messageIds) on the Harness's Waiter and Tap before
@@ -132,7 +136,8 @@ type Trail struct {
 // each hop's latency in orbital_hop_latency_seconds{case, hop}, and
 // forgets the ids. A failed run also logs its messageIds, the webhook and,
 // with Harness.TraceURL, the link to its trace. The run fails at once when
-// an id cannot be declared (the Waiter or the Tap is full).
+// an id cannot be declared on the Waiter; an id the Tap cannot take (it is
+// full) is followed without it, and its trail says so.
 func (h *Harness) Follow(o *orbital.O, ids ...string) *Trail {
 	o.Helper()
 	if h.Waiter == nil {
@@ -147,7 +152,7 @@ func (h *Harness) Follow(o *orbital.O, ids ...string) *Trail {
 
 func (s *suites) follow(o *orbital.O, ids ...string) *Trail {
 	o.Helper()
-	t := &Trail{o: o, waiter: s.waiter, tap: s.tap, traceURL: s.traceURL, ids: ids, api: map[string]apiAnswer{}}
+	t := &Trail{o: o, waiter: s.waiter, tap: s.tap, traceURL: s.traceURL, ids: ids, api: map[string]apiAnswer{}, untapped: map[string]error{}}
 	var sent, tapped []string
 	o.Cleanup(func() {
 		t.finish(s)
@@ -166,8 +171,10 @@ func (s *suites) follow(o *orbital.O, ids ...string) *Trail {
 		if s.tap == nil {
 			continue
 		}
-		if err := s.tap.Watch(id); err != nil {
-			o.Fatalf("messageId %s: declaring it on the Kafka tap: %v", id, err)
+		if err := s.tap.Watch(id); err != nil { // orbital's own limit: the run goes on, untapped
+			o.Logf("messageId %s: not followed in Kafka: %v", id, err)
+			t.untapped[id] = err
+			continue
 		}
 		tapped = append(tapped, id)
 	}
@@ -179,7 +186,7 @@ func (s *suites) follow(o *orbital.O, ids ...string) *Trail {
 func (t *Trail) Sending() time.Time {
 	now := time.Now()
 	t.mu.Lock()
-	t.sent, t.synced = now, false
+	t.sent, t.synced, t.tried = now, false, false
 	t.mu.Unlock()
 	return now
 }
@@ -210,7 +217,7 @@ func (t *Trail) Answered(start time.Time, status int, ids ...string) {
 // deliveries. It syncs the tap first (at most a second, within ctx), so a
 // record written before the call is in it.
 func (t *Trail) Hops(ctx context.Context, id string) []Hop {
-	t.sync(ctx)
+	t.sync(ctx, time.Second)
 	return t.hops(id)
 }
 
@@ -274,22 +281,23 @@ func hopOrder(name string) int {
 }
 
 // sync waits for the tap to have read every record written before now, for
-// at most a second and never past ctx's deadline; a failure is kept for
-// Where ("the Kafka tap is behind: ...").
-func (t *Trail) sync(ctx context.Context) {
+// at most limit and never past ctx's deadline; a failure is kept for Where,
+// which then does not claim where the event was not.
+func (t *Trail) sync(ctx context.Context, limit time.Duration) {
 	t.mu.Lock()
-	done := t.tap == nil || t.synced
+	done := t.tap == nil || t.synced || t.tried
+	t.tried = true
 	t.mu.Unlock()
 	if done {
 		return
 	}
-	d := time.Second
+	d := limit
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl)-20*time.Millisecond)
 	}
 	var err error
 	if d <= 0 {
-		err = context.DeadlineExceeded
+		err = errors.New("no time left to wait for it")
 	} else {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 		err = t.tap.Sync(sctx)
@@ -314,17 +322,20 @@ func (t *Trail) Where(ctx context.Context, id string) string {
 
 // Where an undelivered event stopped, as locate classifies it.
 const (
-	stopUnknown     = "where unknown (no Kafka tap)"
+	stopUnknown     = "where unknown"
 	stopBeforeKafka = "never reached Kafka"
 	stopDeadLetter  = "dead-lettered"
-	stopAfterKafka  = "lost between Kafka and the webhook"
+	stopAfterKafka  = "lost between Kafka and the webhook, or still being retried"
 )
 
 // locate is Where, with the class of the place it stopped.
 func (t *Trail) locate(ctx context.Context, id string) (stop, where string) {
+	if !slices.Contains(t.ids, id) {
+		return stopUnknown, "messageId " + id + " is not followed by this trail"
+	}
 	hops := t.Hops(ctx, id)
 	var parts []string
-	var kafka, dead *Hop
+	var kafka, output, dead *Hop
 	for i := range hops {
 		h := &hops[i]
 		switch {
@@ -333,24 +344,51 @@ func (t *Trail) locate(ctx context.Context, id string) (stop, where string) {
 		case h.Name == HopKafka && kafka == nil:
 			kafka = h
 			parts = append(parts, fmt.Sprintf("written to %s %s later", h.position(), round(h.Latency)))
+		case h.Name == HopKafka && output == nil:
+			output = h
 		case h.Name == HopDeadLetter && dead == nil:
 			dead = h
 		}
 	}
+	if why := t.blind(id); why != "" && dead == nil {
+		return stopUnknown, strings.Join(append(parts, "never delivered; where it stopped is unknown ("+why+")"), ", ")
+	}
 	switch {
-	case t.tap == nil:
-		stop = stopUnknown
-		parts = append(parts, "never delivered (no Kafka tap: where it stopped is unknown; tap the pipeline's topics to locate it)")
 	case kafka == nil && dead == nil:
 		return stopBeforeKafka, t.neverInKafka(hops)
 	case dead != nil:
 		stop = stopDeadLetter
 		parts = append(parts, "never delivered: dead-lettered"+deadLetterSuffix(dead.Headers)+" (in "+dead.position()+")")
+	case output != nil:
+		stop = stopAfterKafka
+		parts = append(parts, "processed (in "+output.position()+") but never delivered and not dead-lettered: its delivery failed or is still being retried")
 	default:
 		stop = stopAfterKafka
-		parts = append(parts, "never delivered and not dead-lettered (lost between Kafka and the webhook)")
+		parts = append(parts, "never delivered and not dead-lettered (lost between Kafka and the webhook, or still being retried)")
 	}
 	return stop, strings.Join(parts, ", ")
+}
+
+// blind says why the tap cannot tell where id stopped: there is no tap, it
+// could not watch id, or it had not caught up with the topics; "" when it
+// can.
+func (t *Trail) blind(id string) string {
+	if t.tap == nil {
+		return "no Kafka tap: tap the pipeline's topics to locate it"
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.untapped[id]; err != nil {
+		return "not followed in Kafka: " + err.Error()
+	}
+	if t.tapErr == nil {
+		return ""
+	}
+	why := t.tapErr
+	if err := t.tap.Err(); err != nil { // not started (and why), or a partition it cannot read
+		why = err
+	}
+	return "the Kafka tap had not caught up with " + strings.Join(t.tap.Topics(), ", ") + ": " + why.Error()
 }
 
 // WhereAll says where the undelivered events ids stopped: the first one's
@@ -382,15 +420,9 @@ func (t *Trail) WhereAll(ctx context.Context, ids ...string) string {
 	return first + "; " + strings.Join(tally, ", ")
 }
 
-// neverInKafka is Where for an event the tap never saw.
+// neverInKafka is Where for an event the tap, caught up, never saw.
 func (t *Trail) neverInKafka(hops []Hop) string {
-	t.mu.Lock()
-	tapErr := t.tapErr
-	t.mu.Unlock()
 	topics := strings.Join(t.tap.Topics(), ", ")
-	if tapErr != nil { // without the tap caught up, "never reached Kafka" is not proven
-		topics += "; but the Kafka tap had not caught up: " + tapErr.Error()
-	}
 	if len(hops) > 0 && hops[0].Name == HopAPI {
 		return fmt.Sprintf("the API answered %d (in %s) but the event never reached Kafka (not seen in %s)",
 			hops[0].Status, round(hops[0].Latency), topics)
@@ -404,14 +436,14 @@ func (t *Trail) neverInKafka(hops []Hop) string {
 var deadLetterKeys = []string{"error", "x-error", "kafka_dlt-exception-message", "__connect.errors.exception.message"}
 
 // deadLetterReason is a dead-letter record's reason as its headers give it,
-// without URL credentials (someone else's pipeline wrote it).
+// cleaned (someone else's pipeline wrote it: see clean).
 func deadLetterReason(h map[string]string) string {
 	for _, k := range deadLetterKeys {
-		if v := header(h, k); v != "" {
-			return redact.URLsIn(v)
+		if v := clean(header(h, k)); v != "" {
+			return v
 		}
 	}
-	if v := header(h, "status"); v != "" {
+	if v := header(h, "status"); isNumber(v) {
 		return "destination answered " + v
 	}
 	return ""
@@ -422,13 +454,40 @@ func deadLetterSuffix(h map[string]string) string {
 	var s string
 	if n := header(h, "attempts"); n == "1" {
 		s = " after 1 attempt"
-	} else if n != "" {
+	} else if isNumber(n) {
 		s = " after " + n + " attempts"
 	}
 	if why := deadLetterReason(h); why != "" {
 		s += " (" + why + ")"
 	}
 	return s
+}
+
+// clean makes a header value written by someone else's pipeline fit for a
+// one-line message: control characters (newlines included: no fake result
+// lines) become spaces, URL credentials go (redact.URLsIn), and it is cut to
+// 200 bytes.
+func clean(v string) string {
+	v = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, v))
+	return truncate(redact.URLsIn(v), 200)
+}
+
+// isNumber reports whether v is a short decimal number.
+func isNumber(v string) bool {
+	if v == "" || len(v) > 9 {
+		return false
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // header looks k up in h without regard to case.
@@ -455,7 +514,9 @@ func (t *Trail) finish(s *suites) {
 	sent := !t.sent.IsZero()
 	t.mu.Unlock()
 	if sent {
-		t.sync(context.Background())
+		// Within the run's abandon grace (at least 500ms): a failed run's
+		// Where has tried already and is not retried.
+		t.sync(context.Background(), 200*time.Millisecond)
 		t.logTrails(s)
 	}
 	if o.Failed() {

@@ -23,7 +23,14 @@ var tapTopics = []string{"events", "events-dead-letter", outputTopic}
 // tapped returns the stack's Harness with a Kafka tap on its topics.
 func (s *stack) tapped(t *testing.T) *tests.Harness {
 	t.Helper()
-	tap, err := kafkatap.New(kafkatap.Config{Brokers: s.broker.Brokers(), Topics: tapTopics})
+	return s.tappedWith(t, kafkatap.Config{})
+}
+
+// tappedWith is tapped with a tap configured by cfg (Brokers and Topics filled in).
+func (s *stack) tappedWith(t *testing.T, cfg kafkatap.Config) *tests.Harness {
+	t.Helper()
+	cfg.Brokers, cfg.Topics = s.broker.Brokers(), tapTopics
+	tap, err := kafkatap.New(cfg)
 	if err != nil {
 		t.Fatalf("kafkatap.New: %v", err)
 	}
@@ -52,7 +59,7 @@ func TestTrailLocatesFaults(t *testing.T) {
 			"not delivered within", "the API answered 200 (in ",
 			"but the event never reached Kafka (not seen in events, events-dead-letter, events-processed)"}},
 		{faults: "drop=1", suite: "track", want: []string{
-			"accepted by the API (200 in ", "written to events[", "later, never delivered and not dead-lettered (lost between Kafka and the webhook)"}},
+			"accepted by the API (200 in ", "written to events[", "later, never delivered and not dead-lettered (lost between Kafka and the webhook, or still being retried)"}},
 		// The stack's pipeline tries 3 times, a few milliseconds apart.
 		{faults: "dest5xx=1", suite: "track", want: []string{
 			"written to events[", "never delivered: dead-lettered after 3 attempts (destination answered 503) (in events-dead-letter["}},
@@ -241,11 +248,46 @@ func TestHopStrings(t *testing.T) {
 			Headers: map[string]string{"kafka_dlt-exception-message": "POST https://user:hunter2@hooks.example/in?token=t0k: 503"}},
 			"dead_letter events.DLT[0]@7 +12.34s (POST https://hooks.example/in: 503)"},
 		{tests.Hop{Name: tests.HopDeadLetter, Topic: "dlq", Headers: map[string]string{"Status": "429"}}, "dead_letter dlq[0]@0 +0s (destination answered 429)"},
+		{tests.Hop{Name: tests.HopDeadLetter, Topic: "dlq", Headers: map[string]string{
+			"error": "boom\n--- PASS: track (0.01s)", "status": "https://u:pw@x.example/?t=1"}},
+			"dead_letter dlq[0]@0 +0s (boom --- PASS: track (0.01s))"},
+		{tests.Hop{Name: tests.HopDeadLetter, Topic: "dlq", Headers: map[string]string{"status": "https://u:pw@x.example/?t=1"}}, "dead_letter dlq[0]@0 +0s"},
 		{tests.Hop{Name: tests.HopDelivery, Attempt: 2, Latency: time.Second}, "delivery attempt 2 +1s"},
 		{tests.Hop{Name: tests.HopDelivery, Latency: time.Second}, "delivery +1s"},
 	} {
 		if got := tc.hop.String(); got != tc.want {
 			t.Errorf("%+v: String() = %q, want %q", tc.hop, got, tc.want)
 		}
+	}
+}
+
+// TestTrailWithATapBehind checks that a tap that has not caught up claims nothing: the
+// undelivered event fails the run, saying where it stopped is unknown, and the run still
+// logs its trail and messageIds in time (it is not abandoned waiting for the tap).
+func TestTrailWithATapBehind(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	// A fetch returns only with 10 MiB or after 8s: the tap is always behind.
+	h := s.tappedWith(t, kafkatap.Config{MinBytes: 10 << 20, MaxWait: 8 * time.Second})
+	s.setFaults(t, "drop=1")
+	r := runCases(t, h, 3*time.Second, nil, "track")["track"]
+	if r.Outcome != orbital.Fail {
+		t.Fatalf("got %s, want fail", describe(r))
+	}
+	for _, w := range []string{"accepted by the API (200 in ", "never delivered; where it stopped is unknown (the Kafka tap had not caught up with events, events-dead-letter, events-processed: "} {
+		if !strings.Contains(r.Error, w) {
+			t.Errorf("Error = %q\nwant it to contain %q", r.Error, w)
+		}
+	}
+	if strings.Contains(r.Error, "never reached Kafka") {
+		t.Errorf("Error = %q: claims what the tap could not see", r.Error)
+	}
+	for _, w := range []string{"trail messageId " + r.TraceID + ": api 200 in ", "failed run: messageIds " + r.TraceID} {
+		if !strings.Contains(r.Output, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.Output)
+		}
+	}
+	if strings.Contains(r.Output, "abandoned") {
+		t.Errorf("the run was abandoned:\n%s", r.Output)
 	}
 }

@@ -493,6 +493,9 @@ func printCommandUsage(w io.Writer, c *command) {
 	tw.Flush()
 }
 
+// kafkaTopicName is what Kafka accepts as a topic name.
+var kafkaTopicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
 // tapDefault is --tap-topics when not given: the tap reads the topics e2e.Config defaults to.
 const tapDefault = "default"
 
@@ -517,8 +520,8 @@ func (o *options) kafkaFlags() error {
 		}
 		c.TapTopics = []string{}
 		for _, topic := range strings.Split(t, ",") {
-			if topic = strings.TrimSpace(topic); topic == "" || slices.Contains(c.TapTopics, topic) {
-				return fmt.Errorf("invalid --tap-topics %q: a topic is empty or given twice", t)
+			if topic = strings.TrimSpace(topic); !kafkaTopicName.MatchString(topic) || slices.Contains(c.TapTopics, topic) {
+				return fmt.Errorf("invalid --tap-topics %q: %q is given twice or is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)", t, topic)
 			}
 			c.TapTopics = append(c.TapTopics, topic)
 		}

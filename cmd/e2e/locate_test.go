@@ -30,7 +30,7 @@ func TestGateLocatesFaults(t *testing.T) {
 			where: []string{"written to events[", "never delivered: dead-lettered after 10 attempts (destination answered 503)", "(in events-dead-letter["},
 			trail: "dead_letter events-dead-letter["},
 		{name: "drop without a tap", faults: "drop=1", extra: []string{"--tap-topics", "none"}, timeout: 4 * time.Second,
-			where: []string{"accepted by the API (200 in ", "never delivered (no Kafka tap: where it stopped is unknown"},
+			where: []string{"accepted by the API (200 in ", "never delivered; where it stopped is unknown (no Kafka tap: tap the pipeline's topics to locate it)"},
 			trail: "api 200 in "},
 		{name: "corrupt", faults: "corrupt=1", timeout: 6 * time.Second,
 			where: []string{"delivered (attempt 1), but field event differs"},
@@ -111,17 +111,26 @@ func TestGateLocatesFaultsOfARealPipeline(t *testing.T) {
 	waitHTTP(t, "http://"+pipeAddr+"/readyz", 30*time.Second)
 	for _, tt := range []struct {
 		faults string
+		topics string
 		where  []string
 	}{
-		{"lose=1", []string{"the API answered 200", "never reached Kafka (not seen in events, events-dead-letter)"}},
-		{"drop=1", []string{"accepted by the API (200 in ", "written to events[", "not dead-lettered (lost between Kafka and the webhook)"}},
-		{"dest5xx=1", []string{"written to events[", "dead-lettered after 3 attempts (destination answered 503) (in events-dead-letter["}},
+		// A tap that cannot start (a topic that does not exist) does not stop the gate: the
+		// failure says where it stopped is unknown, and why.
+		{"drop=1", "events,events-typo", []string{"accepted by the API (200 in ",
+			"never delivered; where it stopped is unknown (the Kafka tap had not caught up with events, events-typo: kafkatap: not started"}},
+		{"lose=1", "", []string{"the API answered 200", "never reached Kafka (not seen in events, events-dead-letter)"}},
+		{"drop=1", "", []string{"accepted by the API (200 in ", "written to events[", "not dead-lettered (lost between Kafka and the webhook"}},
+		{"dest5xx=1", "", []string{"written to events[", "dead-lettered after 3 attempts (destination answered 503) (in events-dead-letter["}},
 	} {
-		t.Run(tt.faults, func(t *testing.T) {
+		topics := tt.topics
+		if topics == "" {
+			topics = "events,events-dead-letter"
+		}
+		t.Run(tt.faults+"/"+topics, func(t *testing.T) {
 			setPipelineFaults(t, "http://"+pipeAddr, token, tt.faults)
 			r := runLocateGate(t, 4*time.Second, "--api", "http://"+pipeAddr, "--write-key", writeKey,
 				"--webhook-secret", secret, "--addr", hookAddr, "--webhook-url", "http://"+hookAddr+"/webhook",
-				"--kafka-brokers", brokerAddr, "--tap-topics", "events,events-dead-letter")
+				"--kafka-brokers", brokerAddr, "--tap-topics", topics)
 			if r.code != exitFail {
 				t.Fatalf("exit code = %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitFail, r.stdout, r.stderr)
 			}

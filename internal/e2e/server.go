@@ -34,6 +34,7 @@ type Server struct {
 	rl      *webhook.RouteLogger
 	target  *target
 	tap     *kafkatap.Tap // issue 17: where each run's event was seen; nil without one
+	stopTap func()        // ends the tap's start-up retries
 	node    *cluster.Node
 	results *cluster.Results // the shared, durable status history (cluster mode, DataDir)
 	replica string
@@ -353,6 +354,7 @@ func (s *Server) Close() {
 			}
 		}
 		if s.tap != nil {
+			s.stopTap()
 			_ = s.tap.Close()
 		}
 		if s.target != nil {

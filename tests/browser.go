@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -170,12 +171,31 @@ func crashed(o *orbital.O, id string, err error) {
 	}
 }
 
-// setHeaders makes every request of the tab carry headers.
-func setHeaders(tab context.Context, headers network.Headers) error {
-	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+// addHeader makes every request of the tab whose URL matches pattern (the
+// Fetch domain's wildcards) carry the header name: value.
+func addHeader(tab context.Context, pattern, name, value string) error {
+	err := chromedp.Listen(tab, func(ev any) {
+		paused, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		headers := []*fetch.HeaderEntry{{Name: name, Value: value}}
+		if paused.Request != nil {
+			for k, v := range paused.Request.Headers {
+				if !strings.EqualFold(k, name) {
+					headers = append(headers, &fetch.HeaderEntry{Name: k, Value: fmt.Sprint(v)})
+				}
+			}
+		}
+		// A listener must not send commands itself (it would wait on its own loop).
+		go func() {
+			_, _ = chromedp.Call(tab, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: paused.RequestID, Headers: headers})
+		}()
+	})
+	if err != nil {
 		return err
 	}
-	_, err := chromedp.Call(tab, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: headers})
+	_, err = chromedp.Call(tab, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern, RequestStage: fetch.RequestStageRequest}}})
 	return err
 }
 
@@ -189,7 +209,7 @@ func (s *suites) watchAPI(tab context.Context, tr *Trail, ids []string) error {
 	}
 	var mu sync.Mutex
 	inFlight := map[network.RequestID]sent{}
-	return chromedp.Listen(tab, func(ev any) {
+	err := chromedp.Listen(tab, func(ev any) {
 		switch ev := ev.(type) {
 		case *network.EventRequestWillBeSent:
 			req := ev.Request
@@ -215,20 +235,26 @@ func (s *suites) watchAPI(tab context.Context, tr *Trail, ids []string) error {
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
+	_, err = chromedp.Call(tab, network.Enable, network.EnableParams{})
+	return err
 }
 
-// traceRequests makes every request the page sends from now on carry the
-// run's traceparent (the API must allow the header in its CORS preflight
-// answer; the example pipeline does), and records the API's answers to the
-// page's requests carrying ids in tr.
+// traceRequests makes every request the page sends to the API from now on
+// carry the run's traceparent, and records the API's answers to the page's
+// requests carrying ids in tr. The header is added by Chromium's request
+// interception (the Fetch domain), beneath the page: the page's own requests
+// stay CORS-simple (no preflight), and no other origin (a CDN, a third
+// party) ever sees it.
 func (s *suites) traceRequests(tab context.Context, o *orbital.O, tr *Trail, id string, ids []string) {
 	o.Helper()
 	if err := s.watchAPI(tab, tr, ids); err != nil {
 		crashed(o, id, err)
 		o.Fatalf("messageId %s: watching the page's requests: %v", id, s.redactErr(err))
 	}
-	headers := network.Headers{TraceparentHeader: orbital.Traceparent(o.TraceID())}
-	if err := setHeaders(tab, headers); err != nil {
+	if err := addHeader(tab, s.api+"/*", TraceparentHeader, orbital.Traceparent(o.TraceID())); err != nil {
 		crashed(o, id, err)
 		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
 	}

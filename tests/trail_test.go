@@ -147,11 +147,12 @@ func hopObserved(h *statstest.Handler, caseName, hop string) bool {
 // traceparentRE is W3C Trace Context's version-00 traceparent.
 var traceparentRE = regexp.MustCompile(`^00-([0-9a-f]{32})-([0-9a-f]{16})-01$`)
 
-// headerLog records the traceparent of every request a handler receives, by X-Message-Id
-// (deliveries) or path (API requests).
+// headerLog records a header (traceparent unless header is set) of every request a handler
+// receives, by a key of the request (X-Message-Id, path, method).
 type headerLog struct {
-	mu   sync.Mutex
-	seen map[string][]string
+	header string // default: traceparent
+	mu     sync.Mutex
+	seen   map[string][]string
 }
 
 func (l *headerLog) wrap(key func(*http.Request) string, h http.Handler) http.Handler {
@@ -160,8 +161,12 @@ func (l *headerLog) wrap(key func(*http.Request) string, h http.Handler) http.Ha
 		if l.seen == nil {
 			l.seen = map[string][]string{}
 		}
+		name := l.header
+		if name == "" {
+			name = "traceparent"
+		}
 		k := key(r)
-		l.seen[k] = append(l.seen[k], r.Header.Get("traceparent"))
+		l.seen[k] = append(l.seen[k], r.Header.Get(name))
 		l.mu.Unlock()
 		h.ServeHTTP(w, r)
 	})
@@ -182,13 +187,15 @@ func TestTraceContextReachesTheDelivery(t *testing.T) {
 	deliveries, api := &headerLog{}, &headerLog{}
 	hook := s.hook.Config.Handler
 	s.hook.Config.Handler = deliveries.wrap(func(r *http.Request) string { return r.Header.Get("X-Message-Id") }, hook)
+	preflights := &headerLog{header: "Access-Control-Request-Headers"}
 	apiHandler := s.api.Config.Handler
-	s.api.Config.Handler = api.wrap(func(r *http.Request) string { return r.URL.Path }, apiHandler)
+	s.api.Config.Handler = preflights.wrap(func(r *http.Request) string { return r.Method },
+		api.wrap(func(r *http.Request) string { return r.URL.Path }, apiHandler))
 
 	h := s.harness()
 	h.TraceURL = "https://tracing.example/trace/{trace_id}"
-	results := runCases(t, h, 20*time.Second, nil, "track", "kafka")
-	for _, name := range []string{"track", "kafka"} {
+	results := runCases(t, h, 20*time.Second, nil, "track", "kafka", "browser")
+	for _, name := range []string{"track", "kafka", "browser"} {
 		r := results[name]
 		if r.Outcome != orbital.Pass {
 			t.Fatalf("%s: got %s, want pass", name, describe(r))
@@ -200,6 +207,23 @@ func TestTraceContextReachesTheDelivery(t *testing.T) {
 		m := traceparentRE.FindStringSubmatch(got[0])
 		if m == nil || m[1] != orbital.W3CTraceID(r.TraceID) {
 			t.Errorf("%s: delivery traceparent %q, want trace-id %s", name, got[0], orbital.W3CTraceID(r.TraceID))
+		}
+		if name == "browser" {
+			// Chromium adds the header beneath the page: the page never asks for it in a
+			// CORS preflight, so an API that does not allow it still works.
+			for _, asked := range preflights.get("OPTIONS") {
+				if strings.Contains(strings.ToLower(asked), "traceparent") {
+					t.Errorf("browser: a CORS preflight asked to send traceparent (%q)", asked)
+				}
+			}
+			var carried bool
+			for _, tp := range api.get("/v1/t") {
+				sm := traceparentRE.FindStringSubmatch(tp)
+				carried = carried || (sm != nil && sm[1] == orbital.W3CTraceID(r.TraceID))
+			}
+			if !carried {
+				t.Errorf("browser: no POST /v1/t carried the run's traceparent: %q", api.get("/v1/t"))
+			}
 		}
 		if name == "track" {
 			sent := api.get("/v1/track")

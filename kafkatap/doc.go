@@ -55,9 +55,13 @@
 // sighting is kept without them), and per partition a reader holding at
 // most 64 records ahead of the tap. A sighting without headers takes about
 // 100 bytes, a pending key about 150 more: at the defaults (100,000 keys,
-// 8 sightings each, 16 MiB of headers) the tap holds at most about 110 MB,
-// and in practice a few hundred bytes per pending run. Forget a key once
-// its run is over.
+// 8 sightings each, 16 MiB of headers) the sightings take at most about
+// 110 MB, and in practice a few hundred bytes per pending run. Forget a key
+// once its run is over. The readers' buffers come on top, per partition
+// read, whatever is watched: up to 64 records queued and a fetch of up to
+// 4 MiB (the largest record the topic holds, if larger) in flight, so a
+// tap over P partitions of records of size R holds up to about
+// P × (64 × R + 4 MiB) more.
 //
 // # Metrics
 //

@@ -93,8 +93,12 @@ func (h Hop) String() string {
 // position is a Kafka record's "topic[partition]@offset".
 func (h Hop) position() string { return fmt.Sprintf("%s[%d]@%d", h.Topic, h.Partition, h.Offset) }
 
-// round rounds d for messages: to the millisecond below 10s, to 10ms above.
+// round rounds d for messages: to 10µs below 1ms, to the millisecond below
+// 10s, to 10ms above.
 func round(d time.Duration) time.Duration {
+	if d < time.Millisecond {
+		return d.Round(10 * time.Microsecond)
+	}
 	if d < 10*time.Second {
 		return d.Round(time.Millisecond)
 	}

@@ -85,7 +85,7 @@ type Config struct {
 	// MaxDeliveryIDs caps the Standard Webhooks delivery ids remembered to
 	// answer a replay or a transport retry of a recorded delivery with 200
 	// without recording it again (counted in webhook.replayed_total). Each
-	// id (at most 256 bytes; kept as a 128-bit hash, about 50 bytes whatever
+	// id (at most 256 bytes; kept as a 128-bit hash, 50 to 100 bytes whatever
 	// its length) is kept for twice the Tolerance after it was recorded, so
 	// a delivery cannot be replayed with a timestamp still inside the
 	// tolerance once its id is forgotten. When the cap is

@@ -13,6 +13,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/report"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
+	"github.com/orbital-e2e/orbital/webhook"
 )
 
 // runServe is `e2e serve`: every case on its period until ctx is done, then a drain.
@@ -78,6 +79,7 @@ func startError(ctx context.Context, o *options, err error) error {
 // flight. The pipeline and the webhook stay up until every event is accounted for.
 func runLoad(ctx context.Context, a *app, o *options) error {
 	tally := &runTally{}
+	o.cfg.MaxDeliveryIDs = loadDeliveryIDs(o.loadRate)
 	srv, err := a.newServer(ctx, o, []orbital.Reporter{tally})
 	if err != nil {
 		return startError(ctx, o, err)
@@ -175,4 +177,13 @@ func (r *runTally) counts() report.Tally {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.t
+}
+
+// loadDeliveryIDs is how many delivery ids the webhook must remember to refuse replays at
+// rate events per second: each is kept twice the signature tolerance (10 minutes), plus a
+// fifth for retries and the suites' own deliveries; never less than the webhook's default.
+// At 2,000 events/s that is 1.44 M ids, about 70-140 MB; it is capped at 10 M (under 1 GB).
+func loadDeliveryIDs(rate float64) int {
+	need := min(rate*(2*webhook.DefaultTolerance).Seconds()*1.2, 10e6)
+	return max(webhook.DefaultMaxDeliveryIDs, int(need))
 }

@@ -60,6 +60,10 @@ type Config struct {
 	// replays and retries answered without a second delivery) or X-Signature. The embedded
 	// pipeline signs the same way.
 	SignatureScheme webhook.Scheme
+	// MaxDeliveryIDs caps the Standard Webhooks delivery ids the webhook remembers to refuse
+	// replays (each is kept twice the tolerance, 10 minutes). Default: webhook's, 100,000;
+	// e2e load raises it to what its rate needs.
+	MaxDeliveryIDs int
 	// Faults are injected into the embedded pipeline (not allowed with API).
 	Faults pipeline.Faults
 	// Run selects the cases by name. Default (nil): every case.

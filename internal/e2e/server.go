@@ -206,8 +206,9 @@ func (s *Server) serviceOptions() []orbital.Option {
 
 func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.Config {
 	fc := server.Config{
-		Service:  s.svc,
-		Webhook:  webhook.Config{Logger: hookLogger, Secret: s.target.secret, Scheme: s.cfg.SignatureScheme}, // issue 14: Scheme
+		Service: s.svc,
+		Webhook: webhook.Config{Logger: hookLogger, Secret: s.target.secret, Scheme: s.cfg.SignatureScheme, // issue 14: Scheme
+			MaxDeliveryIDs: s.cfg.MaxDeliveryIDs},
 		Stats:    s.eng,
 		Metrics:  s.sink.prom,
 		Listener: ln,

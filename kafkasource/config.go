@@ -2,7 +2,6 @@ package kafkasource
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
+	"github.com/orbital-e2e/orbital/internal/kafkaparts"
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
@@ -76,18 +76,8 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.Brokers) == 0 {
 		return c, errors.New("kafkasource: Config.Brokers is empty")
 	}
-	if len(c.Topics) == 0 {
-		return c, errors.New("kafkasource: Config.Topics is empty")
-	}
-	seen := make(map[string]bool, len(c.Topics))
-	for _, t := range c.Topics {
-		if t == "" {
-			return c, errors.New("kafkasource: Config.Topics holds an empty topic name")
-		}
-		if seen[t] {
-			return c, fmt.Errorf("kafkasource: Config.Topics names %q twice", t)
-		}
-		seen[t] = true
+	if err := kafkaparts.CheckTopics("kafkasource", c.Topics); err != nil {
+		return c, err
 	}
 	if c.Logger == nil {
 		return c, errors.New("kafkasource: Config.Logger (where messages are recorded, usually a *webhook.RouteLogger) is nil")

@@ -1,13 +1,11 @@
 package kafkasource_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkasource"
-	"github.com/orbital-e2e/orbital/orbital/metrics"
 )
 
 var topicSeq atomic.Int64
@@ -26,16 +23,7 @@ var topicSeq atomic.Int64
 func newTopic(t *testing.T, brokers []string, n int) string {
 	t.Helper()
 	name := fmt.Sprintf("out-%d", topicSeq.Add(1))
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	resp, err := c.CreateTopics(t.Context(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: name, NumPartitions: n, ReplicationFactor: 1},
-	}})
-	if err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	if err := resp.Errors[name]; err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
+	testsupport.CreateTopic(t, brokers, name, n)
 	return name
 }
 
@@ -43,24 +31,7 @@ func newTopic(t *testing.T, brokers []string, n int) string {
 // the messages, spreading them over partitions by key.
 func newWriter(t *testing.T, brokers []string, topic string) *kafka.Writer {
 	t.Helper()
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-	}
-	t.Cleanup(func() { w.Close() })
-	return w
-}
-
-func produce(t *testing.T, w *kafka.Writer, msgs ...kafka.Message) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	return testsupport.NewWriter(t, brokers, topic)
 }
 
 // start starts a source with cfg (Brokers filled in) and closes it when
@@ -86,41 +57,6 @@ func syncSource(t *testing.T, s *kafkasource.Source) {
 	defer cancel()
 	if err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// scrape returns the samples /metrics serves, by series ("name{labels}").
-func scrape(t *testing.T, h *metrics.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", rec.Code)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
-
-func wantSample(t *testing.T, got map[string]float64, series string, want float64) {
-	t.Helper()
-	v, ok := got[series]
-	if !ok {
-		t.Errorf("no series %s in /metrics; have %v", series, got)
-	} else if v != want {
-		t.Errorf("%s = %v, want %v", series, v, want)
 	}
 }
 

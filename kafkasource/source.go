@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
+	"github.com/orbital-e2e/orbital/internal/kafkaparts"
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
@@ -50,12 +51,10 @@ const queueCapacity = 16
 // Create it with New, then Start it once; Close stops it. It is safe for
 // concurrent use.
 type Source struct {
-	cfg    Config
-	client *kafka.Client
-	parts  []*partition
-
-	progressMu sync.Mutex
-	progress   chan struct{} // closed and replaced whenever a message is processed
+	cfg      Config
+	client   *kafkaparts.Client
+	parts    []*partition
+	progress kafkaparts.Progress // notified whenever a message is processed
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -69,11 +68,8 @@ type Source struct {
 
 // partition is one topic partition and its reader.
 type partition struct {
-	topic     string
-	id        int
-	reader    *kafka.Reader
-	processed atomic.Int64 // offset after the last message handled
-	tags      []stats.Tag
+	kafkaparts.Partition
+	tags []stats.Tag
 }
 
 // New validates cfg and returns a Source that reads nothing until Start.
@@ -82,12 +78,14 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{
-		cfg:      cfg,
-		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.Transport},
-		progress: make(chan struct{}),
-	}
+	s := &Source{cfg: cfg}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.client = &kafkaparts.Client{
+		Kafka:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.Transport},
+		Pkg:     "kafkasource",
+		Brokers: cfg.Brokers,
+		Log:     cfg.Log,
+	}
 	return s, nil
 }
 
@@ -113,25 +111,25 @@ func (s *Source) Start(ctx context.Context) error {
 	var parts []*partition
 	topicTags := make(map[string]stats.Tag, len(s.cfg.Topics))
 	for _, topic := range s.cfg.Topics {
-		ids, err := s.partitions(ctx, topic)
+		ids, err := s.client.Partitions(ctx, topic)
 		if err != nil {
 			return err
 		}
 		topicTags[topic] = stats.T("topic", padded(topic))
 		for _, id := range ids {
-			parts = append(parts, &partition{topic: topic, id: id, tags: []stats.Tag{topicTags[topic]}})
+			parts = append(parts, &partition{Partition: kafkaparts.Partition{Topic: topic, ID: id}, tags: []stats.Tag{topicTags[topic]}})
 		}
 	}
 	// The end offsets first: a message written after this is at or past
 	// them, whatever its timestamp, so starting no later than them misses
 	// nothing written after Start.
-	ends, err := s.offsets(ctx, parts, time.Time{})
+	ends, err := kafkaparts.Offsets(ctx, s.client, parts, time.Time{})
 	if err != nil {
 		return err
 	}
 	starts := ends
 	if !from.IsZero() {
-		byTime, err := s.offsets(ctx, parts, from)
+		byTime, err := kafkaparts.Offsets(ctx, s.client, parts, from)
 		if err != nil {
 			return err
 		}
@@ -142,10 +140,10 @@ func (s *Source) Start(ctx context.Context) error {
 		}
 	}
 	for i, p := range parts {
-		p.reader = kafka.NewReader(kafka.ReaderConfig{
+		p.Reader = kafka.NewReader(kafka.ReaderConfig{
 			Brokers:        s.cfg.Brokers,
-			Topic:          p.topic,
-			Partition:      p.id,
+			Topic:          p.Topic,
+			Partition:      p.ID,
 			MinBytes:       1,
 			MaxBytes:       max(2*s.cfg.MaxValueBytes, 1<<20),
 			MaxWait:        s.cfg.MaxWait,
@@ -156,17 +154,17 @@ func (s *Source) Start(ctx context.Context) error {
 			ErrorLogger:    s.kafkaLogger("reader", p),
 			Dialer:         s.cfg.Dialer,
 		})
-		if err := p.reader.SetOffset(starts[i]); err != nil {
+		if err := p.Reader.SetOffset(starts[i]); err != nil {
 			s.parts = parts[:i+1]
 			s.closeReaders()
-			return fmt.Errorf("kafkasource: position reader of %s/%d at %d: %w", p.topic, p.id, starts[i], err)
+			return fmt.Errorf("kafkasource: position reader of %s/%d at %d: %w", p.Topic, p.ID, starts[i], err)
 		}
-		p.processed.Store(starts[i])
+		p.Processed.Store(starts[i])
 	}
 	s.parts = parts
 	counts := map[string]int{}
 	for _, p := range parts {
-		counts[p.topic]++
+		counts[p.Topic]++
 	}
 	if e := s.cfg.Stats; e != nil {
 		for _, topic := range s.cfg.Topics {
@@ -193,7 +191,7 @@ func (s *Source) Start(ctx context.Context) error {
 // consume reads p until the source closes.
 func (s *Source) consume(p *partition) {
 	for {
-		m, err := p.reader.ReadMessage(s.ctx)
+		m, err := p.Reader.ReadMessage(s.ctx)
 		if err != nil {
 			if s.ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return
@@ -201,22 +199,19 @@ func (s *Source) consume(p *partition) {
 			// The reader keeps retrying (with backoff) after it reports an
 			// error, so count it and read on.
 			s.incr("kafkasource.errors_total", p.tags...)
-			s.cfg.Log.Warn("kafkasource: reading failed; retrying", "topic", p.topic, "partition", p.id, "err", err)
+			s.cfg.Log.Warn("kafkasource: reading failed; retrying", "topic", p.Topic, "partition", p.ID, "err", err)
 			continue
 		}
 		if len(m.Value) > s.cfg.MaxValueBytes {
 			s.incr("kafkasource.dropped_total", p.tags[0], stats.T("reason", "too_large"))
-			s.cfg.Log.Warn("kafkasource: message value too large; not recorded", "topic", p.topic,
-				"partition", p.id, "offset", m.Offset, "bytes", len(m.Value), "max", s.cfg.MaxValueBytes)
+			s.cfg.Log.Warn("kafkasource: message value too large; not recorded", "topic", p.Topic,
+				"partition", p.ID, "offset", m.Offset, "bytes", len(m.Value), "max", s.cfg.MaxValueBytes)
 		} else {
 			s.cfg.Logger.Record(toRequest(m, time.Now()))
 			s.incr("kafkasource.received_total", p.tags...)
 		}
-		p.processed.Store(m.Offset + 1)
-		s.progressMu.Lock()
-		close(s.progress)
-		s.progress = make(chan struct{})
-		s.progressMu.Unlock()
+		p.Processed.Store(m.Offset + 1)
+		s.progress.Notify()
 	}
 }
 
@@ -259,28 +254,11 @@ func (s *Source) Sync(ctx context.Context) error {
 	if !s.started.Load() || s.ctx.Err() != nil {
 		return errors.New("kafkasource: Sync on a source not started or closed")
 	}
-	ends, err := s.offsets(ctx, s.parts, time.Time{})
+	ends, err := kafkaparts.Offsets(ctx, s.client, s.parts, time.Time{})
 	if err != nil {
 		return err
 	}
-	for i, p := range s.parts {
-		for {
-			s.progressMu.Lock()
-			ch := s.progress
-			s.progressMu.Unlock()
-			if p.processed.Load() >= ends[i] {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("kafkasource: Sync: %s/%d at %d of %d: %w", p.topic, p.id, p.processed.Load(), ends[i], ctx.Err())
-			case <-s.ctx.Done():
-				return errors.New("kafkasource: Sync: source closed")
-			case <-ch:
-			}
-		}
-	}
-	return nil
+	return kafkaparts.Wait(ctx, &s.progress, s.ctx.Done(), s.parts, ends, "kafkasource", "source closed")
 }
 
 // Close stops the readers and waits for the source's goroutines; each
@@ -300,25 +278,10 @@ func (s *Source) Close() error {
 }
 
 // closeReaders closes the readers concurrently.
-func (s *Source) closeReaders() error {
-	errs := make([]error, len(s.parts))
-	var wg sync.WaitGroup
-	for i, p := range s.parts {
-		if p.reader == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = p.reader.Close()
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
+func (s *Source) closeReaders() error { return kafkaparts.CloseReaders(s.parts) }
 
 func (s *Source) kafkaLogger(component string, p *partition) kafka.Logger {
-	log := s.cfg.Log.With("component", component, "topic", p.topic, "partition", p.id)
+	log := s.cfg.Log.With("component", component, "topic", p.Topic, "partition", p.ID)
 	return kafka.LoggerFunc(func(msg string, args ...any) {
 		log.Debug("kafka-go: " + fmt.Sprintf(msg, args...))
 	})

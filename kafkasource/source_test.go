@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkasource"
 	"github.com/orbital-e2e/orbital/orbital/metrics"
 	"github.com/orbital-e2e/orbital/webhook"
@@ -38,7 +39,7 @@ func TestProducedRightAfterStart(t *testing.T) {
 		msgs[i] = kafka.Message{Key: []byte(keys[i]), Value: []byte(`{"id":"` + keys[i] + `"}`),
 			Headers: []kafka.Header{{Key: "x-order-id", Value: []byte(keys[i])}, {Key: "kafka-topic", Value: []byte("forged")}}}
 	}
-	produce(t, w, msgs...)
+	testsupport.Produce(t, w, msgs...)
 
 	parts := map[string]bool{}
 	for _, k := range keys {
@@ -95,7 +96,7 @@ func TestGraceWindow(t *testing.T) {
 			topic := newTopic(t, brokers, 1)
 			w := newWriter(t, brokers, topic)
 			now := time.Now()
-			produce(t, w,
+			testsupport.Produce(t, w,
 				kafka.Message{Key: []byte("old"), Value: []byte("x"), Time: now.Add(-2 * kafkasource.DefaultGrace)},
 				kafka.Message{Key: []byte("recent"), Value: []byte("x"), Time: now.Add(-kafkasource.DefaultGrace / 2)},
 			)
@@ -103,7 +104,7 @@ func TestGraceWindow(t *testing.T) {
 			eng := stats.NewEngine("orbital", prom)
 			rl := webhook.NewRouteLogger(kafkasource.MessageKey)
 			s := start(t, kafkasource.Config{Brokers: brokers, Topics: []string{topic}, Logger: rl, Grace: tc.grace, Stats: eng})
-			produce(t, w, kafka.Message{Key: []byte("after"), Value: []byte("x")})
+			testsupport.Produce(t, w, kafka.Message{Key: []byte("after"), Value: []byte("x")})
 			syncSource(t, s)
 			// All three are in one partition, in order: after Sync, what was
 			// read has been recorded (unmatched, waiting for Sent).
@@ -122,7 +123,7 @@ func TestGraceWindow(t *testing.T) {
 					n++
 				}
 			}
-			wantSample(t, scrape(t, prom), `orbital_kafkasource_received_total{topic="`+topic+`"}`, float64(n))
+			testsupport.WantSample(t, testsupport.Scrape(t, prom), `orbital_kafkasource_received_total{topic="`+topic+`"}`, float64(n))
 		})
 	}
 }
@@ -158,7 +159,7 @@ func TestRestart(t *testing.T) {
 		if err := rl.Sent(key); err != nil {
 			t.Fatal(err)
 		}
-		produce(t, w, kafka.Message{Key: []byte(key), Value: []byte("x")})
+		testsupport.Produce(t, w, kafka.Message{Key: []byte(key), Value: []byte("x")})
 		// Far below any consumer-group session timeout (kafka-go's default
 		// is 30s, a typical broker minimum 6s).
 		if _, err := rl.WaitFor(t.Context(), key, 5*time.Second); err != nil {
@@ -170,7 +171,7 @@ func TestRestart(t *testing.T) {
 		}
 		closed.Store(true)
 		// The next source starts on what this one may no longer read.
-		produce(t, w, kafka.Message{Key: []byte("after-close-" + strconv.Itoa(i)), Value: []byte("x")})
+		testsupport.Produce(t, w, kafka.Message{Key: []byte("after-close-" + strconv.Itoa(i)), Value: []byte("x")})
 		if err := s.Close(); err != nil {
 			t.Fatalf("second close %d: %v", i, err)
 		}
@@ -207,7 +208,7 @@ func TestKeyFunctions(t *testing.T) {
 			if err := rl.Sent(id); err != nil {
 				t.Fatal(err)
 			}
-			produce(t, newWriter(t, brokers, topic), tc.msg(id))
+			testsupport.Produce(t, newWriter(t, brokers, topic), tc.msg(id))
 			if _, err := rl.WaitFor(t.Context(), id, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -229,20 +230,20 @@ func TestBadKeysAndMetrics(t *testing.T) {
 	hook := webhook.New(webhook.Config{Logger: rl, Stats: eng})
 	s := start(t, kafkasource.Config{Brokers: brokers, Topics: []string{topic, other}, Logger: rl, Stats: eng, MaxValueBytes: 64})
 
-	got := scrape(t, prom)
+	got := testsupport.Scrape(t, prom)
 	for _, tp := range []string{topic, other} {
-		wantSample(t, got, `orbital_kafkasource_received_total{topic="`+tp+`"}`, 0)
-		wantSample(t, got, `orbital_kafkasource_errors_total{topic="`+tp+`"}`, 0)
-		wantSample(t, got, `orbital_kafkasource_dropped_total{reason="too_large",topic="`+tp+`"}`, 0)
+		testsupport.WantSample(t, got, `orbital_kafkasource_received_total{topic="`+tp+`"}`, 0)
+		testsupport.WantSample(t, got, `orbital_kafkasource_errors_total{topic="`+tp+`"}`, 0)
+		testsupport.WantSample(t, got, `orbital_kafkasource_dropped_total{reason="too_large",topic="`+tp+`"}`, 0)
 	}
-	wantSample(t, got, `orbital_kafkasource_partitions{topic="`+topic+`"}`, 1)
-	wantSample(t, got, `orbital_kafkasource_partitions{topic="`+other+`"}`, 2)
+	testsupport.WantSample(t, got, `orbital_kafkasource_partitions{topic="`+topic+`"}`, 1)
+	testsupport.WantSample(t, got, `orbital_kafkasource_partitions{topic="`+other+`"}`, 2)
 
 	if err := rl.Sent("good"); err != nil {
 		t.Fatal(err)
 	}
 	// One partition: the bad ones are read before the good one.
-	produce(t, newWriter(t, brokers, topic),
+	testsupport.Produce(t, newWriter(t, brokers, topic),
 		kafka.Message{Value: []byte(`not json`)},
 		kafka.Message{Value: []byte(`{"id":null}`)},
 		kafka.Message{Value: []byte(`{"id":"` + strings.Repeat("x", 100) + `"}`)},
@@ -257,13 +258,13 @@ func TestBadKeysAndMetrics(t *testing.T) {
 		t.Fatalf("webhook answered %d", rec)
 	}
 	syncSource(t, s)
-	got = scrape(t, prom)
-	wantSample(t, got, `orbital_kafkasource_received_total{topic="`+topic+`"}`, 3)
-	wantSample(t, got, `orbital_kafkasource_dropped_total{reason="too_large",topic="`+topic+`"}`, 1)
-	wantSample(t, got, `orbital_kafkasource_errors_total{topic="`+topic+`"}`, 0)
-	wantSample(t, got, `orbital_webhook_unmatched_total`, 3) // two bad keys + the HTTP delivery nobody waits for
-	wantSample(t, got, `orbital_webhook_matched_total`, 1)
-	wantSample(t, got, `orbital_webhook_received_total`, 1) // the HTTP one only
+	got = testsupport.Scrape(t, prom)
+	testsupport.WantSample(t, got, `orbital_kafkasource_received_total{topic="`+topic+`"}`, 3)
+	testsupport.WantSample(t, got, `orbital_kafkasource_dropped_total{reason="too_large",topic="`+topic+`"}`, 1)
+	testsupport.WantSample(t, got, `orbital_kafkasource_errors_total{topic="`+topic+`"}`, 0)
+	testsupport.WantSample(t, got, `orbital_webhook_unmatched_total`, 3) // two bad keys + the HTTP delivery nobody waits for
+	testsupport.WantSample(t, got, `orbital_webhook_matched_total`, 1)
+	testsupport.WantSample(t, got, `orbital_webhook_received_total`, 1) // the HTTP one only
 }
 
 // Bad configurations are refused by New; a topic that never appears makes
@@ -331,7 +332,7 @@ func TestEveryMessageOnce(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = kafka.Message{Key: []byte(strconv.Itoa(i)), Value: []byte("v")}
 	}
-	produce(t, newWriter(t, brokers, topic), msgs...)
+	testsupport.Produce(t, newWriter(t, brokers, topic), msgs...)
 	syncSource(t, s)
 	mu.Lock()
 	defer mu.Unlock()

@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
+
+	"github.com/orbital-e2e/orbital/internal/kafkaparts"
 )
 
 // Defaults of a Config, and the fixed bounds of a Sighting's headers.
@@ -94,18 +96,8 @@ func (c Config) withDefaults() (Config, error) {
 			return c, errors.New("kafkatap: Config.Brokers holds an empty address")
 		}
 	}
-	if len(c.Topics) == 0 {
-		return c, errors.New("kafkatap: Config.Topics is empty")
-	}
-	seen := make(map[string]bool, len(c.Topics))
-	for _, t := range c.Topics {
-		if t == "" {
-			return c, errors.New("kafkatap: Config.Topics holds an empty topic name")
-		}
-		if seen[t] {
-			return c, fmt.Errorf("kafkatap: Config.Topics names %q twice", t)
-		}
-		seen[t] = true
+	if err := kafkaparts.CheckTopics("kafkatap", c.Topics); err != nil {
+		return c, err
 	}
 	if c.MaxSightingsPerKey < 0 || c.MaxKeys < 0 || c.MaxHeaderMemory < 0 || c.MaxWait < 0 || c.MinBytes < 0 {
 		return c, fmt.Errorf("kafkatap: Config.MaxSightingsPerKey (%d), MaxKeys (%d), MaxHeaderMemory (%d), MaxWait (%v) and MinBytes (%d) may not be negative",

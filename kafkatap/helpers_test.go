@@ -1,13 +1,8 @@
 package kafkatap_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +11,6 @@ import (
 
 	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkatap"
-	"github.com/orbital-e2e/orbital/orbital/metrics"
 )
 
 var topicSeq atomic.Int64
@@ -25,16 +19,7 @@ var topicSeq atomic.Int64
 func newTopic(t testing.TB, brokers []string, prefix, suffix string, n int) string {
 	t.Helper()
 	name := fmt.Sprintf("%s-%d%s", prefix, topicSeq.Add(1), suffix)
-	c := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}
-	resp, err := c.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: name, NumPartitions: n, ReplicationFactor: 1},
-	}})
-	if err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
-	if err := resp.Errors[name]; err != nil {
-		t.Fatalf("create topic %s: %v", name, err)
-	}
+	testsupport.CreateTopic(t, brokers, name, n)
 	return name
 }
 
@@ -42,25 +27,9 @@ func newTopic(t testing.TB, brokers []string, prefix, suffix string, n int) stri
 // records, spreading them over partitions by key.
 func newWriter(t testing.TB, brokers []string, topic string) *kafka.Writer {
 	t.Helper()
-	w := &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		BatchSize:    1000,
-	}
-	t.Cleanup(func() { w.Close() })
+	w := testsupport.NewWriter(t, brokers, topic)
+	w.BatchSize = 1000
 	return w
-}
-
-func produce(t testing.TB, w *kafka.Writer, msgs ...kafka.Message) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
 }
 
 // start starts a tap with cfg and closes it when the test ends.
@@ -112,41 +81,6 @@ func readAt(t *testing.T, brokers []string, topic string, partition int, offset 
 		t.Fatalf("read %s/%d@%d back: %v", topic, partition, offset, err)
 	}
 	return m
-}
-
-// scrape returns the samples /metrics serves, by series ("name{labels}").
-func scrape(t *testing.T, h *metrics.Handler) map[string]float64 {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET /metrics: %d", rec.Code)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(rec.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
-		}
-		out[line[:i]] = v
-	}
-	return out
-}
-
-func wantSample(t *testing.T, got map[string]float64, series string, want float64) {
-	t.Helper()
-	v, ok := got[series]
-	if !ok {
-		t.Errorf("no series %s in /metrics; have %v", series, got)
-	} else if v != want {
-		t.Errorf("%s = %v, want %v", series, v, want)
-	}
 }
 
 // broker is one in-process broker per test.

@@ -103,7 +103,7 @@ func (t *Tap) observe(p *partition, m *kafka.Message) {
 	dead := p.dead || hasErrorHeader(m.Headers)
 	headers, cut, size := sightingHeaders(m.Headers, dead)
 	s := Sighting{
-		Topic: p.topic, Partition: m.Partition, Offset: m.Offset,
+		Topic: p.Topic, Partition: m.Partition, Offset: m.Offset,
 		Time: m.Time, SeenAt: time.Now(), DeadLetter: dead, Headers: headers,
 	}
 	t.mu.Lock()

@@ -31,7 +31,7 @@ func TestNoConsumerGroup(t *testing.T) {
 	defer pipeline.Close()
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}})
 	watch(t, tap, "g-1")
-	produce(t, w, kafka.Message{Key: []byte("g-1"), Value: []byte("{}")})
+	testsupport.Produce(t, w, kafka.Message{Key: []byte("g-1"), Value: []byte("{}")})
 	syncTap(t, tap)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -114,7 +114,7 @@ func TestStartAndClose(t *testing.T) {
 		t.Errorf("Err of a reading tap: %v", err)
 	}
 	watch(t, tap, "c-1")
-	produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("c-1"), Value: []byte("{}")})
+	testsupport.Produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("c-1"), Value: []byte("{}")})
 	syncTap(t, tap)
 	for i := range 2 {
 		if err := tap.Close(); err != nil {
@@ -139,18 +139,18 @@ func TestMetricsAtZero(t *testing.T) {
 	dlq := newTopic(t, brokers, "events", ".DLT", 1)
 	prom := metrics.NewHandler()
 	start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events, dlq}, Stats: stats.NewEngine("orbital", prom)})
-	got := scrape(t, prom)
+	got := testsupport.Scrape(t, prom)
 	for _, tp := range []string{events, dlq} {
 		for _, name := range []string{"records_total", "sightings_total", "errors_total"} {
-			wantSample(t, got, `orbital_tap_`+name+`{topic="`+tp+`"}`, 0)
+			testsupport.WantSample(t, got, `orbital_tap_`+name+`{topic="`+tp+`"}`, 0)
 		}
 	}
-	wantSample(t, got, `orbital_tap_partitions{topic="`+events+`"}`, 3)
-	wantSample(t, got, `orbital_tap_partitions{topic="`+dlq+`"}`, 1)
+	testsupport.WantSample(t, got, `orbital_tap_partitions{topic="`+events+`"}`, 3)
+	testsupport.WantSample(t, got, `orbital_tap_partitions{topic="`+dlq+`"}`, 1)
 	for _, r := range []string{"per_key", "keys_full", "headers"} {
-		wantSample(t, got, `orbital_tap_dropped_total{reason="`+r+`"}`, 0)
+		testsupport.WantSample(t, got, `orbital_tap_dropped_total{reason="`+r+`"}`, 0)
 	}
-	wantSample(t, got, `orbital_tap_pending_keys`, 0)
+	testsupport.WantSample(t, got, `orbital_tap_pending_keys`, 0)
 }
 
 // When the broker goes away Err says so (and the error is counted); the
@@ -182,7 +182,7 @@ func TestErrWhenBrokerGone(t *testing.T) {
 	if err := tap.Err(); err == nil || !strings.Contains(err.Error(), "events/0") {
 		t.Errorf("Err with the broker gone = %v, want the partition's read error", err)
 	}
-	if v := scrape(t, prom)[`orbital_tap_errors_total{topic="events"}`]; v < 1 {
+	if v := testsupport.Scrape(t, prom)[`orbital_tap_errors_total{topic="events"}`]; v < 1 {
 		t.Errorf("errors_total = %v", v)
 	}
 
@@ -190,7 +190,7 @@ func TestErrWhenBrokerGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	watch(t, tap, "back-1")
-	produce(t, newWriter(t, b.Brokers(), "events"), kafka.Message{Key: []byte("back-1"), Value: []byte("{}")})
+	testsupport.Produce(t, newWriter(t, b.Brokers(), "events"), kafka.Message{Key: []byte("back-1"), Value: []byte("{}")})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := tap.Sync(ctx); err != nil {

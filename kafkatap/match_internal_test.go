@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/orbital-e2e/orbital/internal/kafkaparts"
 )
 
 func TestIsDeadLetterTopic(t *testing.T) {
@@ -33,7 +35,7 @@ func BenchmarkMatch(b *testing.B) {
 	if err := tap.Watch("watched"); err != nil {
 		b.Fatal(err)
 	}
-	p := &partition{topic: "events"}
+	p := &partition{Partition: kafkaparts.Partition{Topic: "events"}}
 	m := kafkaMessage("load-123", v)
 	b.Run("tap", func(b *testing.B) {
 		b.ReportAllocs()

@@ -18,8 +18,8 @@ func (t *Tap) zeroSeries() {
 	counts := map[string]int{}
 	tags := map[string]stats.Tag{}
 	for _, p := range t.parts {
-		counts[p.topic]++
-		tags[p.topic] = p.tag
+		counts[p.Topic]++
+		tags[p.Topic] = p.tag
 	}
 	for _, topic := range t.cfg.Topics {
 		tag := tags[topic]

@@ -11,6 +11,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
+
+	"github.com/orbital-e2e/orbital/internal/kafkaparts"
 )
 
 // Sighting is one record of a pending key read from one of the topics.
@@ -50,7 +52,7 @@ const flushEvery = time.Second
 // Close it. It is safe for concurrent use.
 type Tap struct {
 	cfg    Config
-	client *kafka.Client
+	client *kafkaparts.Client
 	parts  []*partition // set by Start (under lifeMu), then read-only
 
 	mu          sync.RWMutex
@@ -58,9 +60,7 @@ type Tap struct {
 	headerBytes int          // over all entries, under mu
 	npending    atomic.Int64 // len(keys), read without mu on every record
 
-	progressMu sync.Mutex
-	progress   chan struct{} // closed and replaced after a record while syncers > 0
-	syncers    atomic.Int64
+	progress kafkaparts.Progress // notified after each record
 
 	flushMu  sync.Mutex
 	startErr atomic.Pointer[string] // the last failure of Start's requests
@@ -84,16 +84,13 @@ type entry struct {
 
 // partition is one topic partition and its reader.
 type partition struct {
-	topic     string
-	id        int
-	dead      bool // the topic's name marks it as a dead-letter topic
-	tag       stats.Tag
-	reader    *kafka.Reader
-	processed atomic.Int64 // offset after the last record handled
-	records   atomic.Int64
-	reported  int64                  // records already added to Stats, under flushMu
-	errAt     atomic.Int64           // unix nanoseconds of an error since the last record, or 0
-	errMsg    atomic.Pointer[string] // that error
+	kafkaparts.Partition
+	dead     bool // the topic's name marks it as a dead-letter topic
+	tag      stats.Tag
+	records  atomic.Int64
+	reported int64                  // records already added to Stats, under flushMu
+	errAt    atomic.Int64           // unix nanoseconds of an error since the last record, or 0
+	errMsg   atomic.Pointer[string] // that error
 }
 
 // New validates cfg and returns a Tap that reads nothing until Start.
@@ -102,13 +99,9 @@ func New(cfg Config) (*Tap, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tap{
-		cfg:      cfg,
-		client:   &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second, Transport: cfg.Transport},
-		keys:     make(map[string]*entry),
-		progress: make(chan struct{}),
-	}
+	t := &Tap{cfg: cfg, keys: make(map[string]*entry)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.client = t.newClient()
 	return t, nil
 }
 
@@ -139,14 +132,14 @@ func (t *Tap) Start(ctx context.Context) error {
 		return errors.New("kafkatap: closed during Start")
 	}
 	for i, p := range parts {
-		p.reader = t.newReader(p)
-		if err := p.reader.SetOffset(ends[i]); err != nil {
+		p.Reader = t.newReader(p)
+		if err := p.Reader.SetOffset(ends[i]); err != nil {
 			t.parts = parts[:i+1]
 			t.closeReaders()
 			t.parts = nil
-			return fmt.Errorf("kafkatap: position reader of %s/%d at %d: %w", p.topic, p.id, ends[i], err)
+			return fmt.Errorf("kafkatap: position reader of %s/%d at %d: %w", p.Topic, p.ID, ends[i], err)
 		}
-		p.processed.Store(ends[i])
+		p.Processed.Store(ends[i])
 	}
 	t.parts = parts
 	t.zeroSeries()
@@ -170,25 +163,25 @@ func (t *Tap) Start(ctx context.Context) error {
 func (t *Tap) discover(ctx context.Context) ([]*partition, []int64, error) {
 	var parts []*partition
 	for _, topic := range t.cfg.Topics {
-		ids, err := t.partitions(ctx, topic)
+		ids, err := t.client.Partitions(ctx, topic)
 		if err != nil {
 			return nil, nil, err
 		}
 		tag := stats.T("topic", padded(topic))
 		for _, id := range ids {
-			parts = append(parts, &partition{topic: topic, id: id, dead: IsDeadLetterTopic(topic), tag: tag})
+			parts = append(parts, &partition{Partition: kafkaparts.Partition{Topic: topic, ID: id}, dead: IsDeadLetterTopic(topic), tag: tag})
 		}
 	}
-	ends, err := t.offsets(ctx, parts)
+	ends, err := kafkaparts.Offsets(ctx, t.client, parts, time.Time{})
 	return parts, ends, err
 }
 
 func (t *Tap) newReader(p *partition) *kafka.Reader {
-	log := t.cfg.Log.With("component", "kafkatap", "topic", p.topic, "partition", p.id)
+	log := t.cfg.Log.With("component", "kafkatap", "topic", p.Topic, "partition", p.ID)
 	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        t.cfg.Brokers,
-		Topic:          p.topic,
-		Partition:      p.id,
+		Topic:          p.Topic,
+		Partition:      p.ID,
 		MinBytes:       t.cfg.MinBytes,
 		MaxBytes:       max(4<<20, t.cfg.MinBytes),
 		MaxWait:        t.cfg.MaxWait,
@@ -209,7 +202,7 @@ func (t *Tap) newReader(p *partition) *kafka.Reader {
 // consume reads p until the tap closes.
 func (t *Tap) consume(p *partition) {
 	for {
-		m, err := p.reader.ReadMessage(t.ctx)
+		m, err := p.Reader.ReadMessage(t.ctx)
 		if err != nil {
 			if t.ctx.Err() != nil || errors.Is(err, io.EOF) {
 				return
@@ -224,13 +217,8 @@ func (t *Tap) consume(p *partition) {
 		if t.npending.Load() > 0 {
 			t.observe(p, &m)
 		}
-		p.processed.Store(m.Offset + 1)
-		if t.syncers.Load() > 0 {
-			t.progressMu.Lock()
-			close(t.progress)
-			t.progress = make(chan struct{})
-			t.progressMu.Unlock()
-		}
+		p.Processed.Store(m.Offset + 1)
+		t.progress.Notify()
 	}
 }
 
@@ -242,7 +230,7 @@ func (t *Tap) failed(p *partition, msg string) {
 	p.errMsg.Store(&msg)
 	p.errAt.Store(time.Now().UnixNano())
 	t.incr("tap.errors_total", p.tag)
-	t.cfg.Log.Warn("kafkatap: reading failed; retrying", "topic", p.topic, "partition", p.id, "err", msg)
+	t.cfg.Log.Warn("kafkatap: reading failed; retrying", "topic", p.Topic, "partition", p.ID, "err", msg)
 }
 
 // Err returns nil while the tap reads; otherwise why it cannot: not
@@ -270,7 +258,7 @@ func (t *Tap) Err() error {
 		if m := p.errMsg.Load(); m != nil {
 			msg = *m
 		}
-		return fmt.Errorf("kafkatap: reading %s/%d: %s (%s ago)", p.topic, p.id, msg, now.Sub(time.Unix(0, at)).Round(time.Millisecond))
+		return fmt.Errorf("kafkatap: reading %s/%d: %s (%s ago)", p.Topic, p.ID, msg, now.Sub(time.Unix(0, at)).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -295,19 +283,4 @@ func (t *Tap) Close() error {
 }
 
 // closeReaders closes the readers concurrently.
-func (t *Tap) closeReaders() error {
-	errs := make([]error, len(t.parts))
-	var wg sync.WaitGroup
-	for i, p := range t.parts {
-		if p.reader == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = p.reader.Close()
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
+func (t *Tap) closeReaders() error { return kafkaparts.CloseReaders(t.parts) }

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/stats/v4"
 
+	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkatap"
 	"github.com/orbital-e2e/orbital/orbital/metrics"
 )
@@ -27,11 +28,11 @@ func TestSightingsInTwoTopics(t *testing.T) {
 
 	written := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	before := time.Now()
-	produce(t, newWriter(t, brokers, events),
+	testsupport.Produce(t, newWriter(t, brokers, events),
 		kafka.Message{Key: []byte("other-1"), Value: []byte("{}")},
 		kafka.Message{Key: []byte("msg-1"), Value: []byte(`{"n":1}`), Time: written,
 			Headers: []kafka.Header{{Key: "traceparent", Value: []byte(traceparent)}, {Key: "x-other", Value: []byte("not kept")}}})
-	produce(t, newWriter(t, brokers, processed), kafka.Message{Key: []byte("msg-1"), Value: []byte(`{"n":2}`), Time: written.Add(time.Second)})
+	testsupport.Produce(t, newWriter(t, brokers, processed), kafka.Message{Key: []byte("msg-1"), Value: []byte(`{"n":2}`), Time: written.Add(time.Second)})
 	syncTap(t, tap)
 
 	got := tap.Sightings("msg-1")
@@ -85,7 +86,7 @@ func TestDeadLetter(t *testing.T) {
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events, dlq}, Stats: stats.NewEngine("orbital", prom)})
 	watch(t, tap, "dl-1", "spring-1", "many-1")
 
-	produce(t, newWriter(t, brokers, dlq), kafka.Message{Key: []byte("dl-1"), Value: []byte("{}"), Headers: []kafka.Header{
+	testsupport.Produce(t, newWriter(t, brokers, dlq), kafka.Message{Key: []byte("dl-1"), Value: []byte("{}"), Headers: []kafka.Header{
 		{Key: "error", Value: []byte("destination answered 503")}, {Key: "attempts", Value: []byte("5")},
 		{Key: "status", Value: []byte("503")}, {Key: "destination", Value: []byte("https://dest.example/hook")},
 	}})
@@ -93,7 +94,7 @@ func TestDeadLetter(t *testing.T) {
 	for i := range 20 {
 		many = append(many, kafka.Header{Key: "h" + strconv.Itoa(i), Value: []byte("v")})
 	}
-	produce(t, newWriter(t, brokers, events),
+	testsupport.Produce(t, newWriter(t, brokers, events),
 		kafka.Message{Key: []byte("spring-1"), Value: []byte("{}"), Headers: []kafka.Header{
 			{Key: "kafka_dlt-exception-message", Value: []byte("boom")},
 			{Key: "kafka_dlt-original-offset", Value: []byte{0, 0, 0, 0, 0, 0, 4, 210}},
@@ -126,10 +127,10 @@ func TestDeadLetter(t *testing.T) {
 	if v := m[0].Headers["__connect.errors.exception.message"]; len(v) > kafkatap.MaxHeaderBytes || len(v) < kafkatap.MaxHeaderBytes-1 || !strings.HasPrefix(v, "éé") {
 		t.Errorf("long value kept as %d bytes %q, want it cut to %d at a rune", len(v), v, kafkatap.MaxHeaderBytes)
 	}
-	got := scrape(t, prom)
-	wantSample(t, got, `orbital_tap_dropped_total{reason="headers"}`, 1)
-	wantSample(t, got, `orbital_tap_sightings_total{topic="`+dlq+`"}`, 1)
-	wantSample(t, got, `orbital_tap_sightings_total{topic="`+events+`"}`, 2)
+	got := testsupport.Scrape(t, prom)
+	testsupport.WantSample(t, got, `orbital_tap_dropped_total{reason="headers"}`, 1)
+	testsupport.WantSample(t, got, `orbital_tap_sightings_total{topic="`+dlq+`"}`, 1)
+	testsupport.WantSample(t, got, `orbital_tap_sightings_total{topic="`+events+`"}`, 2)
 }
 
 // A record whose key is another id is matched by its value's top-level
@@ -140,7 +141,7 @@ func TestMatchByMessageID(t *testing.T) {
 	events := newTopic(t, brokers, "events", "", 2)
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}})
 	watch(t, tap, "m-2", "m-3", "m-4", "m-5", "7")
-	produce(t, newWriter(t, brokers, events),
+	testsupport.Produce(t, newWriter(t, brokers, events),
 		kafka.Message{Key: []byte("user-7"), Value: []byte(`{"type":"track","properties":{"a":[1,"}"]},"messageId" : "m-2"}`)},
 		kafka.Message{Value: []byte(`{"type":"track","messageId":"m\u002d4"}`)},
 		kafka.Message{Key: []byte("user-8"), Value: []byte(`{"properties":{"messageId":"m-3"},"note":"\"messageId\":\"m-3\""}`)},
@@ -170,7 +171,7 @@ func TestUnwatchedNotKept(t *testing.T) {
 		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(`{"messageId":"` + id + `","pad":"` + strings.Repeat("x", 200) + `"}`)})
 	}
 	msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(`{"messageId":"watched"}`)})
-	produce(t, newWriter(t, brokers, events), msgs...)
+	testsupport.Produce(t, newWriter(t, brokers, events), msgs...)
 	syncTap(t, tap)
 	for i := range n {
 		if s := tap.Sightings("unwatched-" + strconv.Itoa(i)); s != nil {
@@ -180,10 +181,10 @@ func TestUnwatchedNotKept(t *testing.T) {
 	if s := tap.Sightings("watched"); len(s) != 1 {
 		t.Errorf("watched: %+v", s)
 	}
-	got := scrape(t, prom)
-	wantSample(t, got, `orbital_tap_records_total{topic="`+events+`"}`, n+1)
-	wantSample(t, got, `orbital_tap_sightings_total{topic="`+events+`"}`, 1)
-	wantSample(t, got, `orbital_tap_pending_keys`, 1)
+	got := testsupport.Scrape(t, prom)
+	testsupport.WantSample(t, got, `orbital_tap_records_total{topic="`+events+`"}`, n+1)
+	testsupport.WantSample(t, got, `orbital_tap_sightings_total{topic="`+events+`"}`, 1)
+	testsupport.WantSample(t, got, `orbital_tap_pending_keys`, 1)
 }
 
 // One key written 50 times keeps its first MaxSightingsPerKey sightings;
@@ -198,7 +199,7 @@ func TestCapPerKey(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = kafka.Message{Key: []byte("hot"), Value: []byte("{}")}
 	}
-	produce(t, newWriter(t, brokers, events), msgs...)
+	testsupport.Produce(t, newWriter(t, brokers, events), msgs...)
 	syncTap(t, tap)
 	got := tap.Sightings("hot")
 	if len(got) != kafkatap.DefaultMaxSightingsPerKey {
@@ -212,7 +213,7 @@ func TestCapPerKey(t *testing.T) {
 	if d := tap.Dropped("hot"); d != 50-kafkatap.DefaultMaxSightingsPerKey {
 		t.Errorf("Dropped = %d, want %d", d, 50-kafkatap.DefaultMaxSightingsPerKey)
 	}
-	wantSample(t, scrape(t, prom), `orbital_tap_dropped_total{reason="per_key"}`, 50-kafkatap.DefaultMaxSightingsPerKey)
+	testsupport.WantSample(t, testsupport.Scrape(t, prom), `orbital_tap_dropped_total{reason="per_key"}`, 50-kafkatap.DefaultMaxSightingsPerKey)
 }
 
 // Beyond MaxKeys pending keys Watch returns ErrFull; Forget makes room.
@@ -236,9 +237,9 @@ func TestMaxKeys(t *testing.T) {
 	if err := tap.Watch(""); err == nil {
 		t.Error("Watch of an empty key succeeded")
 	}
-	got := scrape(t, prom)
-	wantSample(t, got, `orbital_tap_dropped_total{reason="keys_full"}`, 2)
-	wantSample(t, got, `orbital_tap_pending_keys`, 3)
+	got := testsupport.Scrape(t, prom)
+	testsupport.WantSample(t, got, `orbital_tap_dropped_total{reason="keys_full"}`, 2)
+	testsupport.WantSample(t, got, `orbital_tap_pending_keys`, 3)
 }
 
 // Forget drops a key's sightings; records read while it is not pending are
@@ -249,7 +250,7 @@ func TestForget(t *testing.T) {
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}})
 	w := newWriter(t, brokers, events)
 	watch(t, tap, "f")
-	produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
+	testsupport.Produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
 	syncTap(t, tap)
 	if len(tap.Sightings("f")) != 1 {
 		t.Fatalf("before Forget: %+v", tap.Sightings("f"))
@@ -259,7 +260,7 @@ func TestForget(t *testing.T) {
 	if s := tap.Sightings("f"); s != nil {
 		t.Errorf("after Forget: %+v", s)
 	}
-	produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
+	testsupport.Produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
 	syncTap(t, tap)
 	watch(t, tap, "f")
 	if s := tap.Sightings("f"); s != nil || tap.Dropped("f") != 0 {
@@ -277,7 +278,7 @@ func TestSync(t *testing.T) {
 	w := newWriter(t, brokers, events)
 	watch(t, tap, "s")
 	for i := range 30 {
-		produce(t, w, kafka.Message{Key: []byte("s-" + strconv.Itoa(i)), Value: []byte(`{"messageId":"s"}`)})
+		testsupport.Produce(t, w, kafka.Message{Key: []byte("s-" + strconv.Itoa(i)), Value: []byte(`{"messageId":"s"}`)})
 		syncTap(t, tap)
 		if got := len(tap.Sightings("s")); got != i+1 {
 			t.Fatalf("after write %d and Sync: %d sightings", i+1, got)
@@ -299,7 +300,7 @@ func TestBatchedFetches(t *testing.T) {
 	events := newTopic(t, brokers, "events", "", 2)
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}, MinBytes: 64 << 10, MaxWait: 100 * time.Millisecond})
 	watch(t, tap, "b-1")
-	produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("b-1"), Value: []byte("{}")})
+	testsupport.Produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("b-1"), Value: []byte("{}")})
 	syncTap(t, tap)
 	if got := tap.Sightings("b-1"); len(got) != 1 {
 		t.Fatalf("after Sync: %+v", got)
@@ -319,7 +320,7 @@ func TestHeaderMemoryCap(t *testing.T) {
 		return kafka.Message{Key: []byte(key), Value: []byte("{}"), Headers: []kafka.Header{{Key: long, Value: []byte("v")}}}
 	}
 	watch(t, tap, "h-1", "h-2", "h-3")
-	produce(t, w, rec("h-1"), rec("h-2"))
+	testsupport.Produce(t, w, rec("h-1"), rec("h-2"))
 	syncTap(t, tap)
 	first, second := tap.Sightings("h-1"), tap.Sightings("h-2")
 	if len(first) != 1 || first[0].Headers[long[:kafkatap.MaxHeaderBytes]] != "v" || len(first[0].Headers) != 1 {
@@ -329,7 +330,7 @@ func TestHeaderMemoryCap(t *testing.T) {
 		t.Errorf("second, beyond MaxHeaderMemory: %+v, want a dead letter without headers", second)
 	}
 	tap.Forget("h-1")
-	produce(t, w, rec("h-3"))
+	testsupport.Produce(t, w, rec("h-3"))
 	syncTap(t, tap)
 	if third := tap.Sightings("h-3"); len(third) != 1 || len(third[0].Headers) != 1 {
 		t.Errorf("after Forget freed the room: %+v", third)

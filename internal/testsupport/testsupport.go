@@ -1,5 +1,6 @@
 // Package testsupport holds the helpers the tests of several packages share: a buffer safe
-// for concurrent writers and an in-process Kafka broker per test.
+// for concurrent writers, an in-process Kafka broker per test, its topics and writers, and
+// the samples of a /metrics handler.
 package testsupport
 
 import (

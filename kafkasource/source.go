@@ -108,52 +108,16 @@ func (s *Source) Start(ctx context.Context) error {
 	if s.cfg.Grace < 0 {
 		from = time.Time{}
 	}
-	var parts []*partition
-	topicTags := make(map[string]stats.Tag, len(s.cfg.Topics))
-	for _, topic := range s.cfg.Topics {
-		ids, err := s.client.Partitions(ctx, topic)
-		if err != nil {
-			return err
-		}
-		topicTags[topic] = stats.T("topic", padded(topic))
-		for _, id := range ids {
-			parts = append(parts, &partition{Partition: kafkaparts.Partition{Topic: topic, ID: id}, tags: []stats.Tag{topicTags[topic]}})
-		}
-	}
-	// The end offsets first: a message written after this is at or past
-	// them, whatever its timestamp, so starting no later than them misses
-	// nothing written after Start.
-	ends, err := kafkaparts.Offsets(ctx, s.client, parts, time.Time{})
+	parts, err := s.discover(ctx)
 	if err != nil {
 		return err
 	}
-	starts := ends
-	if !from.IsZero() {
-		byTime, err := kafkaparts.Offsets(ctx, s.client, parts, from)
-		if err != nil {
-			return err
-		}
-		for i, off := range byTime {
-			if off >= 0 && off < ends[i] {
-				starts[i] = off
-			}
-		}
+	starts, err := s.startOffsets(ctx, parts, from)
+	if err != nil {
+		return err
 	}
 	for i, p := range parts {
-		p.Reader = kafka.NewReader(kafka.ReaderConfig{
-			Brokers:        s.cfg.Brokers,
-			Topic:          p.Topic,
-			Partition:      p.ID,
-			MinBytes:       1,
-			MaxBytes:       max(2*s.cfg.MaxValueBytes, 1<<20),
-			MaxWait:        s.cfg.MaxWait,
-			QueueCapacity:  queueCapacity,
-			ReadBackoffMin: 100 * time.Millisecond,
-			ReadBackoffMax: time.Second,
-			Logger:         s.kafkaLogger("reader", p),
-			ErrorLogger:    s.kafkaLogger("reader", p),
-			Dialer:         s.cfg.Dialer,
-		})
+		p.Reader = s.newReader(p)
 		if err := p.Reader.SetOffset(starts[i]); err != nil {
 			s.parts = parts[:i+1]
 			s.closeReaders()
@@ -162,19 +126,7 @@ func (s *Source) Start(ctx context.Context) error {
 		p.Processed.Store(starts[i])
 	}
 	s.parts = parts
-	counts := map[string]int{}
-	for _, p := range parts {
-		counts[p.Topic]++
-	}
-	if e := s.cfg.Stats; e != nil {
-		for _, topic := range s.cfg.Topics {
-			t := topicTags[topic]
-			e.Add("kafkasource.received_total", 0, t)
-			e.Add("kafkasource.errors_total", 0, t)
-			e.Add("kafkasource.dropped_total", 0, t, stats.T("reason", "too_large"))
-			e.Set("kafkasource.partitions", counts[topic], t)
-		}
-	}
+	s.zeroSeries(parts)
 	for _, p := range parts {
 		s.wg.Add(1)
 		go func() {
@@ -186,6 +138,84 @@ func (s *Source) Start(ctx context.Context) error {
 	s.cfg.Log.Info("kafkasource started", "brokers", s.cfg.Brokers, "topics", s.cfg.Topics,
 		"partitions", len(parts), "grace", s.cfg.Grace)
 	return nil
+}
+
+// discover returns the partitions of the topics, in order.
+func (s *Source) discover(ctx context.Context) ([]*partition, error) {
+	var parts []*partition
+	for _, topic := range s.cfg.Topics {
+		ids, err := s.client.Partitions(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		tag := stats.T("topic", padded(topic))
+		for _, id := range ids {
+			parts = append(parts, &partition{Partition: kafkaparts.Partition{Topic: topic, ID: id}, tags: []stats.Tag{tag}})
+		}
+	}
+	return parts, nil
+}
+
+// startOffsets returns where each partition of parts is read from: its
+// first message at or after from by timestamp, but no later than its end
+// (its end at the zero from).
+func (s *Source) startOffsets(ctx context.Context, parts []*partition, from time.Time) ([]int64, error) {
+	// The end offsets first: a message written after this is at or past
+	// them, whatever its timestamp, so starting no later than them misses
+	// nothing written after Start.
+	starts, err := kafkaparts.Offsets(ctx, s.client, parts, time.Time{})
+	if err != nil || from.IsZero() {
+		return starts, err
+	}
+	byTime, err := kafkaparts.Offsets(ctx, s.client, parts, from)
+	if err != nil {
+		return nil, err
+	}
+	for i, off := range byTime {
+		if off >= 0 && off < starts[i] {
+			starts[i] = off
+		}
+	}
+	return starts, nil
+}
+
+func (s *Source) newReader(p *partition) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        s.cfg.Brokers,
+		Topic:          p.Topic,
+		Partition:      p.ID,
+		MinBytes:       1,
+		MaxBytes:       max(2*s.cfg.MaxValueBytes, 1<<20),
+		MaxWait:        s.cfg.MaxWait,
+		QueueCapacity:  queueCapacity,
+		ReadBackoffMin: 100 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		Logger:         s.kafkaLogger("reader", p),
+		ErrorLogger:    s.kafkaLogger("reader", p),
+		Dialer:         s.cfg.Dialer,
+	})
+}
+
+// zeroSeries creates every series of Config.Stats at 0 (the partitions
+// gauge at its count), so that dashboards see them before any message.
+func (s *Source) zeroSeries(parts []*partition) {
+	e := s.cfg.Stats
+	if e == nil {
+		return
+	}
+	counts := map[string]int{}
+	tags := map[string]stats.Tag{}
+	for _, p := range parts {
+		counts[p.Topic]++
+		tags[p.Topic] = p.tags[0]
+	}
+	for _, topic := range s.cfg.Topics {
+		t := tags[topic]
+		e.Add("kafkasource.received_total", 0, t)
+		e.Add("kafkasource.errors_total", 0, t)
+		e.Add("kafkasource.dropped_total", 0, t, stats.T("reason", "too_large"))
+		e.Set("kafkasource.partitions", counts[topic], t)
+	}
 }
 
 // consume reads p until the source closes.

@@ -9,9 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/orbital-e2e/orbital/internal/testsupport"
 	"github.com/orbital-e2e/orbital/kafkasource"
@@ -27,37 +24,13 @@ func newTopic(t *testing.T, brokers []string, n int) string {
 	return name
 }
 
-// newWriter returns a writer to topic that returns once the broker has
-// the messages, spreading them over partitions by key.
-func newWriter(t *testing.T, brokers []string, topic string) *kafka.Writer {
-	t.Helper()
-	return testsupport.NewWriter(t, brokers, topic)
-}
-
 // start starts a source with cfg (Brokers filled in) and closes it when
 // the test ends.
 func start(t *testing.T, cfg kafkasource.Config) *kafkasource.Source {
 	t.Helper()
 	s, err := kafkasource.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.Start(t, s, err)
 	return s
-}
-
-func syncSource(t *testing.T, s *kafkasource.Source) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // broker is one in-process broker per test.

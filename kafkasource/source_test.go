@@ -24,7 +24,7 @@ import (
 func TestProducedRightAfterStart(t *testing.T) {
 	brokers := broker(t)
 	topic := newTopic(t, brokers, 3)
-	w := newWriter(t, brokers, topic)
+	w := testsupport.NewWriter(t, brokers, topic)
 	rl := webhook.NewRouteLogger(kafkasource.MessageKey)
 	start(t, kafkasource.Config{Brokers: brokers, Topics: []string{topic}, Logger: rl})
 
@@ -94,7 +94,7 @@ func TestGraceWindow(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := newTopic(t, brokers, 1)
-			w := newWriter(t, brokers, topic)
+			w := testsupport.NewWriter(t, brokers, topic)
 			now := time.Now()
 			testsupport.Produce(t, w,
 				kafka.Message{Key: []byte("old"), Value: []byte("x"), Time: now.Add(-2 * kafkasource.DefaultGrace)},
@@ -105,7 +105,7 @@ func TestGraceWindow(t *testing.T) {
 			rl := webhook.NewRouteLogger(kafkasource.MessageKey)
 			s := start(t, kafkasource.Config{Brokers: brokers, Topics: []string{topic}, Logger: rl, Grace: tc.grace, Stats: eng})
 			testsupport.Produce(t, w, kafka.Message{Key: []byte("after"), Value: []byte("x")})
-			syncSource(t, s)
+			testsupport.Sync(t, s)
 			// All three are in one partition, in order: after Sync, what was
 			// read has been recorded (unmatched, waiting for Sent).
 			for _, k := range []string{"old", "recent", "after"} {
@@ -133,7 +133,7 @@ func TestGraceWindow(t *testing.T) {
 func TestRestart(t *testing.T) {
 	brokers := broker(t)
 	topic := newTopic(t, brokers, 3)
-	w := newWriter(t, brokers, topic)
+	w := testsupport.NewWriter(t, brokers, topic)
 	rl := webhook.NewRouteLogger(kafkasource.MessageKey)
 	var closed atomic.Bool // set once a Close returned: no Record may follow it
 	logger := loggerFunc(func(r webhook.Request) {
@@ -208,7 +208,7 @@ func TestKeyFunctions(t *testing.T) {
 			if err := rl.Sent(id); err != nil {
 				t.Fatal(err)
 			}
-			testsupport.Produce(t, newWriter(t, brokers, topic), tc.msg(id))
+			testsupport.Produce(t, testsupport.NewWriter(t, brokers, topic), tc.msg(id))
 			if _, err := rl.WaitFor(t.Context(), id, 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -243,7 +243,7 @@ func TestBadKeysAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One partition: the bad ones are read before the good one.
-	testsupport.Produce(t, newWriter(t, brokers, topic),
+	testsupport.Produce(t, testsupport.NewWriter(t, brokers, topic),
 		kafka.Message{Value: []byte(`not json`)},
 		kafka.Message{Value: []byte(`{"id":null}`)},
 		kafka.Message{Value: []byte(`{"id":"` + strings.Repeat("x", 100) + `"}`)},
@@ -257,7 +257,7 @@ func TestBadKeysAndMetrics(t *testing.T) {
 	if rec != http.StatusOK {
 		t.Fatalf("webhook answered %d", rec)
 	}
-	syncSource(t, s)
+	testsupport.Sync(t, s)
 	got = testsupport.Scrape(t, prom)
 	testsupport.WantSample(t, got, `orbital_kafkasource_received_total{topic="`+topic+`"}`, 3)
 	testsupport.WantSample(t, got, `orbital_kafkasource_dropped_total{reason="too_large",topic="`+topic+`"}`, 1)
@@ -332,8 +332,8 @@ func TestEveryMessageOnce(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = kafka.Message{Key: []byte(strconv.Itoa(i)), Value: []byte("v")}
 	}
-	testsupport.Produce(t, newWriter(t, brokers, topic), msgs...)
-	syncSource(t, s)
+	testsupport.Produce(t, testsupport.NewWriter(t, brokers, topic), msgs...)
+	testsupport.Sync(t, s)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != n {

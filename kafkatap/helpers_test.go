@@ -36,25 +36,8 @@ func newWriter(t testing.TB, brokers []string, topic string) *kafka.Writer {
 func start(t testing.TB, cfg kafkatap.Config) *kafkatap.Tap {
 	t.Helper()
 	tap, err := kafkatap.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tap.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tap.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	testsupport.Start(t, tap, err)
 	return tap
-}
-
-func syncTap(t testing.TB, tap *kafkatap.Tap) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tap.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func watch(t testing.TB, tap *kafkatap.Tap, keys ...string) {

@@ -32,7 +32,7 @@ func TestNoConsumerGroup(t *testing.T) {
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}})
 	watch(t, tap, "g-1")
 	testsupport.Produce(t, w, kafka.Message{Key: []byte("g-1"), Value: []byte("{}")})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if m, err := pipeline.ReadMessage(ctx); err != nil || string(m.Key) != "g-1" {
@@ -115,7 +115,7 @@ func TestStartAndClose(t *testing.T) {
 	}
 	watch(t, tap, "c-1")
 	testsupport.Produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("c-1"), Value: []byte("{}")})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	for i := range 2 {
 		if err := tap.Close(); err != nil {
 			t.Fatalf("Close %d: %v", i+1, err)

@@ -33,7 +33,7 @@ func TestSightingsInTwoTopics(t *testing.T) {
 		kafka.Message{Key: []byte("msg-1"), Value: []byte(`{"n":1}`), Time: written,
 			Headers: []kafka.Header{{Key: "traceparent", Value: []byte(traceparent)}, {Key: "x-other", Value: []byte("not kept")}}})
 	testsupport.Produce(t, newWriter(t, brokers, processed), kafka.Message{Key: []byte("msg-1"), Value: []byte(`{"n":2}`), Time: written.Add(time.Second)})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 
 	got := tap.Sightings("msg-1")
 	if len(got) != 2 {
@@ -100,7 +100,7 @@ func TestDeadLetter(t *testing.T) {
 			{Key: "kafka_dlt-original-offset", Value: []byte{0, 0, 0, 0, 0, 0, 4, 210}},
 		}},
 		kafka.Message{Key: []byte("many-1"), Value: []byte("{}"), Headers: many})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 
 	dl := tap.Sightings("dl-1")
 	if len(dl) != 1 || !dl[0].DeadLetter || dl[0].Topic != dlq {
@@ -148,7 +148,7 @@ func TestMatchByMessageID(t *testing.T) {
 		kafka.Message{Key: []byte("user-9"), Value: []byte(`[{"messageId":"m-5"}]`)},
 		kafka.Message{Key: []byte("user-10"), Value: []byte(`{"messageId":7}`)},
 	)
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	for key, want := range map[string]int{"m-2": 1, "m-4": 1, "m-3": 0, "m-5": 0, "7": 1} {
 		if got := tap.Sightings(key); len(got) != want {
 			t.Errorf("%s: %d sightings, want %d: %+v", key, len(got), want, got)
@@ -172,7 +172,7 @@ func TestUnwatchedNotKept(t *testing.T) {
 	}
 	msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: []byte(`{"messageId":"watched"}`)})
 	testsupport.Produce(t, newWriter(t, brokers, events), msgs...)
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	for i := range n {
 		if s := tap.Sightings("unwatched-" + strconv.Itoa(i)); s != nil {
 			t.Fatalf("unwatched key %d kept: %+v", i, s)
@@ -200,7 +200,7 @@ func TestCapPerKey(t *testing.T) {
 		msgs[i] = kafka.Message{Key: []byte("hot"), Value: []byte("{}")}
 	}
 	testsupport.Produce(t, newWriter(t, brokers, events), msgs...)
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	got := tap.Sightings("hot")
 	if len(got) != kafkatap.DefaultMaxSightingsPerKey {
 		t.Fatalf("%d sightings kept, want %d", len(got), kafkatap.DefaultMaxSightingsPerKey)
@@ -251,7 +251,7 @@ func TestForget(t *testing.T) {
 	w := newWriter(t, brokers, events)
 	watch(t, tap, "f")
 	testsupport.Produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	if len(tap.Sightings("f")) != 1 {
 		t.Fatalf("before Forget: %+v", tap.Sightings("f"))
 	}
@@ -261,7 +261,7 @@ func TestForget(t *testing.T) {
 		t.Errorf("after Forget: %+v", s)
 	}
 	testsupport.Produce(t, w, kafka.Message{Key: []byte("f"), Value: []byte("{}")})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	watch(t, tap, "f")
 	if s := tap.Sightings("f"); s != nil || tap.Dropped("f") != 0 {
 		t.Errorf("watched again: %+v, dropped %d", s, tap.Dropped("f"))
@@ -279,7 +279,7 @@ func TestSync(t *testing.T) {
 	watch(t, tap, "s")
 	for i := range 30 {
 		testsupport.Produce(t, w, kafka.Message{Key: []byte("s-" + strconv.Itoa(i)), Value: []byte(`{"messageId":"s"}`)})
-		syncTap(t, tap)
+		testsupport.Sync(t, tap)
 		if got := len(tap.Sightings("s")); got != i+1 {
 			t.Fatalf("after write %d and Sync: %d sightings", i+1, got)
 		}
@@ -301,7 +301,7 @@ func TestBatchedFetches(t *testing.T) {
 	tap := start(t, kafkatap.Config{Brokers: brokers, Topics: []string{events}, MinBytes: 64 << 10, MaxWait: 100 * time.Millisecond})
 	watch(t, tap, "b-1")
 	testsupport.Produce(t, newWriter(t, brokers, events), kafka.Message{Key: []byte("b-1"), Value: []byte("{}")})
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	if got := tap.Sightings("b-1"); len(got) != 1 {
 		t.Fatalf("after Sync: %+v", got)
 	}
@@ -321,7 +321,7 @@ func TestHeaderMemoryCap(t *testing.T) {
 	}
 	watch(t, tap, "h-1", "h-2", "h-3")
 	testsupport.Produce(t, w, rec("h-1"), rec("h-2"))
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	first, second := tap.Sightings("h-1"), tap.Sightings("h-2")
 	if len(first) != 1 || first[0].Headers[long[:kafkatap.MaxHeaderBytes]] != "v" || len(first[0].Headers) != 1 {
 		t.Errorf("first: %+v, want its header under its name cut to %d bytes", first, kafkatap.MaxHeaderBytes)
@@ -331,7 +331,7 @@ func TestHeaderMemoryCap(t *testing.T) {
 	}
 	tap.Forget("h-1")
 	testsupport.Produce(t, w, rec("h-3"))
-	syncTap(t, tap)
+	testsupport.Sync(t, tap)
 	if third := tap.Sightings("h-3"); len(third) != 1 || len(third[0].Headers) != 1 {
 		t.Errorf("after Forget freed the room: %+v", third)
 	}

@@ -93,3 +93,35 @@ func Produce(t testing.TB, w *kafka.Writer, msgs ...kafka.Message) {
 		t.Fatalf("produce: %v", err)
 	}
 }
+
+// Service is what Start starts and Close stops: a kafkasource.Source, a
+// kafkatap.Tap.
+type Service interface {
+	Start(context.Context) error
+	Close() error
+}
+
+// Start fails t on err (from creating s), otherwise starts s within 10
+// seconds, failing t if it cannot, and closes s when the test ends.
+func Start(t testing.TB, s Service, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Sync calls s.Sync with 10 seconds to go, failing t if it fails.
+func Sync(t testing.TB, s interface{ Sync(context.Context) error }) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

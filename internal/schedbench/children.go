@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -74,12 +75,32 @@ type countResults struct{ n atomic.Int64 }
 
 func (c *countResults) Report(orbital.Result) { c.n.Add(1) }
 
-// runOrbital runs orbital's Service as a user would: defaults (slog.Default at Info, output on
-// stderr, start spread), metrics on orbital/metrics' Prometheus handler.
+// sink is where the runs' output and log lines go in every variant: a writer that takes the
+// bytes and drops them, so the figures are the programs' own work (formatting included), not
+// the kernel's write(2) on a terminal or a file.
+var sink io.Writer = discard{}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// statsHandler is the metrics backend of every variant: stats.Discard (the measures are built
+// and handed over), or orbital/metrics' Prometheus handler with -metrics prometheus.
+func statsHandler() stats.Handler {
+	if os.Getenv("SCHEDBENCH_METRICS") == "prometheus" {
+		return metrics.NewHandler()
+	}
+	return stats.Discard
+}
+
+// runOrbital runs orbital's Service with its defaults (start spread, timeout) and a JSON
+// slog handler at Info on the sink (so every run's "run finished" line is formatted), its
+// output on the sink, a reporter counting results.
 func runOrbital(c config) (childReport, error) {
 	done := &countResults{}
-	eng := stats.NewEngine("orbital", metrics.NewHandler())
-	svc := orbital.New(orbital.WithStats(eng), orbital.WithReporter(done))
+	eng := stats.NewEngine("orbital", statsHandler())
+	svc := orbital.New(orbital.WithStats(eng), orbital.WithReporter(done),
+		orbital.WithOutput(sink), orbital.WithLogger(slog.New(slog.NewJSONHandler(sink, nil))))
 	for i := range c.cases {
 		err := svc.Register(orbital.TestCase{Name: fmt.Sprintf("noop-%05d", i), Period: c.period,
 			Func: func(context.Context, *orbital.O) { noop() }})

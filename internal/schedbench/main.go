@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ type config struct {
 	period   time.Duration
 	duration time.Duration
 	rounds   int
+	metrics  string // "discard" or "prometheus"
 	profile  string // file for the orbital child's CPU profile; "" for none
 }
 
@@ -81,12 +83,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&c.period, "period", time.Second, "period of every case")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "how long each child runs")
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds; each runs every variant once")
+	fs.StringVar(&c.metrics, "metrics", "discard", "metrics backend of the orbital and original children: discard or prometheus (orbital/metrics)")
 	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of the orbital children to this file (pprof)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.cases <= 0 || c.period <= 0 || c.duration <= 0 || c.rounds <= 0 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "schedbench: -cases, -period, -duration and -rounds must be positive; no arguments")
+	if c.cases <= 0 || c.period <= 0 || c.duration <= 0 || c.rounds <= 0 || fs.NArg() > 0 ||
+		(c.metrics != "discard" && c.metrics != "prometheus") {
+		fmt.Fprintln(stderr, "schedbench: -cases, -period, -duration and -rounds must be positive, -metrics discard or prometheus; no arguments")
 		return 2
 	}
 	self, err := os.Executable()
@@ -94,8 +98,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "schedbench:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "schedbench: %d no-op cases @ %s for %s, %d rounds (%s)\n",
-		c.cases, c.period, c.duration, c.rounds, strings.Join(variants, ", "))
+	fmt.Fprintf(stdout, "schedbench: %d no-op cases @ %s for %s, %d rounds (%s), metrics %s, GOMAXPROCS %d\n",
+		c.cases, c.period, c.duration, c.rounds, strings.Join(variants, ", "), c.metrics, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(stdout, "loadavg before: %s\n", loadavg())
 	var samples []sample
 	for r := range c.rounds {
@@ -123,7 +127,8 @@ func runChild(self, v string, c config) (sample, error) {
 	cmd.Env = append(os.Environ(), childEnv+"="+v,
 		fmt.Sprintf("SCHEDBENCH_CASES=%d", c.cases),
 		"SCHEDBENCH_PERIOD="+c.period.String(),
-		"SCHEDBENCH_DURATION="+c.duration.String())
+		"SCHEDBENCH_DURATION="+c.duration.String(),
+		"SCHEDBENCH_METRICS="+c.metrics)
 	if v == "orbital" && c.profile != "" {
 		cmd.Env = append(cmd.Env, "SCHEDBENCH_CPUPROFILE="+c.profile)
 	}

@@ -44,7 +44,7 @@ func TestSmoke(t *testing.T) {
 
 // Bad flags exit 2 with a message.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-cases", "0"}, {"-period", "-1s"}, {"-rounds", "x"}, {"extra"}} {
+	for _, args := range [][]string{{"-cases", "0"}, {"-period", "-1s"}, {"-rounds", "x"}, {"-metrics", "statsd"}, {"extra"}} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 || errOut.Len() == 0 {
 			t.Errorf("run(%q) = %d, stderr %q; want 2 and a message", args, code, errOut.String())

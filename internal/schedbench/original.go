@@ -17,19 +17,17 @@ package main
 //     and one unbuffered fmt.Fprintf of "--- PASS: name (duration)" to the service's writer
 //     (os.Stderr by default).
 //
-// The original uses segmentio/stats (v1-v3); the model uses stats/v4 on the same Prometheus
-// handler as the orbital variant, so the metrics backend costs the same for both.
+// The original uses segmentio/stats (v1-v3); the model uses stats/v4 on the same handler as
+// the orbital variant, and writes to the same sink, so the backends cost the same for both.
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/orbital-e2e/orbital/orbital/metrics"
 	"github.com/segmentio/stats/v4"
 )
 
@@ -63,8 +61,8 @@ type origService struct {
 // runOriginal runs c.cases no-op cases through the model for c.duration.
 func runOriginal(c config) childReport {
 	s := &origService{
-		eng:     stats.NewEngine("orbital", metrics.NewHandler()),
-		w:       os.Stderr,
+		eng:     stats.NewEngine("orbital", statsHandler()),
+		w:       sink, // the original's default is os.Stderr; every variant writes to the sink
 		timeout: 10 * time.Minute,
 		done:    make(chan struct{}),
 	}

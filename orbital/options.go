@@ -95,7 +95,8 @@ func WithAssignment(owns func(caseName string) bool) Option {
 // its canonical form (the traceparent is derived from it), unique per call;
 // it is called from the goroutines that start runs, so it must be safe for
 // concurrent use. Cluster mode uses it so a run's id names the replica that
-// waits for its deliveries. Default (nil): uuid.NewString.
+// waits for its deliveries. Default (nil): random (version 4) UUIDs from a
+// ChaCha8 generator seeded from crypto/rand.
 func WithTraceIDs(newID func() string) Option {
 	return func(s *Service) {
 		s.newTraceID = newID

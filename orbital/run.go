@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/segmentio/stats/v4"
 )
 
@@ -54,7 +53,7 @@ func (s *Service) traceID() string {
 	if s.newTraceID != nil {
 		return s.newTraceID()
 	}
-	return uuid.NewString()
+	return s.ids.next()
 }
 
 // newO prepares a run of cs named name. parent is nil for a top-level run,
@@ -74,6 +73,7 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 	if parent == nil {
 		o.root = o
 		o.engine = cs.engine
+		o.metrics = cs.metrics
 		timed, o.stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
 	} else {
 		o.root = parent.root
@@ -81,10 +81,10 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		tags = append(tags, stats.T("case", name))
 		tags = append(tags, cs.tc.Tags...)
 		o.engine = s.engine.WithTags(tags...)
+		o.metrics = newRunMetrics(o.engine)
 		timed = parentCtx // a subtest shares its parent's deadline
 	}
 	o.ctx, o.endCtx = context.WithCancelCause(timed)
-	o.logger = s.logger.With(slog.String("case", name), slog.String("trace_id", o.traceID))
 	return o
 }
 
@@ -97,7 +97,7 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 	if o.parent == nil {
 		inFlight = o.cs.inFlight.Add(1)
 	}
-	o.engine.Set("runs_in_flight", inFlight)
+	o.metrics.started(o.start, inFlight)
 
 	go o.body(f)
 	abandoned := o.wait()
@@ -169,7 +169,7 @@ func (o *O) panicked(what string, r any, stack []byte) {
 	o.mu.Unlock()
 	// Logged without o.mu: a slow log handler must not block the test's
 	// other goroutines.
-	o.logger.Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
+	o.runLogger().Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
 }
 
 // failLine records a failure message of the service's own.
@@ -343,18 +343,7 @@ func (o *O) parentName() string {
 
 // emit turns a finished run into metrics, a log line, output and reports.
 func (s *Service) emit(o *O, res Result, inFlight int64) {
-	outcome := stats.T("outcome", string(res.Outcome))
-	o.engine.Incr("runs_total", outcome)
-	o.engine.Observe("run.duration_seconds", res.Duration, outcome)
-	if res.TimedOut {
-		o.engine.Incr("run.timeouts_total")
-	}
-	o.engine.Set("runs_in_flight", inFlight)
-	o.engine.Set("case.last_run_timestamp_seconds", time.Now().Unix())
-	if o.parent == nil && o.cs.tc.Period > 0 {
-		o.engine.Set("case.period_seconds", o.cs.tc.Period)
-		o.engine.Set("case.timeout_seconds", o.cs.timeout)
-	}
+	o.metrics.ended(time.Now(), res, inFlight, o.parent == nil && o.cs.tc.Period > 0, o.cs.tc.Period, o.cs.timeout)
 
 	level := slog.LevelInfo
 	switch res.Outcome {
@@ -363,8 +352,12 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	case Inconclusive:
 		level = slog.LevelWarn
 	}
-	if o.logger.Enabled(context.Background(), level) {
+	if s.logger.Enabled(context.Background(), level) {
+		// The attributes runLogger carries, then the run's: the line a logger made by
+		// Logger.With would write, without making one per run.
 		attrs := []slog.Attr{
+			slog.String("case", o.name),
+			slog.String("trace_id", o.traceID),
 			slog.String("outcome", string(res.Outcome)),
 			slog.Duration("duration", res.Duration),
 		}
@@ -374,7 +367,7 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 		if res.Error != "" {
 			attrs = append(attrs, slog.String("error", res.Error))
 		}
-		o.logger.LogAttrs(context.Background(), level, "run finished", attrs...)
+		s.logger.LogAttrs(context.Background(), level, "run finished", attrs...)
 	}
 
 	if o.parent == nil {
@@ -388,16 +381,16 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	}
 	if rs := s.reporters.Load(); rs != nil {
 		for _, r := range *rs {
-			s.report(o.logger, r, res)
+			s.report(o, r, res)
 		}
 	}
 }
 
 // report hands res to r; a panicking reporter is logged, not fatal.
-func (s *Service) report(logger *slog.Logger, r Reporter, res Result) {
+func (s *Service) report(o *O, r Reporter, res Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			logger.Error("reporter panicked", "reporter", fmt.Sprintf("%T", r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			o.runLogger().Error("reporter panicked", "reporter", fmt.Sprintf("%T", r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
 	r.Report(res)

@@ -41,7 +41,8 @@ type Service struct {
 	out         io.Writer
 	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
-	newTraceID  func() string // nil: uuid.NewString
+	newTraceID  func() string // nil: ids
+	ids         *traceIDs
 	lastStartOf func(caseName string) (time.Time, bool)
 
 	outMu sync.Mutex // serialises writes to out
@@ -49,10 +50,10 @@ type Service struct {
 	mu         sync.Mutex
 	cases      map[string]*caseState
 	running    bool
-	runSince   time.Time               // when Run started
-	cancelRuns context.CancelCauseFunc // of the runs Run started, while Run is going
-	queue      caseHeap                // scheduled cases while Run is going
-	wake       chan struct{}           // tells the scheduler the queue changed
+	runSince   time.Time         // when Run started
+	cancelRuns func(cause error) // cuts the runs Run started short, while Run is going
+	queue      caseHeap          // scheduled cases while Run is going
+	wake       chan struct{}     // tells the scheduler the queue changed
 }
 
 // caseState is a registered case with its run bookkeeping.
@@ -60,6 +61,7 @@ type caseState struct {
 	tc       TestCase
 	timeout  time.Duration
 	engine   *stats.Engine // the service engine tagged with case and Tags
+	metrics  *runMetrics   // the run metrics on engine
 	busy     atomic.Bool   // a scheduled run is going
 	inFlight atomic.Int64
 	// abandoned counts this case's runs given up after their timeout whose
@@ -68,6 +70,8 @@ type caseState struct {
 	// notOwned: at its last tick this replica did not own the case
 	// (WithAssignment); see Reassigned.
 	notOwned atomic.Bool
+	// current is the scheduled run of the case in flight, if any (see runSet).
+	current atomic.Pointer[O]
 	// lastStart is when the scheduler last started a run of the case (Unix
 	// nanoseconds; 0 before the first), for Health.
 	lastStart atomic.Int64
@@ -77,6 +81,7 @@ type caseState struct {
 
 	// Scheduling, guarded by Service.mu.
 	next  time.Time
+	key   int64 // next as nanoseconds since epoch: what the heap orders by
 	index int
 }
 
@@ -90,6 +95,7 @@ func New(opts ...Option) *Service {
 		logger:      slog.Default(),
 		out:         os.Stderr,
 		cases:       make(map[string]*caseState),
+		ids:         newTraceIDs(),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -187,6 +193,7 @@ func (s *Service) Register(tc TestCase) error {
 	tags = append(tags, stats.T("case", tc.Name))
 	tags = append(tags, tc.Tags...)
 	cs.engine = s.engine.WithTags(tags...)
+	cs.metrics = newRunMetrics(cs.engine)
 
 	s.mu.Lock()
 	if _, dup := s.cases[tc.Name]; dup {
@@ -321,17 +328,16 @@ func (s *Service) Run(ctx context.Context) error {
 	wake := s.wake
 	s.mu.Unlock()
 
-	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelRuns(nil)
+	set := &runSet{svc: s, parent: context.WithoutCancel(ctx)}
 	s.mu.Lock()
-	s.runSince, s.cancelRuns = now, cancelRuns
+	s.runSince, s.cancelRuns = now, set.cut
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.cancelRuns = nil
 		s.mu.Unlock()
 	}()
-	var runs sync.WaitGroup
+	runs := &set.wg
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var due []*caseState
@@ -343,7 +349,7 @@ loop:
 		}
 		due = s.popDue(due[:0], time.Now())
 		for _, cs := range due {
-			s.tick(runCtx, cs, &runs)
+			s.tick(set, cs)
 		}
 		s.mu.Lock()
 		wait := time.Hour
@@ -389,7 +395,7 @@ loop:
 	}
 	s.mu.Unlock()
 	s.logger.Warn("drain grace expired; cancelling in-flight runs", "runs", n, "grace", s.drainGrace)
-	cancelRuns(errDrained) // no effect when Abort cancelled them first
+	set.cut(errDrained) // no effect when Abort cancelled them first
 	<-drained
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
@@ -397,10 +403,11 @@ loop:
 // schedule queues cs for its first run. Call with s.mu held.
 func (s *Service) schedule(cs *caseState, now time.Time) {
 	cs.watchSince.Store(now.UnixNano())
-	cs.next = now
+	next := now
 	if spread := min(cs.tc.Period, s.startSpread); spread > 0 {
-		cs.next = now.Add(rand.N(spread))
+		next = now.Add(rand.N(spread))
 	}
+	s.setNext(cs, next)
 	heap.Push(&s.queue, cs)
 	select {
 	case s.wake <- struct{}{}:
@@ -414,22 +421,34 @@ func (s *Service) schedule(cs *caseState, now time.Time) {
 func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+	nowKey := int64(now.Sub(epoch))
+	for len(s.queue) > 0 && s.queue[0].key <= nowKey {
 		cs := s.queue[0]
 		due = append(due, cs)
 		p := cs.tc.Period
-		cs.next = cs.next.Add(p)
-		if !cs.next.After(now) {
-			cs.next = cs.next.Add((now.Sub(cs.next)/p + 1) * p)
+		next := cs.next.Add(p)
+		if !next.After(now) {
+			next = next.Add((now.Sub(next)/p + 1) * p)
 		}
+		s.setNext(cs, next)
 		heap.Fix(&s.queue, 0)
 	}
 	return due
 }
 
+// setNext sets when cs runs next. Call with s.mu held.
+func (s *Service) setNext(cs *caseState, next time.Time) {
+	cs.next = next
+	cs.key = int64(next.Sub(epoch))
+}
+
+// epoch is the origin of caseState.key: a time with a monotonic clock reading, so the keys of
+// times read from the clock order as their monotonic readings do (Sub uses them).
+var epoch = time.Now()
+
 // tick starts a scheduled run of cs unless this replica does not own it or
 // its previous run is still going.
-func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
+func (s *Service) tick(set *runSet, cs *caseState) {
 	if s.owns != nil && !s.owned(cs.tc.Name) {
 		cs.notOwned.Store(true)
 		return
@@ -454,12 +473,7 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		return
 	}
 	cs.lastStart.Store(time.Now().UnixNano())
-	runs.Add(1)
-	go func() {
-		defer runs.Done()
-		defer cs.busy.Store(false)
-		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
-	}()
+	set.start(s.newO(cs, cs.tc.Name, nil, set.parent), cs.tc.Func)
 }
 
 // errAborted is the cancellation cause of runs cut short by Abort.
@@ -564,7 +578,7 @@ func (s *Service) Reassigned() {
 	for i, cs := range gained {
 		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index] == cs && !cs.next.Equal(at[i]) &&
 			(cs.next.After(at[i]) || at[i].After(now)) {
-			cs.next = at[i]
+			s.setNext(cs, at[i])
 			heap.Fix(&s.queue, cs.index)
 		}
 	}
@@ -606,7 +620,7 @@ func (s *Service) owned(name string) (ok bool) {
 type caseHeap []*caseState
 
 func (h caseHeap) Len() int           { return len(h) }
-func (h caseHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h caseHeap) Less(i, j int) bool { return h[i].key < h[j].key }
 func (h caseHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index = i
@@ -614,6 +628,7 @@ func (h caseHeap) Swap(i, j int) {
 }
 func (h *caseHeap) Push(x any) {
 	cs := x.(*caseState)
+	cs.key = int64(cs.next.Sub(epoch))
 	cs.index = len(*h)
 	*h = append(*h, cs)
 }

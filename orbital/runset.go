@@ -1,0 +1,98 @@
+package orbital
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// runSet is the scheduled runs of one Service.Run: their parent context, the WaitGroup of the
+// drain and how to cut them short.
+//
+// A scheduled run costs one goroutine, the test's own: nobody waits for it. Whichever comes
+// first concludes the run (result, metrics, log line, output, reporters) exactly once: the
+// test goroutine when it is done, or the run's abandonment timer (a grace period after the
+// deadline, or after the run was cut short) when it is not. The runs' contexts derive from
+// Run's context without its cancellation (a shared cancellable parent would register every run
+// in one map under one lock); cut cancels each case's run in flight instead.
+type runSet struct {
+	svc    *Service
+	parent context.Context // Run's context without its cancellation: values only
+	wg     sync.WaitGroup  // runs not yet concluded
+	cause  atomic.Pointer[error]
+}
+
+// start runs o, a top-level run of a case whose busy flag the caller set, in a goroutine of
+// its own; the busy flag is cleared when the run is concluded.
+func (set *runSet) start(o *O, f TestFunc) {
+	cs := o.cs
+	set.wg.Add(1)
+	o.set = set
+	o.start = time.Now()
+	o.metrics.started(o.start, cs.inFlight.Add(1))
+	deadline, _ := o.ctx.Deadline()
+	o.abandonAt = time.AfterFunc(time.Until(deadline)+abandonGrace(cs.timeout), func() { o.conclude(true) })
+	cs.current.Store(o)
+	if cause := set.cause.Load(); cause != nil { // cut while it started
+		o.cutShort(*cause)
+	}
+	go func() {
+		defer o.conclude(false) // also when f ends the goroutine with runtime.Goexit
+		o.body(f)
+	}()
+}
+
+// cut cancels every scheduled run in flight with cause (the first cause given wins), as the
+// cancellation of a parent context would, and runs started later are cut at their start.
+func (set *runSet) cut(cause error) {
+	if cause == nil {
+		cause = context.Canceled
+	}
+	if !set.cause.CompareAndSwap(nil, &cause) {
+		return
+	}
+	s := set.svc
+	s.mu.Lock()
+	var live []*O
+	for _, cs := range s.cases {
+		if o := cs.current.Load(); o != nil && o.set == set {
+			live = append(live, o)
+		}
+	}
+	s.mu.Unlock()
+	for _, o := range live {
+		o.cutShort(cause)
+	}
+}
+
+// cutShort cancels the scheduled run o with cause and, when its deadline is still ahead,
+// gives it the abandonment grace from now, as wait does when the parent context is done.
+func (o *O) cutShort(cause error) {
+	o.endCtx(cause)
+	if deadline, _ := o.ctx.Deadline(); time.Until(deadline) > 0 {
+		o.abandonAt.Reset(abandonGrace(o.cs.timeout))
+	}
+}
+
+// conclude ends the scheduled run o: from its test goroutine (abandoned false) once the test
+// is done, or from its abandonment timer (abandoned true). The first call reports the run;
+// a test goroutine returning after its run was abandoned stops being counted as abandoned.
+func (o *O) conclude(abandoned bool) {
+	if !o.concluded.CompareAndSwap(false, true) {
+		if !abandoned {
+			o.cs.abandoned.Add(-1) // the abandoned test goroutine returned at last
+		}
+		return
+	}
+	cs := o.cs
+	o.abandonAt.Stop()
+	cs.current.CompareAndSwap(o, nil)
+	res := o.finish(abandoned)
+	if abandoned {
+		cs.abandoned.Add(1) // until its goroutine returns, if ever (see MaxAbandonedRuns)
+	}
+	o.svc.emit(o, res, cs.inFlight.Add(-1))
+	cs.busy.Store(false)
+	o.set.wg.Done()
+}

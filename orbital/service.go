@@ -70,6 +70,11 @@ type caseState struct {
 	// notOwned: at its last tick this replica did not own the case
 	// (WithAssignment); see Reassigned.
 	notOwned atomic.Bool
+	// lateSkips are ticks popDue dropped (the scheduler was late by more than a period) that
+	// tick has not counted yet; skippedLate and skippedOverlap are the totals (SkippedTicks).
+	lateSkips      atomic.Int64
+	skippedLate    atomic.Int64
+	skippedOverlap atomic.Int64
 	// current is the scheduled run of the case in flight, if any (see runSet).
 	current atomic.Pointer[O]
 	// lastStart is when the scheduler last started a run of the case (Unix
@@ -227,6 +232,32 @@ func (s *Service) pretouch(cs *caseState) {
 	}
 	cs.engine.Add("run.timeouts_total", 0)
 	cs.engine.Add("run.overlap_skipped_total", 0)
+	cs.engine.Add("run.ticks_skipped_total", 0)
+}
+
+// SkippedTicks counts the scheduled ticks of a case that did not start a run on this replica
+// since it was registered.
+type SkippedTicks struct {
+	// Late: ticks dropped because the scheduler came more than a period late (a loaded
+	// machine); the case ran once for them, on its next tick. Metric
+	// orbital_run_ticks_skipped_total.
+	Late int64
+	// Overlap: ticks that came while the case's previous run was still going (or too many
+	// of its abandoned runs had not returned). Metric orbital_run_overlap_skipped_total.
+	Overlap int64
+}
+
+// SkippedTicks returns the ticks of the registered case name that did not start a run
+// (ticks of cases another replica owns are not counted), and whether name is registered.
+// Safe for concurrent use.
+func (s *Service) SkippedTicks(name string) (SkippedTicks, bool) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return SkippedTicks{}, false
+	}
+	return SkippedTicks{Late: cs.skippedLate.Load(), Overlap: cs.skippedOverlap.Load()}, true
 }
 
 // Cases returns the registered cases sorted by name.
@@ -428,7 +459,9 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 		p := cs.tc.Period
 		next := cs.next.Add(p)
 		if !next.After(now) {
-			next = next.Add((now.Sub(next)/p + 1) * p)
+			missed := now.Sub(next)/p + 1
+			cs.lateSkips.Add(int64(missed))
+			next = next.Add(missed * p)
 		}
 		s.setNext(cs, next)
 		heap.Fix(&s.queue, 0)
@@ -447,11 +480,18 @@ func (s *Service) setNext(cs *caseState, next time.Time) {
 var epoch = time.Now()
 
 // tick starts a scheduled run of cs unless this replica does not own it or
-// its previous run is still going.
+// its previous run is still going, and counts the ticks popDue dropped.
 func (s *Service) tick(set *runSet, cs *caseState) {
+	late := cs.lateSkips.Swap(0)
 	if s.owns != nil && !s.owned(cs.tc.Name) {
 		cs.notOwned.Store(true)
-		return
+		return // another replica's ticks: not ours to count
+	}
+	if late > 0 {
+		cs.skippedLate.Add(late)
+		cs.engine.Add("run.ticks_skipped_total", late)
+		s.logger.Warn("ticks skipped: the scheduler was late by more than a period",
+			"case", cs.tc.Name, "skipped", late, "period", cs.tc.Period)
 	}
 	if cs.notOwned.Load() && s.gainedRunAt(cs, time.Now()).After(time.Now()) {
 		// Just gained, and it ran elsewhere less than a period ago: Reassigned
@@ -462,12 +502,14 @@ func (s *Service) tick(set *runSet, cs *caseState) {
 		cs.watchSince.Store(time.Now().UnixNano()) // owned from now on: watched from now on
 	}
 	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
+		cs.skippedOverlap.Add(1)
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: earlier runs timed out and their test goroutines still have not returned",
 			"case", cs.tc.Name, "abandoned", n, "period", cs.tc.Period)
 		return
 	}
 	if !cs.busy.CompareAndSwap(false, true) {
+		cs.skippedOverlap.Add(1)
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return

@@ -39,6 +39,12 @@ type Row struct {
 	Latency        Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
 	Retained       int         `json:"retained"`             // runs in history
 	TotalRuns      uint64      `json:"total_runs"`           // runs reported since start
+	// TicksSkipped counts a registered case's ticks this replica's scheduler dropped for
+	// lateness since start (it came more than a period late: a saturated machine), as
+	// orbital_run_ticks_skipped_total does; OverlapSkipped the ticks skipped because the
+	// previous run was still going (orbital_run_overlap_skipped_total). Both 0 for subtests.
+	TicksSkipped   int64 `json:"ticks_skipped"`
+	OverlapSkipped int64 `json:"overlap_skipped"`
 }
 
 // StripCell is one run of a Row's strip.
@@ -201,6 +207,9 @@ func (s *Status) rows() []Row {
 			r.Registered = true
 			period = p
 			r.TimeoutSeconds = timeouts[name].Seconds()
+			if sk, ok := s.svc.SkippedTicks(name); ok {
+				r.TicksSkipped, r.OverlapSkipped = sk.Late, sk.Overlap
+			}
 		}
 		if period > 0 {
 			r.Period = fmtPeriod(period)

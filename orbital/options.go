@@ -42,6 +42,16 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithPassLogLevel sets the level of the "run finished" log line of a run that passed or was
+// skipped. Failed runs log it at Error and inconclusive ones at Warn, whatever this is.
+// Default: slog.LevelDebug, so an Info log carries what needs attention and a passing run
+// costs no log write; its result, metrics and output are there either way.
+func WithPassLogLevel(level slog.Level) Option {
+	return func(s *Service) {
+		s.passLevel = level
+	}
+}
+
 // WithOutput sets where the go test style output of every run is written,
 // one Write per finished run. Default: os.Stderr.
 func WithOutput(w io.Writer) Option {

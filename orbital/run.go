@@ -345,7 +345,7 @@ func (o *O) parentName() string {
 func (s *Service) emit(o *O, res Result, inFlight int64) {
 	o.metrics.ended(time.Now(), res, inFlight, o.parent == nil && o.cs.tc.Period > 0, o.cs.tc.Period, o.cs.timeout)
 
-	level := slog.LevelInfo
+	level := s.passLevel
 	switch res.Outcome {
 	case Fail:
 		level = slog.LevelError

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/stats/v4"
@@ -74,7 +75,8 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		o.root = o
 		o.engine = cs.engine
 		o.metrics = cs.metrics
-		timed, o.stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
+		o.start = time.Now() // a scheduled run's start; execute sets it again
+		timed, o.stopTimer = context.WithDeadlineCause(parentCtx, o.start.Add(cs.timeout), errTimedOut)
 	} else {
 		o.root = parent.root
 		tags := make([]stats.Tag, 0, 1+len(cs.tc.Tags))
@@ -307,7 +309,11 @@ func (o *O) finish(abandoned bool) Result {
 	case Inconclusive:
 		verb = "INCONCLUSIVE"
 	}
-	header := fmt.Sprintf("--- %s: %s (%.2fs)\n", verb, o.name, dur.Seconds())
+	// "--- PASS: name (0.01s)\n" and the body, in one allocation.
+	out := make([]byte, 0, len("--- : ()s\n")+len(verb)+len(o.name)+8+len(o.out))
+	out = append(append(append(append(out, "--- "...), verb...), ": "...), o.name...)
+	out = append(strconv.AppendFloat(append(out, " ("...), dur.Seconds(), 'f', 2, 64), "s)\n"...)
+	out = append(out, o.out...)
 	res := Result{
 		Case:     o.name,
 		Parent:   o.parentName(),
@@ -316,7 +322,7 @@ func (o *O) finish(abandoned bool) Result {
 		Duration: dur,
 		Outcome:  outcome,
 		TimedOut: timedOut,
-		Output:   header + string(o.out),
+		Output:   string(out),
 	}
 	switch outcome {
 	case Fail:
@@ -343,7 +349,7 @@ func (o *O) parentName() string {
 
 // emit turns a finished run into metrics, a log line, output and reports.
 func (s *Service) emit(o *O, res Result, inFlight int64) {
-	o.metrics.ended(time.Now(), res, inFlight, o.parent == nil && o.cs.tc.Period > 0, o.cs.tc.Period, o.cs.timeout)
+	o.metrics.ended(res.Start.Add(res.Duration), res, inFlight, o.parent == nil && o.cs.tc.Period > 0, o.cs.tc.Period, o.cs.timeout)
 
 	level := s.passLevel
 	switch res.Outcome {

@@ -2,6 +2,7 @@ package orbital
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/segmentio/stats/v4"
@@ -50,10 +51,35 @@ func joinName(prefix, name string) string {
 	return prefix + "." + name
 }
 
+// measureBuf holds the measures of one handler call: pooled, as the engine pools its own,
+// since measures handed to an interface method escape to the heap.
+type measureBuf struct {
+	fields [7]stats.Field
+	ms     [7]stats.Measure
+	n      int
+}
+
+var measureBufs = sync.Pool{New: func() any { return new(measureBuf) }}
+
+// add appends a measure of one field.
+func (b *measureBuf) add(name string, tags []stats.Tag, f stats.Field) {
+	b.fields[b.n] = f
+	b.ms[b.n] = stats.Measure{Name: name, Tags: tags, Fields: b.fields[b.n : b.n+1 : b.n+1]}
+	b.n++
+}
+
+// send hands the measures to h and returns b to the pool.
+func (b *measureBuf) send(h stats.Handler, now time.Time) {
+	h.HandleMeasures(now, b.ms[:b.n]...)
+	*b = measureBuf{}
+	measureBufs.Put(b)
+}
+
 // started sets runs_in_flight when a run starts.
 func (m *runMetrics) started(now time.Time, inFlight int64) {
-	m.h.HandleMeasures(now, stats.Measure{Name: m.root, Tags: m.tags,
-		Fields: []stats.Field{stats.MakeField("runs_in_flight", inFlight, stats.Gauge)}})
+	b := measureBufs.Get().(*measureBuf)
+	b.add(m.root, m.tags, stats.MakeField("runs_in_flight", inFlight, stats.Gauge))
+	b.send(m.h, now)
 }
 
 // ended counts a finished run: runs_total and run.duration_seconds by outcome,
@@ -65,24 +91,17 @@ func (m *runMetrics) ended(now time.Time, res Result, inFlight int64, scheduled 
 		byOutcome = m.byOutcome[i]
 	}
 	// One field per measure, as the engine's calls make them.
-	var fields [7]stats.Field
-	var ms [7]stats.Measure
-	n := 0
-	add := func(name string, tags []stats.Tag, f stats.Field) {
-		fields[n] = f
-		ms[n] = stats.Measure{Name: name, Tags: tags, Fields: fields[n : n+1 : n+1]}
-		n++
-	}
-	add(m.root, byOutcome, stats.MakeField("runs_total", 1, stats.Counter))
-	add(m.run, byOutcome, stats.MakeField("duration_seconds", res.Duration, stats.Histogram))
+	b := measureBufs.Get().(*measureBuf)
+	b.add(m.root, byOutcome, stats.MakeField("runs_total", 1, stats.Counter))
+	b.add(m.run, byOutcome, stats.MakeField("duration_seconds", res.Duration, stats.Histogram))
 	if res.TimedOut {
-		add(m.run, m.tags, stats.MakeField("timeouts_total", 1, stats.Counter))
+		b.add(m.run, m.tags, stats.MakeField("timeouts_total", 1, stats.Counter))
 	}
-	add(m.root, m.tags, stats.MakeField("runs_in_flight", inFlight, stats.Gauge))
-	add(m.cas, m.tags, stats.MakeField("last_run_timestamp_seconds", now.Unix(), stats.Gauge))
+	b.add(m.root, m.tags, stats.MakeField("runs_in_flight", inFlight, stats.Gauge))
+	b.add(m.cas, m.tags, stats.MakeField("last_run_timestamp_seconds", now.Unix(), stats.Gauge))
 	if scheduled {
-		add(m.cas, m.tags, stats.MakeField("period_seconds", period, stats.Gauge))
-		add(m.cas, m.tags, stats.MakeField("timeout_seconds", timeout, stats.Gauge))
+		b.add(m.cas, m.tags, stats.MakeField("period_seconds", period, stats.Gauge))
+		b.add(m.cas, m.tags, stats.MakeField("timeout_seconds", timeout, stats.Gauge))
 	}
-	m.h.HandleMeasures(now, ms[:n]...)
+	b.send(m.h, now)
 }

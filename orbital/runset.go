@@ -10,7 +10,8 @@ import (
 // runSet is the scheduled runs of one Service.Run: their parent context, the WaitGroup of the
 // drain and how to cut them short.
 //
-// A scheduled run costs one goroutine, the test's own: nobody waits for it. Whichever comes
+// A scheduled run costs one goroutine, the test's own (a worker reused from an earlier run
+// when one is idle): nobody waits for it. Whichever comes
 // first concludes the run (result, metrics, log line, output, reporters) exactly once: the
 // test goroutine when it is done, or the run's abandonment timer (a grace period after the
 // deadline, or after the run was cut short) when it is not. The runs' contexts derive from
@@ -21,6 +22,51 @@ type runSet struct {
 	parent context.Context // Run's context without its cancellation: values only
 	wg     sync.WaitGroup  // runs not yet concluded
 	cause  atomic.Pointer[error]
+	// jobs hands runs to idle workers (goroutines that ran a scheduled run and wait for the
+	// next, up to maxIdleWorkers of them); closed when Run is done, which ends them.
+	jobs chan job
+	idle atomic.Int32
+}
+
+// job is a scheduled run for a worker.
+type job struct {
+	o *O
+	f TestFunc
+}
+
+// maxIdleWorkers bounds the goroutines kept waiting for the next scheduled run. Reusing them
+// spares a goroutine start and its stack growth per run.
+const maxIdleWorkers = 64
+
+// newRunSet returns the run set of a Run on s whose context is ctx.
+func newRunSet(s *Service, ctx context.Context) *runSet {
+	return &runSet{svc: s, parent: context.WithoutCancel(ctx), jobs: make(chan job)}
+}
+
+// close ends the idle workers; call it once no run will start any more.
+func (set *runSet) close() { close(set.jobs) }
+
+// work runs j, then the runs handed to it while it is idle. A test that ends its goroutine
+// with runtime.Goexit ends the worker too (its run is concluded all the same).
+func (set *runSet) work(j job) {
+	for {
+		j.o.runScheduled(j.f)
+		if set.idle.Add(1) > maxIdleWorkers {
+			set.idle.Add(-1)
+			return
+		}
+		var ok bool
+		j, ok = <-set.jobs
+		if !ok {
+			return
+		}
+	}
+}
+
+// runScheduled is the test goroutine of a scheduled run: the test, then the run's conclusion.
+func (o *O) runScheduled(f TestFunc) {
+	defer o.conclude(false) // also when f ends the goroutine with runtime.Goexit
+	o.body(f)
 }
 
 // start runs o, a top-level run of a case whose busy flag the caller set, in a goroutine of
@@ -29,18 +75,19 @@ func (set *runSet) start(o *O, f TestFunc) {
 	cs := o.cs
 	set.wg.Add(1)
 	o.set = set
-	o.start = time.Now()
+	cs.lastStart.Store(o.start.UnixNano()) // newO's start, also the deadline's origin
 	o.metrics.started(o.start, cs.inFlight.Add(1))
-	deadline, _ := o.ctx.Deadline()
-	o.abandonAt = time.AfterFunc(time.Until(deadline)+abandonGrace(cs.timeout), func() { o.conclude(true) })
+	o.abandonAt = time.AfterFunc(cs.timeout+abandonGrace(cs.timeout), func() { o.conclude(true) })
 	cs.current.Store(o)
 	if cause := set.cause.Load(); cause != nil { // cut while it started
 		o.cutShort(*cause)
 	}
-	go func() {
-		defer o.conclude(false) // also when f ends the goroutine with runtime.Goexit
-		o.body(f)
-	}()
+	select {
+	case set.jobs <- job{o, f}: // an idle worker takes it
+		set.idle.Add(-1)
+	default:
+		go set.work(job{o, f})
+	}
 }
 
 // cut cancels every scheduled run in flight with cause (the first cause given wins), as the

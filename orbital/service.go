@@ -360,7 +360,8 @@ func (s *Service) Run(ctx context.Context) error {
 	wake := s.wake
 	s.mu.Unlock()
 
-	set := &runSet{svc: s, parent: context.WithoutCancel(ctx)}
+	set := newRunSet(s, ctx)
+	defer set.close() // after the loop: no run starts any more
 	s.mu.Lock()
 	s.runSince, s.cancelRuns = now, set.cut
 	s.mu.Unlock()
@@ -523,7 +524,6 @@ func (s *Service) tick(set *runSet, cs *caseState) {
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
-	cs.lastStart.Store(time.Now().UnixNano())
 	set.start(s.newO(cs, cs.tc.Name, nil, set.parent), cs.tc.Func)
 }
 

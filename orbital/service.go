@@ -85,9 +85,8 @@ type caseState struct {
 	watchSince atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
-	next  time.Time
-	key   int64 // next as nanoseconds since epoch: what the heap orders by
-	index int
+	next time.Time
+	key  int64 // next as nanoseconds since epoch: what the heap orders by
 }
 
 // New returns a Service configured by opts.
@@ -191,7 +190,7 @@ func (s *Service) Register(tc TestCase) error {
 		return err
 	}
 	tc.Tags = slices.Clone(tc.Tags)
-	cs := &caseState{tc: tc, timeout: tc.Timeout, index: -1}
+	cs := &caseState{tc: tc, timeout: tc.Timeout}
 	if cs.timeout == 0 {
 		cs.timeout = s.timeout
 	}
@@ -404,9 +403,6 @@ loop:
 
 	s.mu.Lock()
 	s.running = false
-	for _, it := range s.queue {
-		it.cs.index = -1
-	}
 	s.queue = nil
 	s.mu.Unlock()
 
@@ -627,10 +623,13 @@ func (s *Service) Reassigned() {
 		return
 	}
 	for i, cs := range gained {
-		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index].cs == cs && !cs.next.Equal(at[i]) &&
-			(cs.next.After(at[i]) || at[i].After(now)) {
-			s.setNext(cs, at[i])
-			s.queue.fix(cs.index)
+		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
+			// The heap does not track positions (sifting would write every case it moves):
+			// find it, which a rebalance can afford.
+			if j := slices.IndexFunc(s.queue, func(it heapItem) bool { return it.cs == cs }); j >= 0 {
+				s.setNext(cs, at[i])
+				s.queue.fix(j)
+			}
 		}
 	}
 	select {
@@ -680,9 +679,8 @@ type heapItem struct {
 func (h *caseHeap) Push(x any) {
 	cs := x.(*caseState)
 	cs.key = int64(cs.next.Sub(epoch))
-	cs.index = len(*h)
 	*h = append(*h, heapItem{cs.key, cs})
-	h.up(cs.index)
+	h.up(len(*h) - 1)
 }
 
 // fix restores the order after the key of the case at i changed.
@@ -693,11 +691,7 @@ func (h caseHeap) fix(i int) {
 	}
 }
 
-func (h caseHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].cs.index = i
-	h[j].cs.index = j
-}
+func (h caseHeap) swap(i, j int) { h[i], h[j] = h[j], h[i] }
 
 func (h caseHeap) up(j int) {
 	for j > 0 {

@@ -44,7 +44,7 @@ type O struct {
 	metrics   *runMetrics // the run's own metrics, on engine
 	start     time.Time
 
-	bodyDone chan struct{} // closed when the test goroutine has exited
+	bodyDone chan struct{} // closed when the test goroutine has exited; nil for a scheduled run
 
 	// A scheduled run (runSet): its set, its abandonment timer, and whether it was concluded.
 	set       *runSet

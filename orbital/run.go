@@ -68,7 +68,6 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		traceID:   s.traceID(),
 		parent:    parent,
 		parentCtx: parentCtx,
-		bodyDone:  make(chan struct{}),
 	}
 	var timed context.Context
 	if parent == nil {
@@ -101,6 +100,7 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 	}
 	o.metrics.started(o.start, inFlight)
 
+	o.bodyDone = make(chan struct{}) // wait's signal (a scheduled run has none: runSet)
 	go o.body(f)
 	abandoned := o.wait()
 	res := o.finish(abandoned)
@@ -126,7 +126,9 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 // tRunner: it recovers a panic, cancels the run's context and runs the
 // cleanups, whether f returned, panicked or called runtime.Goexit.
 func (o *O) body(f TestFunc) {
-	defer close(o.bodyDone)
+	if o.bodyDone != nil {
+		defer close(o.bodyDone)
+	}
 	defer func() {
 		r := recover()
 		if r != nil {

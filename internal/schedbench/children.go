@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -164,6 +165,7 @@ func startProfile(file string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	runtime.SetCPUProfileRate(1000) // 1 kHz: enough samples in a short run (pprof then warns, harmlessly)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
 		return nil, err

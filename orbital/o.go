@@ -50,6 +50,7 @@ type O struct {
 	set       *runSet
 	abandonAt *time.Timer
 	concluded atomic.Bool
+	endCause  atomic.Pointer[error] // why its context was ended (see cause)
 
 	mu     sync.Mutex
 	failed bool
@@ -146,7 +147,7 @@ func (o *O) failLocked(msg string) bool {
 // the caller of RunNow or RunOnce cancelling. The cause of a context never
 // changes once it is done, so the answer never flips back.
 func (o *O) interrupted() bool {
-	c := context.Cause(o.ctx)
+	c := o.cause()
 	return c != nil && c != errRunEnded && !errors.Is(c, errTimedOut)
 }
 

@@ -251,7 +251,7 @@ func (o *O) wait() (abandoned bool) {
 // (see interrupted) or the test declared it; else skip or pass.
 func (o *O) finish(abandoned bool) Result {
 	now := time.Now()
-	cause := context.Cause(o.ctx) // fixed once set: body's cancel, the timeout or the parent
+	cause := o.cause() // fixed once set: body's cancel, the timeout or the parent
 	timedOut := errors.Is(cause, errTimedOut)
 	interrupted := o.interrupted()
 

@@ -90,6 +90,39 @@ func (set *runSet) start(o *O, f TestFunc) {
 	}
 }
 
+// newScheduledO prepares a scheduled run of cs. Its context is one context.WithDeadlineCause
+// (errTimedOut at the deadline), where a run of RunNow or RunOnce has a second context to end
+// with a cause: that second context's registration with the first costs more than the rest of
+// the run's contexts together. Why a scheduled run's context ended (the test was over, the
+// drain grace expired, Abort) is kept beside it instead (see cause); context.Cause of the
+// run's context then reads context.Canceled, and errTimedOut at the deadline as for any run.
+func (s *Service) newScheduledO(cs *caseState, parentCtx context.Context) *O {
+	o := &O{svc: s, cs: cs, name: cs.tc.Name, traceID: s.traceID(), parentCtx: parentCtx,
+		engine: cs.engine, metrics: cs.metrics, start: time.Now()}
+	o.root = o
+	o.ctx, o.stopTimer = context.WithDeadlineCause(parentCtx, o.start.Add(cs.timeout), errTimedOut)
+	o.endCtx = o.endScheduled
+	return o
+}
+
+// endScheduled ends a scheduled run's context, remembering cause unless it already ended.
+func (o *O) endScheduled(cause error) {
+	o.endCause.CompareAndSwap(nil, &cause)
+	o.stopTimer()
+}
+
+// cause is why o's context ended (nil while it has not): its context's cause or, for a
+// scheduled run and its subtests, whose contexts end without one, the cause endScheduled kept.
+func (o *O) cause() error {
+	c := context.Cause(o.ctx)
+	if c == context.Canceled && o.root.set != nil {
+		if p := o.root.endCause.Load(); p != nil {
+			return *p
+		}
+	}
+	return c
+}
+
 // cut cancels every scheduled run in flight with cause (the first cause given wins), as the
 // cancellation of a parent context would, and runs started later are cut at their start.
 func (set *runSet) cut(cause error) {

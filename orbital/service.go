@@ -520,7 +520,7 @@ func (s *Service) tick(set *runSet, cs *caseState) {
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
-	set.start(s.newO(cs, cs.tc.Name, nil, set.parent), cs.tc.Func)
+	set.start(s.newScheduledO(cs, set.parent), cs.tc.Func)
 }
 
 // errAborted is the cancellation cause of runs cut short by Abort.

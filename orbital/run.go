@@ -302,20 +302,6 @@ func (o *O) finish(abandoned bool) Result {
 		outcome = Skip
 	}
 	dur := now.Sub(o.start)
-	verb := "PASS"
-	switch outcome {
-	case Fail:
-		verb = "FAIL"
-	case Skip:
-		verb = "SKIP"
-	case Inconclusive:
-		verb = "INCONCLUSIVE"
-	}
-	// "--- PASS: name (0.01s)\n" and the body, in one allocation.
-	out := make([]byte, 0, len("--- : ()s\n")+len(verb)+len(o.name)+8+len(o.out))
-	out = append(append(append(append(out, "--- "...), verb...), ": "...), o.name...)
-	out = append(strconv.AppendFloat(append(out, " ("...), dur.Seconds(), 'f', 2, 64), "s)\n"...)
-	out = append(out, o.out...)
 	res := Result{
 		Case:     o.name,
 		Parent:   o.parentName(),
@@ -324,7 +310,7 @@ func (o *O) finish(abandoned bool) Result {
 		Duration: dur,
 		Outcome:  outcome,
 		TimedOut: timedOut,
-		Output:   string(out),
+		Output:   runOutput(outcome, o.name, dur, o.out),
 	}
 	switch outcome {
 	case Fail:
@@ -339,6 +325,24 @@ func (o *O) finish(abandoned bool) Result {
 		}
 	}
 	return res
+}
+
+// runOutput is a run's go test style output: "--- PASS: name (0.01s)" and the body, in one
+// allocation.
+func runOutput(outcome Outcome, name string, dur time.Duration, body []byte) string {
+	verb := "PASS"
+	switch outcome {
+	case Fail:
+		verb = "FAIL"
+	case Skip:
+		verb = "SKIP"
+	case Inconclusive:
+		verb = "INCONCLUSIVE"
+	}
+	out := make([]byte, 0, len("--- : ()s\n")+len(verb)+len(name)+8+len(body))
+	out = append(append(append(append(out, "--- "...), verb...), ": "...), name...)
+	out = append(strconv.AppendFloat(append(out, " ("...), dur.Seconds(), 'f', 2, 64), "s)\n"...)
+	return string(append(out, body...))
 }
 
 // parentName is the name of o's parent, "" for a top-level run.

@@ -204,12 +204,8 @@ func (s *Status) rows() []Row {
 		r := byName[name]
 		r.Depth = depth
 		if p, ok := periods[name]; ok {
-			r.Registered = true
 			period = p
-			r.TimeoutSeconds = timeouts[name].Seconds()
-			if sk, ok := s.svc.SkippedTicks(name); ok {
-				r.TicksSkipped, r.OverlapSkipped = sk.Late, sk.Overlap
-			}
+			s.fillRegistered(r, timeouts[name])
 		}
 		if period > 0 {
 			r.Period = fmtPeriod(period)
@@ -224,6 +220,16 @@ func (s *Status) rows() []Row {
 		walk(n, 0, 0)
 	}
 	return out
+}
+
+// fillRegistered fills in what a registered case's row has beyond its history: its timeout
+// and the ticks the scheduler skipped.
+func (s *Status) fillRegistered(r *Row, timeout time.Duration) {
+	r.Registered = true
+	r.TimeoutSeconds = timeout.Seconds()
+	if sk, ok := s.svc.SkippedTicks(r.Name); ok {
+		r.TicksSkipped, r.OverlapSkipped = sk.Late, sk.Overlap
+	}
 }
 
 // rowOf builds the row of e; s.mu must be held.

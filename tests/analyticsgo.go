@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -146,12 +149,12 @@ func (s *suites) analyticsGo(ctx context.Context, o *orbital.O) {
 	for _, m := range append(append([]analytics.Message(nil), single...), batch...) {
 		want = append(want, expectedGo(m, lib))
 	}
-	s.expect(o, ids(want)...)
+	tr := s.follow(o, ids(want)...)
 
-	sent := time.Now()
-	s.sendGo(ctx, o, 1, single)
-	s.sendGo(ctx, o, len(batch), batch)
-	s.deliveredOnce(ctx, o, sent, "analytics-go events", want)
+	tr.Sending()
+	s.sendGo(ctx, o, tr, 1, single)
+	s.sendGo(ctx, o, tr, len(batch), batch)
+	s.deliveredOnce(ctx, o, tr, "analytics-go events", want)
 }
 
 // sendGo sends msgs through a client of its own whose BatchSize is
@@ -160,14 +163,14 @@ func (s *suites) analyticsGo(ctx context.Context, o *orbital.O) {
 // then closes the client. The run fails unless the client reported every
 // message sent; a refused request is retried by the client (10 attempts)
 // until then.
-func (s *suites) sendGo(ctx context.Context, o *orbital.O, batchSize int, msgs []analytics.Message) {
+func (s *suites) sendGo(ctx context.Context, o *orbital.O, tr *Trail, batchSize int, msgs []analytics.Message) {
 	o.Helper()
 	cb := newGoCallback(len(msgs), s.redact)
 	client, err := analytics.NewWithConfig(s.writeKey, analytics.Config{
 		Endpoint:   s.api,
 		Interval:   time.Hour, // batches go when full, not on a timer
 		BatchSize:  batchSize,
-		Transport:  s.client.Transport,
+		Transport:  &tracedTransport{base: s.client.Transport, o: o, tr: tr, ids: goIDs(msgs)},
 		Logger:     goLogger{o: o, redact: s.redact},
 		Callback:   cb,
 		RetryAfter: func(int) time.Duration { return 200 * time.Millisecond },
@@ -214,4 +217,67 @@ func expectedGo(m analytics.Message, lib map[string]any) expected {
 			"properties": map[string]any(m.Properties)}
 	}
 	return e
+}
+
+// goIDs are the messageIds of msgs.
+func goIDs(msgs []analytics.Message) []string {
+	var out []string
+	for _, m := range msgs {
+		switch m := m.(type) {
+		case analytics.Track:
+			out = append(out, m.MessageId)
+		case analytics.Identify:
+			out = append(out, m.MessageId)
+		case analytics.Page:
+			out = append(out, m.MessageId)
+		}
+	}
+	return out
+}
+
+// tracedTransport carries analytics-go's requests: it adds the run's
+// traceparent to each and records the API's answer in the Trail for every
+// messageId of ids the request's body holds.
+type tracedTransport struct {
+	base http.RoundTripper // nil: http.DefaultTransport
+	o    *orbital.O
+	tr   *Trail
+	ids  []string
+}
+
+func (t *tracedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil && req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			body, _ = io.ReadAll(io.LimitReader(rc, maxGoBodyBytes))
+			_ = rc.Close()
+		}
+	}
+	req = req.Clone(req.Context())
+	req.Header.Set(TraceparentHeader, orbital.Traceparent(t.o.TraceID()))
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	start := time.Now()
+	resp, err := base.RoundTrip(req)
+	if err == nil {
+		t.tr.Answered(start, resp.StatusCode, idsIn(body, t.ids)...)
+	}
+	return resp, err
+}
+
+// maxGoBodyBytes bounds how much of an analytics-go request is searched for
+// messageIds (its batches stay far below it).
+const maxGoBodyBytes = 1 << 20
+
+// idsIn returns the messageIds of ids that body holds as JSON strings.
+func idsIn(body []byte, ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if bytes.Contains(body, []byte(`"`+id+`"`)) {
+			out = append(out, id)
+		}
+	}
+	return out
 }

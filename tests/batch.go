@@ -29,10 +29,10 @@ func (s *suites) batch(ctx context.Context, o *orbital.O) {
 		events[i] = ev
 		want[i] = expected{id: id, fields: ev}
 	}
-	s.expect(o, ids(want)...)
-	sent := time.Now()
-	s.mustPost(ctx, o, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19")
-	s.deliveredOnce(ctx, o, sent, "batch events", want)
+	tr := s.follow(o, ids(want)...)
+	tr.Sending()
+	s.mustPost(ctx, o, tr, "/v1/batch", map[string]any{"batch": events}, o.TraceID()+"-00..19", ids(want)...)
+	s.deliveredOnce(ctx, o, tr, "batch events", want)
 }
 
 // expected is one event a run sent and wants back: its messageId, the
@@ -56,8 +56,9 @@ func ids(es []expected) []string {
 // messages, e.g. "batch events"), checks each delivery, records the latency
 // of the last as delivery.latency and, after the dedupe window, fails the
 // run for any event delivered more than once.
-func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time, what string, want []expected) {
+func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, tr *Trail, what string, want []expected) {
 	o.Helper()
+	sent := tr.sentAt()
 	all := ids(want)
 	byID := make(map[string]expected, len(want))
 	for _, w := range want {
@@ -77,8 +78,8 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			reason = "run ended"
 		}
-		s.undelivered(o, "%d of %d %s not delivered within %s (%s): messageIds %s",
-			len(missing), len(all), what, since(sent), reason, strings.Join(missing, ", "))
+		s.undelivered(o, tr, "%d of %d %s not delivered within %s (%s): messageIds %s; %s",
+			len(missing), len(all), what, since(sent), reason, strings.Join(missing, ", "), tr.WhereAll(ctx, missing...))
 	}
 	var last time.Time
 	var bad []string // messageIds of deliveries with problems
@@ -88,10 +89,7 @@ func (s *suites) deliveredOnce(ctx context.Context, o *orbital.O, sent time.Time
 		}
 		id := MessageID(req)
 		w := byID[id]
-		problems := s.problems(id, req, w.fields)
-		if w.library != nil {
-			problems = append(problems, libraryProblems(id, req, w.library)...)
-		}
+		problems := located(id, req, append(s.problems(id, req, w.fields), libraryProblems(id, req, w.library)...))
 		if len(problems) == 0 {
 			continue
 		}

@@ -8,8 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/orbital-e2e/orbital/internal/chrome"
@@ -115,7 +119,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 			want[i].library = map[string]any{"name": "orbital-example-analytics.js", "version": "1.0.0"}
 		}
 	}
-	s.expect(o, ids(want)...)
+	tr := s.follow(o, ids(want)...)
 
 	cfg, err := json.Marshal(map[string]any{
 		"writeKey": s.writeKey, "cdnURL": s.cdn, "apiURL": s.api,
@@ -125,7 +129,8 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if err != nil {
 		o.Fatalf("messageId %s: encoding the page's arguments: %v", id, err)
 	}
-	sent := time.Now()
+	s.traceRequests(tab, o, tr, id, ids(want))
+	sent := tr.Sending()
 	res, err := chromedp.Run(tab, chromedp.Evaluate[pageResult]("orbitalSend("+string(cfg)+")", chromedp.EvalAwaitPromise))
 	if err != nil {
 		crashed(o, id, err)
@@ -137,7 +142,7 @@ func (s *suites) browser(ctx context.Context, o *orbital.O) {
 	if len(res.Failed) > 0 {
 		o.FailNow()
 	}
-	s.deliveredOnce(ctx, o, sent, res.Library+" events", want)
+	s.deliveredOnce(ctx, o, tr, res.Library+" events", want)
 }
 
 // servePage serves the Harness's BrowserPage on a loopback port until the
@@ -163,5 +168,94 @@ func crashed(o *orbital.O, id string, err error) {
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		o.Inconclusivef("messageId %s: the browser crashed mid-run (%v); no verdict on the pipeline", id, exit)
+	}
+}
+
+// addHeader makes every request of the tab whose URL matches pattern (the
+// Fetch domain's wildcards) carry the header name: value.
+func addHeader(tab context.Context, pattern, name, value string) error {
+	err := chromedp.Listen(tab, func(ev any) {
+		paused, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		headers := []*fetch.HeaderEntry{{Name: name, Value: value}}
+		if paused.Request != nil {
+			for k, v := range paused.Request.Headers {
+				if !strings.EqualFold(k, name) {
+					headers = append(headers, &fetch.HeaderEntry{Name: k, Value: fmt.Sprint(v)})
+				}
+			}
+		}
+		// A listener must not send commands itself (it would wait on its own loop).
+		go func() {
+			_, _ = chromedp.Call(tab, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: paused.RequestID, Headers: headers})
+		}()
+	})
+	if err != nil {
+		return err
+	}
+	_, err = chromedp.Call(tab, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern, RequestStage: fetch.RequestStageRequest}}})
+	return err
+}
+
+// watchAPI records in tr the API's answer to each request the page sends to
+// it carrying some of ids (its POST body holds their messageIds), as
+// Chromium's network events report them.
+func (s *suites) watchAPI(tab context.Context, tr *Trail, ids []string) error {
+	type sent struct {
+		start time.Time
+		ids   []string
+	}
+	var mu sync.Mutex
+	inFlight := map[network.RequestID]sent{}
+	err := chromedp.Listen(tab, func(ev any) {
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			req := ev.Request
+			if req == nil || req.Method != http.MethodPost || !strings.HasPrefix(req.URL, s.api+"/") {
+				return
+			}
+			var body []byte
+			for _, e := range req.PostDataEntries {
+				body = append(body, e.Bytes...)
+			}
+			if carried := idsIn(body, ids); len(carried) > 0 {
+				mu.Lock()
+				inFlight[ev.RequestID] = sent{start: time.Now(), ids: carried}
+				mu.Unlock()
+			}
+		case *network.EventResponseReceived:
+			mu.Lock()
+			r, ok := inFlight[ev.RequestID]
+			delete(inFlight, ev.RequestID)
+			mu.Unlock()
+			if ok && ev.Response != nil {
+				tr.Answered(r.start, int(ev.Response.Status), r.ids...)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	_, err = chromedp.Call(tab, network.Enable, network.EnableParams{})
+	return err
+}
+
+// traceRequests makes every request the page sends to the API from now on
+// carry the run's traceparent, and records the API's answers to the page's
+// requests carrying ids in tr. The header is added by Chromium's request
+// interception (the Fetch domain), beneath the page: the page's own requests
+// stay CORS-simple (no preflight), and no other origin (a CDN, a third
+// party) ever sees it.
+func (s *suites) traceRequests(tab context.Context, o *orbital.O, tr *Trail, id string, ids []string) {
+	o.Helper()
+	if err := s.watchAPI(tab, tr, ids); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: watching the page's requests: %v", id, s.redactErr(err))
+	}
+	if err := addHeader(tab, s.api+"/*", TraceparentHeader, orbital.Traceparent(o.TraceID())); err != nil {
+		crashed(o, id, err)
+		o.Fatalf("messageId %s: setting the page's traceparent: %v", id, s.redactErr(err))
 	}
 }

@@ -14,30 +14,6 @@ import (
 	"github.com/orbital-e2e/orbital/webhook"
 )
 
-// expect declares ids on the waiter before anything is sent, and registers a
-// cleanup that forgets them and, when the run failed, logs them.
-func (s *suites) expect(o *orbital.O, ids ...string) {
-	o.Helper()
-	var sent []string
-	o.Cleanup(func() {
-		if o.Failed() {
-			o.Logf("failed run: messageIds %s; deliveries go to webhook %s", strings.Join(ids, ", "), s.webhookOrUnknown())
-			s.log.Error("end-to-end run failed",
-				"case", o.Name(), "trace_id", o.TraceID(),
-				"message_ids", ids, "webhook_url", s.webhookURL)
-		}
-		for _, id := range sent {
-			s.waiter.Delete(id)
-		}
-	})
-	for _, id := range ids {
-		if err := s.waiter.Sent(id); err != nil {
-			o.Fatalf("messageId %s: declaring it on the webhook: %v", id, err)
-		}
-		sent = append(sent, id)
-	}
-}
-
 func (s *suites) webhookOrUnknown() string {
 	if s.webhookURL == "" {
 		return "(URL not configured)"
@@ -48,21 +24,24 @@ func (s *suites) webhookOrUnknown() string {
 // wait blocks until id is delivered, records the send-to-delivery latency
 // and returns the delivery; it fails the run when the delivery budget
 // (deliveryBudget) passes first, with time left for the run's own checks, so
-// a lost event is a failure that says so and never a run timeout; unless the
-// Harness's Health reports why deliveries cannot reach this replica (the
-// cluster relay is unreachable): then the run is inconclusive, since the
-// pipeline may well have delivered the event to another replica.
-func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Time) webhook.Request {
+// a lost event is a failure that says where it stopped (Trail.Where) and
+// never a run timeout; unless the Harness's Health reports why deliveries
+// cannot reach this replica (the cluster relay is unreachable): then the run
+// is inconclusive, since the pipeline may well have delivered the event to
+// another replica.
+func (s *suites) wait(ctx context.Context, o *orbital.O, tr *Trail, id string) webhook.Request {
 	o.Helper()
+	sent := tr.sentAt()
 	req, err := s.waiter.WaitFor(ctx, id, s.deliveryBudget(ctx))
 	if err != nil {
 		if ctx.Err() == context.Canceled { // the service stopped the run: orbital reports it inconclusive
 			o.Fatalf("messageId %s: run cut short after %s, before a delivery: %v", id, since(sent), context.Cause(ctx))
 		}
+		where := tr.Where(ctx, id)
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			s.undelivered(o, "messageId %s not delivered within %s", id, since(sent))
+			s.undelivered(o, tr, "messageId %s not delivered within %s: %s", id, since(sent), where)
 		}
-		s.undelivered(o, "messageId %s not delivered within %s: %v", id, since(sent), err)
+		s.undelivered(o, tr, "messageId %s not delivered within %s: %s (%v)", id, since(sent), where, err)
 	}
 	o.Measure(orbital.DeliveryLatency, req.ReceivedAt.Sub(sent))
 	return req
@@ -72,9 +51,12 @@ func (s *suites) wait(ctx context.Context, o *orbital.O, id string, sent time.Ti
 // when the Harness's Health reports why deliveries may not reach this
 // replica (the cluster relay is unreachable), it is inconclusive with that
 // reason appended, " (cluster: kafka unreachable: ...)".
-func (s *suites) undelivered(o *orbital.O, format string, args ...any) {
+func (s *suites) undelivered(o *orbital.O, tr *Trail, format string, args ...any) {
 	o.Helper()
 	msg := fmt.Sprintf(format, args...)
+	if link := tr.link(); link != "" {
+		msg += " (trace: " + link + ")"
+	}
 	if s.health != nil {
 		if err := s.health(); err != nil {
 			o.Inconclusivef("%s (%v): deliveries may not reach this replica, so no verdict", msg, err)
@@ -155,9 +137,26 @@ func pause(ctx context.Context, d time.Duration) bool {
 // message per problem found (see problems).
 func (s *suites) check(o *orbital.O, id string, req webhook.Request, want map[string]any) {
 	o.Helper()
-	for _, p := range s.problems(id, req, want) {
+	for _, p := range located(id, req, s.problems(id, req, want)) {
 		o.Error(p)
 	}
+}
+
+// located says in the first of problems (found in delivery req of id) that
+// the event was delivered, so the failure names the hop where it went
+// wrong: "messageId X: delivered (attempt 1), but field event differs: ...".
+func located(id string, req webhook.Request, problems []string) []string {
+	if len(problems) == 0 {
+		return problems
+	}
+	where := "delivered"
+	if n := req.Header.Get(attemptHeader); n != "" {
+		where += " (attempt " + n + ")"
+	}
+	prefix := "messageId " + id + ": "
+	out := slices.Clone(problems)
+	out[0] = prefix + where + ", but " + strings.TrimPrefix(out[0], prefix)
+	return out
 }
 
 // problems checks one delivery of the event want: a valid signature (when
@@ -283,9 +282,12 @@ func truncate(s string, n int) string {
 }
 
 // libraryProblems checks that the delivery's context.library is want (the
-// client's {"name", "version"}): the proof that the event went through that
+// client's {"name", "version"}; nil: nothing to check): the proof that the event went through that
 // client and that the pipeline kept what it said about itself.
 func libraryProblems(id string, req webhook.Request, want map[string]any) []string {
+	if want == nil {
+		return nil
+	}
 	var got struct {
 		Context struct {
 			Library any `json:"library"`

@@ -45,3 +45,25 @@ func Example() {
 		log.Printf("%s: %s %s", r.Case, r.Outcome, r.Error)
 	}
 }
+
+// A test of your own that follows its event through the pipeline: the trail
+// says where the event stopped when it does not come back, and logs each
+// hop at the end of the run.
+func ExampleHarness_Follow() {
+	waiter := webhook.NewRouteLogger(tests.MessageID)
+	h := &tests.Harness{APIURL: "https://pipeline.example.com", Waiter: waiter}
+	send := func(ctx context.Context, id string) (int, error) { return http.StatusOK, nil } // your client
+	_ = orbital.TestCase{Name: "signup", Period: time.Minute, Func: func(ctx context.Context, o *orbital.O) {
+		id := o.TraceID()
+		tr := h.Follow(o, id)
+		start := tr.Sending()
+		status, err := send(ctx, id)
+		if err != nil {
+			o.Fatalf("messageId %s: %v", id, err)
+		}
+		tr.Answered(start, status, id)
+		if _, err := waiter.WaitFor(ctx, id, 10*time.Second); err != nil {
+			o.Fatalf("messageId %s not delivered: %s", id, tr.Where(ctx, id))
+		}
+	}}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/orbital-e2e/orbital/internal/redact"
+	"github.com/orbital-e2e/orbital/kafkatap"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/webhook"
 )
@@ -126,6 +127,18 @@ type Harness struct {
 	// Logger receives a line for each failed run, with the case, the
 	// messageIds and the webhook URL. Default: slog.Default().
 	Logger *slog.Logger
+	// Tap, when set, reads the pipeline's Kafka topics (its ingest topic,
+	// its dead-letter topic...) so that every run's Trail holds where its
+	// event was seen, and a failed run says where it stopped: "the API
+	// answered 200 but the event never reached Kafka", "dead-lettered after
+	// 5 attempts". The caller starts and closes it. Default: none; a Trail
+	// then holds what the HTTP side saw.
+	Tap *kafkatap.Tap
+	// TraceURL links failed runs to the user's tracing UI: every
+	// "{trace_id}" becomes the run's W3C trace-id (orbital.W3CTraceID, the
+	// trace id of the traceparent every request and message carries), e.g.
+	// "https://tracing.example/trace/{trace_id}". Default: none.
+	TraceURL string
 	// Health, when set, is asked why deliveries may not arrive when a run
 	// gives up waiting for one; a non-nil answer (in cluster mode: the relay's
 	// Kafka is unreachable, so deliveries that land on another replica
@@ -150,6 +163,8 @@ type suites struct {
 	client                           *http.Client
 	log                              *slog.Logger
 	health                           func() error
+	tap                              *kafkatap.Tap
+	traceURL                         string
 	secrets                          *redact.Secrets // the write key, for messages
 }
 
@@ -173,6 +188,8 @@ func (h *Harness) resolve() *suites {
 		client:          h.HTTPClient,
 		log:             h.Logger,
 		health:          h.Health,
+		tap:             h.Tap,
+		traceURL:        h.TraceURL,
 	}
 	if s.cdn == "" {
 		s.cdn = s.api

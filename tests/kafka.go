@@ -44,15 +44,16 @@ func (s *suites) kafka(ctx context.Context, o *orbital.O) {
 			o.Logf("closing the Kafka writer: %v", err)
 		}
 	})
-	s.expect(o, id)
+	tr := s.follow(o, id)
 	out := s.watchOutput(ctx, o, id)
 
-	sent := time.Now()
-	msg := kafka.Message{Key: []byte(id), Value: value, Time: sent}
+	sent := tr.Sending()
+	msg := kafka.Message{Key: []byte(id), Value: value, Time: sent,
+		Headers: []kafka.Header{{Key: TraceparentHeader, Value: []byte(orbital.Traceparent(o.TraceID()))}}}
 	if err := w.WriteMessages(ctx, msg); err != nil {
 		o.Fatalf("messageId %s: producing to topic %s: %v", id, s.topic, err)
 	}
-	req := s.wait(ctx, o, id, sent)
+	req := s.wait(ctx, o, tr, id)
 	s.check(o, id, req, ev)
 	if out != nil {
 		s.checkOutput(ctx, o, out, id, ev)

@@ -22,11 +22,11 @@ func (s *suites) reject(ctx context.Context, o *orbital.O) {
 	s.ready(o)
 	invalidID := o.TraceID()
 	badKeyID := o.TraceID() + "-badkey"
-	s.expect(o, invalidID, badKeyID)
+	s.follow(o, invalidID, badKeyID)
 
 	invalid := newEvent(o, invalidID, "reject")
 	delete(invalid, "event")
-	a, err := s.post(ctx, "/v1/track", invalid, s.writeKey)
+	a, err := s.post(ctx, o, "/v1/track", invalid, s.writeKey)
 	switch {
 	case err != nil:
 		o.Fatalf("messageId %s: %v", invalidID, err)
@@ -37,7 +37,7 @@ func (s *suites) reject(ctx context.Context, o *orbital.O) {
 	if s.writeKey == wrongWriteKey {
 		o.Fatalf("the harness's write key is the one this suite uses as a wrong key")
 	}
-	a, err = s.post(ctx, "/v1/track", newEvent(o, badKeyID, "reject"), wrongWriteKey)
+	a, err = s.post(ctx, o, "/v1/track", newEvent(o, badKeyID, "reject"), wrongWriteKey)
 	switch {
 	case err != nil:
 		o.Fatalf("messageId %s: %v", badKeyID, err)

@@ -62,22 +62,24 @@ func (a answer) String() string {
 func (a answer) ok() bool { return a.status >= 200 && a.status < 300 }
 
 // post sends v as JSON to path of the tracking API, authenticated with
-// writeKey. The error never contains the write key.
-func (s *suites) post(ctx context.Context, path string, v any, writeKey string) (answer, error) {
+// writeKey, with a traceparent of run o's trace. The error never contains
+// the write key.
+func (s *suites) post(ctx context.Context, o *orbital.O, path string, v any, writeKey string) (answer, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return answer{}, fmt.Errorf("encoding the request to %s: %w", path, err)
 	}
-	return s.postRaw(ctx, path, body, writeKey)
+	return s.postRaw(ctx, o, path, body, writeKey)
 }
 
-func (s *suites) postRaw(ctx context.Context, path string, body []byte, writeKey string) (answer, error) {
+func (s *suites) postRaw(ctx context.Context, o *orbital.O, path string, body []byte, writeKey string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.api+path, bytes.NewReader(body))
 	if err != nil {
 		return answer{}, fmt.Errorf("POST %s: %w", path, err)
 	}
 	req.SetBasicAuth(writeKey, "")
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(TraceparentHeader, orbital.Traceparent(o.TraceID()))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return answer{}, fmt.Errorf("POST %s: %w", path, s.redactErr(err))
@@ -90,17 +92,25 @@ func (s *suites) postRaw(ctx context.Context, path string, body []byte, writeKey
 	return answer{status: resp.StatusCode, body: string(b)}, nil
 }
 
-// mustPost posts v and fails the run unless the API accepted it with a 2xx.
-func (s *suites) mustPost(ctx context.Context, o *orbital.O, path string, v any, ids string) {
+// mustPost posts v, carrying the events ids (named label in messages),
+// records the API's answer in tr and fails the run unless the API accepted
+// it with a 2xx.
+func (s *suites) mustPost(ctx context.Context, o *orbital.O, tr *Trail, path string, v any, label string, ids ...string) {
 	o.Helper()
-	a, err := s.post(ctx, path, v, s.writeKey)
+	start := time.Now()
+	a, err := s.post(ctx, o, path, v, s.writeKey)
 	if err != nil {
-		o.Fatalf("messageId %s: %v", ids, err)
+		o.Fatalf("messageId %s: not accepted: %v", label, err)
 	}
+	tr.Answered(start, a.status, ids...)
 	if !a.ok() {
-		o.Fatalf("messageId %s: POST %s answered %s, want 2xx", ids, path, a)
+		o.Fatalf("messageId %s: refused by the API: POST %s answered %s in %s, want 2xx", label, path, a, round(time.Since(start)))
 	}
 }
+
+// TraceparentHeader is the W3C Trace Context header every request and Kafka
+// message the suites send carries (orbital.Traceparent of the run).
+const TraceparentHeader = "traceparent"
 
 // redact removes the write key (plain and URL-encoded) from msg.
 func (s *suites) redact(msg string) string { return s.secrets.Replace(msg) }

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"time"
 
 	"github.com/orbital-e2e/orbital/orbital"
 )
@@ -13,11 +12,11 @@ func (s *suites) track(ctx context.Context, o *orbital.O) {
 	s.ready(o)
 	id := o.TraceID()
 	ev := newEvent(o, id, "track")
-	s.expect(o, id)
+	tr := s.follow(o, id)
 
-	sent := time.Now()
-	s.mustPost(ctx, o, "/v1/track", ev, id)
-	req := s.wait(ctx, o, id, sent)
+	tr.Sending()
+	s.mustPost(ctx, o, tr, "/v1/track", ev, id, id)
+	req := s.wait(ctx, o, tr, id)
 	s.check(o, id, req, ev)
 	s.noSecond(ctx, o, id)
 }

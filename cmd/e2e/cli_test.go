@@ -60,6 +60,14 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"api with a bad port", []string{"load", "--api", "http://u:SECRETP@host:notaport", "--write-key", "k"}, "invalid --api"},
 		{"api not http", []string{"list", "--api", "ftp://host/", "--write-key", "k"}, "http"},
 		{"stray argument", []string{"gate", "track"}, "unexpected argument"},
+		// issue 17: the tap and trace links.
+		{"tap without brokers", []string{"gate", "--api", "http://127.0.0.1:1", "--write-key", "k", "--tap-topics", "events"}, "--tap-topics needs --kafka-brokers"},
+		{"tap topic twice", []string{"list", "--tap-topics", "events,events"}, "invalid --tap-topics"},
+		{"tap topic empty", []string{"list", "--tap-topics", "events,,dlq"}, "invalid --tap-topics"},
+		{"tap topic not a topic name", []string{"gate", "--tap-topics", "events,dead letters"}, `"dead letters" is given twice or is not a Kafka topic name`},
+		{"trace url not http", []string{"gate", "--trace-url", "javascript:alert(1)//{trace_id}"}, "invalid --trace-url"},
+		{"trace url without the id", []string{"serve", "--trace-url", "https://tracing.example/"}, "has no {trace_id}"},
+		{"trace url with user info", []string{"list", "--trace-url", "https://u:SECRETP@tracing.example/{trace_id}"}, "user info"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,6 +38,7 @@ type options struct {
 
 	// raw flag values, turned into cfg by validate
 	kafkaBrokers string
+	tapTopics    string // --tap-topics (issue 17); "default" until set
 	faults       string
 	signature    string // --signature-scheme (issue 14)
 	run          string
@@ -227,10 +229,12 @@ func commonFlags(fs *flag.FlagSet, o *options, addr string) {
 	fs.StringVar(&o.kafkaBrokers, "kafka-brokers", "", "comma-separated Kafka brokers of the kafka suite; none: no kafka case (embedded: the embedded broker)")
 	fs.StringVar(&o.cfg.Topic, "kafka-topic", "events", "the pipeline's ingest topic")
 	fs.StringVar(&o.cfg.OutputTopic, "kafka-output-topic", "", "the pipeline's Kafka output topic, if it has one: the kafka suite also waits for its event there (embedded default: <kafka-topic>-processed)")
+	fs.StringVar(&o.tapTopics, "tap-topics", tapDefault, `comma-separated Kafka topics of the pipeline the tap reads (with --kafka-brokers), so a failed run says where its event stopped, e.g. "events,events-dead-letter"; "none": no tap (default: embedded: <kafka-topic>, events-dead-letter and the output topic; with --kafka-brokers: <kafka-topic> and --kafka-output-topic)`) // issue 17
+	fs.StringVar(&o.cfg.TraceURL, "trace-url", "", `link of a run in your tracing UI, "{trace_id}" replaced by the run's W3C trace-id, e.g. "https://tracing.example/trace/{trace_id}": on the status page and in failure messages`)                                                                                                                                                    // issue 17
 	fs.StringVar(&o.cfg.WebhookURL, "webhook-url", "", "public URL of this service's /webhook (embedded default: set automatically)")
 	fs.StringVar(&o.cfg.WebhookSecret, "webhook-secret", "", "HMAC-SHA256 secret of the deliveries' signature; embedded default: random (secret)")
 	fs.StringVar(&o.signature, "signature-scheme", webhook.SchemeNameStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature; replays refused) or "x-signature" (hex HMAC of the body)`) // issue 14
-	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
+	fs.StringVar(&o.faults, "faults", "", `faults injected into the embedded pipeline, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2,lose=0.1"`)
 	fs.StringVar(&o.run, "run", "", "regular expression selecting the cases by name (default: all)")
 	fs.DurationVar(&o.cfg.Timeout, "timeout", 2*time.Minute, "per-run timeout of cases without one of their own")
 	fs.StringVar(&o.configPath, "config", "", `JSON (or .yaml) file of per-case overrides: {"cases": {"track": {"period": "30s", "timeout": "20s", "enabled": true}}}`)
@@ -316,13 +320,8 @@ func (o *options) validate(cmd string) error {
 	if c.Topic == "" {
 		return errors.New("--kafka-topic must not be empty")
 	}
-	for _, b := range strings.Split(o.kafkaBrokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			if _, _, err := net.SplitHostPort(b); err != nil {
-				return fmt.Errorf("invalid --kafka-brokers entry %q: want host:port", b)
-			}
-			c.Brokers = append(c.Brokers, b)
-		}
+	if err := o.kafkaFlags(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("invalid --addr %q: want host:port", c.Addr)
@@ -492,4 +491,45 @@ func printCommandUsage(w io.Writer, c *command) {
 		fmt.Fprintf(tw, "  --help\t\tprint this help\n")
 	}
 	tw.Flush()
+}
+
+// kafkaTopicName is what Kafka accepts as a topic name.
+var kafkaTopicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// tapDefault is --tap-topics when not given: the tap reads the topics e2e.Config defaults to.
+const tapDefault = "default"
+
+// kafkaFlags parses --kafka-brokers, --tap-topics and --trace-url (issue 17).
+func (o *options) kafkaFlags() error {
+	c := &o.cfg
+	for _, b := range strings.Split(o.kafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			if _, _, err := net.SplitHostPort(b); err != nil {
+				return fmt.Errorf("invalid --kafka-brokers entry %q: want host:port", b)
+			}
+			c.Brokers = append(c.Brokers, b)
+		}
+	}
+	switch t := strings.TrimSpace(o.tapTopics); t {
+	case tapDefault:
+	case "", "none":
+		c.TapTopics = []string{}
+	default:
+		if c.API != "" && len(c.Brokers) == 0 {
+			return errors.New("--tap-topics needs --kafka-brokers (the Kafka cluster of the pipeline under test)")
+		}
+		c.TapTopics = []string{}
+		for _, topic := range strings.Split(t, ",") {
+			if topic = strings.TrimSpace(topic); !kafkaTopicName.MatchString(topic) || slices.Contains(c.TapTopics, topic) {
+				return fmt.Errorf("invalid --tap-topics %q: %q is given twice or is not a Kafka topic name (1 to 249 of a-z A-Z 0-9 . _ -)", t, topic)
+			}
+			c.TapTopics = append(c.TapTopics, topic)
+		}
+	}
+	if c.TraceURL != "" {
+		if err := status.CheckTraceURL(c.TraceURL); err != nil {
+			return fmt.Errorf("invalid --trace-url: %w", err)
+		}
+	}
+	return nil
 }

@@ -26,18 +26,7 @@ import (
 // run more than one per period (after the crash).
 func TestClusterProcesses(t *testing.T) {
 	began := time.Now()
-	bin := t.TempDir()
-	build := func(name, pkg string) string {
-		t.Helper()
-		out := filepath.Join(bin, name)
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = filepath.Join("..", "..")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return out
-	}
-	e2eBin, pipeBin := build("e2e", "./cmd/e2e"), build("pipeline", "./examples/cmd/pipeline")
+	e2eBin, pipeBin := buildBinaries(t)
 	t.Logf("built in %s", time.Since(began).Round(time.Millisecond))
 
 	brokerAddr := freeAddr(t)
@@ -412,4 +401,22 @@ func (p *roundRobin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, "no replica up", http.StatusBadGateway)
+}
+
+// buildBinaries builds e2e and the example pipeline (examples/cmd/pipeline) into a temporary
+// directory and returns their paths.
+func buildBinaries(t *testing.T) (e2eBin, pipeBin string) {
+	t.Helper()
+	bin := t.TempDir()
+	build := func(name, pkg string) string {
+		t.Helper()
+		out := filepath.Join(bin, name)
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = filepath.Join("..", "..")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		return out
+	}
+	return build("e2e", "./cmd/e2e"), build("pipeline", "./examples/cmd/pipeline")
 }

@@ -16,7 +16,7 @@ import (
 // "Authorization: Bearer <AdminToken>" and takes either a spec in
 // ParseFaults syntax as the raw body ("drop=0.1,delay=200ms"; an empty body
 // clears every fault) or JSON: a spec string, {"spec":"..."}, or an object of
-// the fields drop, dup, delay, corrupt, dest5xx. It answers with the new
+// the fields drop, dup, delay, corrupt, dest5xx, lose. It answers with the new
 // faults. With no AdminToken configured PUT answers 404.
 func (p *Pipeline) serveFaults(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
@@ -53,7 +53,7 @@ func (p *Pipeline) serveFaults(w http.ResponseWriter, r *http.Request) {
 
 // DecodeFaults decodes a request body of PUT /admin/faults: a spec in ParseFaults syntax as
 // the raw body ("drop=0.1,delay=200ms"; an empty body clears every fault), or JSON: a spec
-// string, {"spec":"..."}, or an object of the fields drop, dup, delay, corrupt, dest5xx.
+// string, {"spec":"..."}, or an object of the fields drop, dup, delay, corrupt, dest5xx, lose.
 func DecodeFaults(body []byte) (Faults, error) {
 	var f Faults
 	var err error

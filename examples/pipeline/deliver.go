@@ -91,21 +91,24 @@ func (r attemptResult) retryable() bool {
 	return r.err != nil || r.status >= 500 || r.status == http.StatusTooManyRequests
 }
 
+// String describes the result as a dead letter's error header does: "destination
+// answered 503", or the network error ("POST http://host/path: ...", the URL
+// without credentials).
 func (r attemptResult) String() string {
 	if r.err != nil {
 		return r.err.Error()
 	}
-	return fmt.Sprintf("HTTP %d", r.status)
+	return fmt.Sprintf("destination answered %d", r.status)
 }
 
-// deliver POSTs body to dest until it succeeds, retrying network errors, 5xx
-// and 429 with backoff up to MaxAttempts, and dead-letters it otherwise.
-// With dup set it delivers a second copy after the first succeeded. It
+// deliver POSTs d's body to dest until it succeeds, retrying network errors,
+// 5xx and 429 with backoff up to MaxAttempts, and dead-letters it otherwise.
+// With d.dup set it delivers a second copy after the first succeeded. It
 // returns false only when ctx ended first.
-func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, received time.Time, dup bool) bool {
+func (w *worker) deliver(ctx context.Context, dest string, d delivery) bool {
 	p := w.p
 	copies := 1
-	if dup {
+	if d.dup {
 		copies = 2
 	}
 	for c := range copies {
@@ -119,7 +122,7 @@ func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, rece
 			if attempt > 1 {
 				p.stats.Incr("retried_total")
 			}
-			res = w.attempt(ctx, dest, id, deliveryID, body, attempt)
+			res = w.attempt(ctx, dest, d, deliveryID, attempt)
 			if ctx.Err() != nil {
 				return false
 			}
@@ -128,7 +131,7 @@ func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, rece
 			}
 			wait := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, attempt)
 			wait = max(wait, min(res.retryAfter, p.cfg.RetryAfterMax))
-			p.log.Debug("delivery failed; retrying", "message_id", id, "destination", redactURL(dest),
+			p.log.Debug("delivery failed; retrying", "message_id", d.id, "destination", redactURL(dest),
 				"attempt", attempt, "result", res.String(), "wait", wait)
 			t := time.NewTimer(wait)
 			select {
@@ -139,25 +142,25 @@ func (w *worker) deliver(ctx context.Context, dest, id string, body []byte, rece
 			}
 		}
 		if !res.ok() {
-			reason := "delivery failed: " + res.String()
-			if !res.retryable() {
-				reason = "delivery rejected: " + res.String()
-			}
-			p.log.Warn("delivery failed; dead-lettering", "message_id", id, "destination", redactURL(dest),
+			p.log.Warn("delivery failed; dead-lettering", "message_id", d.id, "destination", redactURL(dest),
 				"attempts", attempt, "result", res.String())
-			return w.deadLetter(ctx, []byte(id), body, reason, dest, attempt, res.status)
+			return w.deadLetter(ctx, []byte(d.id), d.body, d.tc,
+				failure{reason: res.String(), dest: dest, attempts: attempt, status: res.status})
 		}
 		if c == 0 {
 			p.stats.Incr("delivered_total")
-			p.stats.Observe("delivery.latency_seconds", time.Since(received))
+			p.stats.Observe("delivery.latency_seconds", time.Since(d.received))
 		}
 	}
 	return true
 }
 
-// attempt makes one delivery attempt, or fakes a 503 under Faults.Dest5xx.
-func (w *worker) attempt(ctx context.Context, dest, id, deliveryID string, body []byte, n int) attemptResult {
+// attempt makes delivery attempt n, or fakes a 503 under Faults.Dest5xx. With
+// a trace context, each attempt carries a traceparent of its own span: d's
+// trace id and flags, a new random parent id; and d's tracestate.
+func (w *worker) attempt(ctx context.Context, dest string, d delivery, deliveryID string, n int) attemptResult {
 	p := w.p
+	body := d.body
 	if hit(p.Faults().Dest5xx) {
 		p.stats.Incr("faults_injected_total", stats.T("fault", faultDest5xx))
 		return attemptResult{status: http.StatusServiceUnavailable}
@@ -180,7 +183,8 @@ func (w *worker) attempt(ctx context.Context, dest, id, deliveryID string, body 
 		req.Header.Set("webhook-signature", SignStandard(p.cfg.DestinationSecret, deliveryID, ts, body))
 	}
 	req.Header.Set("X-Attempt", strconv.Itoa(n))
-	req.Header.Set("X-Message-Id", id)
+	req.Header.Set("X-Message-Id", d.id)
+	d.tc.child().setHTTP(req.Header)
 	resp, err := p.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return attemptResult{err: fmt.Errorf("POST %s: %w", redactURL(dest), stripURLError(err))}
@@ -230,17 +234,29 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// failure is why an event is dead-lettered.
+type failure struct {
+	reason   string // the error header
+	dest     string // destination URL; "" when the event was not delivered at all
+	attempts int    // delivery attempts made
+	status   int    // HTTP status of the last attempt; 0 for a network error
+}
+
 // deadLetter writes an event to the dead-letter topic, retrying until it is
-// acknowledged or ctx ends. It returns false only when ctx ended first.
-func (w *worker) deadLetter(ctx context.Context, key, value []byte, reason, dest string, attempts, status int) bool {
+// acknowledged or ctx ends. Its headers are error, and for a failed delivery
+// destination (without credentials), attempts and status, then the trace
+// context tc (traceparent, tracestate) as consumed. It returns false only
+// when ctx ended first.
+func (w *worker) deadLetter(ctx context.Context, key, value []byte, tc traceContext, f failure) bool {
 	p := w.p
-	headers := []kafka.Header{{Key: "error", Value: []byte(reason)}}
-	if dest != "" {
+	headers := []kafka.Header{{Key: "error", Value: []byte(f.reason)}}
+	if f.dest != "" {
 		headers = append(headers,
-			kafka.Header{Key: "destination", Value: []byte(redactURL(dest))},
-			kafka.Header{Key: "attempts", Value: []byte(strconv.Itoa(attempts))},
-			kafka.Header{Key: "status", Value: []byte(strconv.Itoa(status))})
+			kafka.Header{Key: "destination", Value: []byte(redactURL(f.dest))},
+			kafka.Header{Key: "attempts", Value: []byte(strconv.Itoa(f.attempts))},
+			kafka.Header{Key: "status", Value: []byte(strconv.Itoa(f.status))})
 	}
+	headers = append(headers, tc.kafkaHeaders()...)
 	msg := kafka.Message{Key: key, Value: value, Headers: headers}
 	if !w.produce(ctx, p.dlq, "dead-letter", msg) {
 		return false
@@ -249,13 +265,14 @@ func (w *worker) deadLetter(ctx context.Context, key, value []byte, reason, dest
 	return true
 }
 
-// output writes a processed event to Config.OutputTopic (twice under the dup fault), retrying
-// with backoff until it is written or ctx ends; false means the event stays uncommitted.
-func (w *worker) output(ctx context.Context, key, body []byte, dup bool) bool {
+// output writes a processed event to Config.OutputTopic (twice under the dup fault), with the
+// consumed trace context as headers, retrying with backoff until it is written or ctx ends;
+// false means the event stays uncommitted.
+func (w *worker) output(ctx context.Context, d delivery) bool {
 	p := w.p
-	msgs := []kafka.Message{{Key: key, Value: body}}
-	if dup {
-		msgs = append(msgs, kafka.Message{Key: key, Value: body})
+	msgs := []kafka.Message{{Key: d.key, Value: d.body, Headers: d.tc.kafkaHeaders()}}
+	if d.dup {
+		msgs = append(msgs, kafka.Message{Key: d.key, Value: d.body, Headers: d.tc.kafkaHeaders()})
 	}
 	if !w.produce(ctx, p.out, "output topic", msgs...) {
 		return false

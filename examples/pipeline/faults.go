@@ -38,6 +38,12 @@ type Faults struct {
 
 	// Delay holds every delivery for this long before its first attempt.
 	Delay time.Duration
+
+	// Lose is the probability that the tracking API loses an event before
+	// Kafka: the request is answered 200 {"success":true} as usual, but the
+	// event is never written to the topic. In a batch each event is lost
+	// independently.
+	Lose float64
 }
 
 // fault names, as used in specs and in the faults_injected_total{fault} tag.
@@ -47,10 +53,14 @@ const (
 	faultDelay   = "delay"
 	faultCorrupt = "corrupt"
 	faultDest5xx = "dest5xx"
+	faultLose    = "lose"
 )
 
+// faultKeys lists the spec keys, for error messages.
+const faultKeys = "drop, dup, delay, corrupt, dest5xx, lose"
+
 // ParseFaults parses a fault spec such as
-// "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2". Every key is
+// "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2,lose=0.1". Every key is
 // optional and may appear once; probabilities are decimal numbers in [0, 1],
 // delay is a Go duration (time.ParseDuration) and not negative. Spaces around
 // items are ignored; "" and "none" mean no faults. String formats Faults back
@@ -67,7 +77,7 @@ func ParseFaults(spec string) (Faults, error) {
 		key, val, ok := strings.Cut(item, "=")
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		if !ok || key == "" || val == "" {
-			return Faults{}, fmt.Errorf("fault spec %q: item %q is not key=value (keys: drop, dup, delay, corrupt, dest5xx)", spec, item)
+			return Faults{}, fmt.Errorf("fault spec %q: item %q is not key=value (keys: %s)", spec, item, faultKeys)
 		}
 		if seen[key] {
 			return Faults{}, fmt.Errorf("fault spec %q: %s given twice", spec, key)
@@ -83,6 +93,8 @@ func ParseFaults(spec string) (Faults, error) {
 			p = &f.Corrupt
 		case faultDest5xx:
 			p = &f.Dest5xx
+		case faultLose:
+			p = &f.Lose
 		case faultDelay:
 			d, err := time.ParseDuration(val)
 			if err != nil {
@@ -91,7 +103,7 @@ func ParseFaults(spec string) (Faults, error) {
 			f.Delay = d
 			continue
 		default:
-			return Faults{}, fmt.Errorf("fault spec %q: unknown fault %q (known: drop, dup, delay, corrupt, dest5xx)", spec, key)
+			return Faults{}, fmt.Errorf("fault spec %q: unknown fault %q (known: %s)", spec, key, faultKeys)
 		}
 		v, err := strconv.ParseFloat(val, 64)
 		if err != nil {
@@ -110,7 +122,7 @@ func (f Faults) validate() error {
 	for _, p := range []struct {
 		name string
 		v    float64
-	}{{faultDrop, f.Drop}, {faultDup, f.Dup}, {faultCorrupt, f.Corrupt}, {faultDest5xx, f.Dest5xx}} {
+	}{{faultDrop, f.Drop}, {faultDup, f.Dup}, {faultCorrupt, f.Corrupt}, {faultDest5xx, f.Dest5xx}, {faultLose, f.Lose}} {
 		if math.IsNaN(p.v) || p.v < 0 || p.v > 1 {
 			return fmt.Errorf("%s=%v is not a probability between 0 and 1", p.name, p.v)
 		}
@@ -122,7 +134,7 @@ func (f Faults) validate() error {
 }
 
 // String returns the spec of f in ParseFaults syntax, listing only the faults
-// that are on, in the order drop, dup, delay, corrupt, dest5xx. No faults
+// that are on, in the order drop, dup, delay, corrupt, dest5xx, lose. No faults
 // format as "".
 func (f Faults) String() string {
 	var parts []string
@@ -138,6 +150,7 @@ func (f Faults) String() string {
 	}
 	add(faultCorrupt, f.Corrupt)
 	add(faultDest5xx, f.Dest5xx)
+	add(faultLose, f.Lose)
 	return strings.Join(parts, ",")
 }
 
@@ -152,20 +165,21 @@ type faultsJSON struct {
 	Delay   string  `json:"delay"`
 	Corrupt float64 `json:"corrupt"`
 	Dest5xx float64 `json:"dest5xx"`
+	Lose    float64 `json:"lose"`
 }
 
 // MarshalJSON encodes f as
-// {"spec":"drop=0.1,delay=200ms","drop":0.1,"dup":0,"delay":"200ms","corrupt":0,"dest5xx":0}.
+// {"spec":"drop=0.1,delay=200ms","drop":0.1,"dup":0,"delay":"200ms","corrupt":0,"dest5xx":0,"lose":0}.
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
 		Spec: f.String(), Drop: f.Drop, Dup: f.Dup, Delay: f.Delay.String(),
-		Corrupt: f.Corrupt, Dest5xx: f.Dest5xx,
+		Corrupt: f.Corrupt, Dest5xx: f.Dest5xx, Lose: f.Lose,
 	})
 }
 
 // UnmarshalJSON accepts either a JSON string holding a spec
 // ("drop=0.1,delay=200ms") or an object with any of the fields drop, dup,
-// corrupt, dest5xx (numbers) and delay (a duration string such as "200ms"),
+// corrupt, dest5xx, lose (numbers) and delay (a duration string such as "200ms"),
 // or a "spec" field. Absent fields are zero. With "spec" present, other
 // fields must agree with it, so MarshalJSON's output reads back unchanged.
 func (f *Faults) UnmarshalJSON(b []byte) error {
@@ -185,9 +199,10 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		Delay   *string  `json:"delay"`
 		Corrupt *float64 `json:"corrupt"`
 		Dest5xx *float64 `json:"dest5xx"`
+		Lose    *float64 `json:"lose"`
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("faults: want a spec string or an object with drop, dup, delay, corrupt, dest5xx: %w", err)
+		return fmt.Errorf("faults: want a spec string or an object with %s: %w", faultKeys, err)
 	}
 	var g Faults
 	set := func(dst *float64, src *float64) {
@@ -199,6 +214,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	set(&g.Dup, raw.Dup)
 	set(&g.Corrupt, raw.Corrupt)
 	set(&g.Dest5xx, raw.Dest5xx)
+	set(&g.Lose, raw.Lose)
 	if raw.Delay != nil && *raw.Delay != "" {
 		d, err := time.ParseDuration(*raw.Delay)
 		if err != nil {
@@ -211,7 +227,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return err
 		}
-		fields := raw.Drop != nil || raw.Dup != nil || raw.Delay != nil || raw.Corrupt != nil || raw.Dest5xx != nil
+		fields := raw.Drop != nil || raw.Dup != nil || raw.Delay != nil || raw.Corrupt != nil || raw.Dest5xx != nil || raw.Lose != nil
 		if fields && s != g {
 			return fmt.Errorf("faults: spec %q disagrees with the other fields (%q)", *raw.Spec, g.String())
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,12 @@ func TestParseFaults(t *testing.T) {
 		{"none", pipeline.Faults{}, ""},
 		{"drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2",
 			pipeline.Faults{Drop: 0.1, Dup: 0.05, Delay: 200 * time.Millisecond, Corrupt: 0.01, Dest5xx: 0.2}, ""},
+		{"lose=0.3,drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2",
+			pipeline.Faults{Drop: 0.1, Dup: 0.05, Delay: 200 * time.Millisecond, Corrupt: 0.01, Dest5xx: 0.2, Lose: 0.3}, ""},
+		{"lose=1", pipeline.Faults{Lose: 1}, ""},
+		{"lose=1.5", pipeline.Faults{}, "lose=1.5 is not a probability between 0 and 1"},
+		{"lose=often", pipeline.Faults{}, "not a probability"},
+		{"lose=1,lose=0", pipeline.Faults{}, "twice"},
 		{" dest5xx = 1 , drop=0 ", pipeline.Faults{Dest5xx: 1}, ""},
 		{"delay=1.5s", pipeline.Faults{Delay: 1500 * time.Millisecond}, ""},
 		{"drop=1.5", pipeline.Faults{}, "between 0 and 1"},
@@ -32,8 +39,8 @@ func TestParseFaults(t *testing.T) {
 		{"drop=lots", pipeline.Faults{}, "not a probability"},
 		{"delay=soon", pipeline.Faults{}, "not a duration"},
 		{"delay=-1s", pipeline.Faults{}, "negative"},
-		{"explode=1", pipeline.Faults{}, "unknown fault"},
-		{"drop", pipeline.Faults{}, "key=value"},
+		{"explode=1", pipeline.Faults{}, "unknown fault \"explode\" (known: drop, dup, delay, corrupt, dest5xx, lose)"},
+		{"drop", pipeline.Faults{}, "key=value (keys: drop, dup, delay, corrupt, dest5xx, lose)"},
 		{"drop=0.1,,dup=0.1", pipeline.Faults{}, "key=value"},
 		{"drop=0.1,drop=0.2", pipeline.Faults{}, "twice"},
 	}
@@ -63,6 +70,17 @@ func TestFaultsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const want = `{"spec":"drop=0.25,delay=1s","drop":0.25,"dup":0,"delay":"1s","corrupt":0,"dest5xx":0,"lose":0}`
+	if string(b) != want {
+		t.Errorf("Marshal = %s, want %s", b, want)
+	}
+	lose := pipeline.Faults{Lose: 0.5}
+	for _, in := range []string{`"lose=0.5"`, `{"lose":0.5}`, `{"spec":"lose=0.5","lose":0.5}`} {
+		var got pipeline.Faults
+		if err := json.Unmarshal([]byte(in), &got); err != nil || got != lose {
+			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", in, got, err, lose)
+		}
+	}
 	var back pipeline.Faults
 	if err := json.Unmarshal(b, &back); err != nil || back != f {
 		t.Fatalf("%s reads back as %+v, %v", b, back, err)
@@ -73,7 +91,7 @@ func TestFaultsJSON(t *testing.T) {
 			t.Errorf("Unmarshal(%s) = %+v, %v; want %+v", in, got, err, f)
 		}
 	}
-	for _, in := range []string{`{"spec":"drop=0.25","drop":0.5}`, `{"drop":2}`, `{"delay":"soon"}`, `[1]`, `"drop=x"`} {
+	for _, in := range []string{`{"spec":"drop=0.25","drop":0.5}`, `{"drop":2}`, `{"lose":-1}`, `{"spec":"lose=1","lose":0}`, `{"delay":"soon"}`, `[1]`, `"drop=x"`} {
 		var got pipeline.Faults
 		if err := json.Unmarshal([]byte(in), &got); err == nil {
 			t.Errorf("Unmarshal(%s) = %+v, want an error", in, got)
@@ -106,6 +124,54 @@ func TestFaultDrop(t *testing.T) {
 	closeEnv(t, e)
 	if n := len(e.dest.deliveries()); n != 0 { // ... but never delivered
 		t.Errorf("%d deliveries with drop=1, want 0", n)
+	}
+}
+
+// Under lose the API answers 200 as usual, but the event never reaches Kafka.
+func TestFaultLose(t *testing.T) {
+	e := faultEnv(t, pipeline.Faults{Lose: 1})
+	e.track("lose-1", "e")
+	status, body := e.post("/v1/batch", `{"batch":[{"type":"track","event":"a","userId":"u","messageId":"lose-2"},{"type":"track","event":"b","userId":"u","messageId":"lose-3"}]}`)
+	if status != http.StatusOK || body["success"] != true {
+		t.Fatalf("batch under lose=1: %d %v, want 200 success", status, body)
+	}
+	if got := counter(e.metrics, "faults_injected_total", "fault", "lose"); got != 3 {
+		t.Errorf("faults_injected_total{fault=lose} = %v, want 3", got)
+	}
+	if got := counter(e.metrics, "produced_total"); got != 0 {
+		t.Errorf("produced_total = %v, want 0", got)
+	}
+	if got := counter(e.metrics, "ingested_total"); got != 3 {
+		t.Errorf("ingested_total = %v, want 3", got)
+	}
+	// The answers came after the (empty) write: the topic holds nothing now, nor later.
+	if ms := readAll(t, e.broker.Brokers(), "events"); len(ms) != 0 {
+		t.Errorf("events topic holds %d messages under lose=1, want none", len(ms))
+	}
+	closeEnv(t, e)
+	if n := len(e.dest.deliveries()); n != 0 {
+		t.Errorf("%d deliveries under lose=1, want 0", n)
+	}
+}
+
+// In a batch each event is lost on its own: some reach Kafka, some do not.
+func TestFaultLoseIsPerEvent(t *testing.T) {
+	const n = 64
+	e := faultEnv(t, pipeline.Faults{Lose: 0.5})
+	var items []string
+	for i := range n {
+		items = append(items, `{"type":"track","event":"e","userId":"u","messageId":"lose-`+strconv.Itoa(i)+`"}`)
+	}
+	if status, body := e.post("/v1/batch", `{"batch":[`+strings.Join(items, ",")+`]}`); status != http.StatusOK {
+		t.Fatalf("batch: %d %v", status, body)
+	}
+	lost := int(counter(e.metrics, "faults_injected_total", "fault", "lose"))
+	// All or none of 64 at p=0.5 has a probability of 2^-63.
+	if lost == 0 || lost == n {
+		t.Fatalf("%d of %d events lost at lose=0.5: not per event", lost, n)
+	}
+	if ms := readAll(t, e.broker.Brokers(), "events"); len(ms) != n-lost {
+		t.Errorf("events topic holds %d messages, want %d (%d lost)", len(ms), n-lost, lost)
 	}
 }
 
@@ -156,6 +222,11 @@ func TestFaultDest5xx(t *testing.T) {
 	dlq := readTopic(t, e.broker.Brokers(), "events-dead-letter", func(ms []kafka.Message) bool { return len(ms) >= 1 })
 	if string(dlq[0].Key) != "dest5xx-1" {
 		t.Errorf("dead letter key %q", dlq[0].Key)
+	}
+	// The dead letter says what the destination answered, how often it was tried, and where.
+	if hs := kafkaHeaders(dlq[0]); hs["error"] != "destination answered 503" || hs["attempts"] != "3" ||
+		hs["status"] != "503" || hs["destination"] != e.dest.URL() {
+		t.Errorf("dead-letter headers %v", hs)
 	}
 	waitCounter(t, e.metrics, 3, "faults_injected_total", "fault", "dest5xx") // MaxAttempts
 	if got := counter(e.metrics, "retried_total"); got != 2 {

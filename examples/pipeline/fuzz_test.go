@@ -60,7 +60,7 @@ func FuzzIngest(f *testing.F) {
 // FuzzParseFaults checks that ParseFaults never panics and that whatever it
 // accepts round-trips through String.
 func FuzzParseFaults(f *testing.F) {
-	for _, s := range []string{"", "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2", "delay=1h", "drop=1e-9", "x=y,", "=,=,"} {
+	for _, s := range []string{"", "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2,lose=0.3", "delay=1h", "drop=1e-9", "x=y,", "=,=,"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {

@@ -49,11 +49,13 @@ func (p *Pipeline) reject(w http.ResponseWriter, status int, reason, msg string)
 // setCORS lets browsers call the API from any origin and read every answer,
 // errors included (analytics.js reads a 429's or 503's Retry-After). Write
 // keys travel in the Authorization header or the body, never in cookies, so
-// no credentials are allowed.
+// no credentials are allowed. A page that adds W3C Trace Context headers
+// (traceparent, tracestate) makes its browser send a preflight first; they
+// are allowed.
 func setCORS(h http.Header) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Retry-Count")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Retry-Count, traceparent, tracestate")
 	h.Set("Access-Control-Expose-Headers", "Retry-After")
 	h.Set("Access-Control-Max-Age", "600")
 }
@@ -135,33 +137,55 @@ func (p *Pipeline) ingestHandler(wantType string, batch bool) http.HandlerFunc {
 			p.unauthorized(w, r)
 			return
 		}
-		events := req.events
-		p.stats.Add("ingested_total", len(events))
-
-		now := time.Now()
-		msgs := make([]kafka.Message, len(events))
-		for i, e := range events {
-			id := e.messageID()
-			v, err := e.marshal()
-			if err != nil { // cannot happen: every field is valid JSON
-				p.reject(w, http.StatusBadRequest, rejectInvalid, "encoding event: "+err.Error())
-				return
-			}
-			msgs[i] = kafka.Message{Key: []byte(id), Value: v, Time: now}
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.ProduceTimeout)
-		defer cancel()
-		if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
-			p.log.Warn("produce failed; answering 503", "events", len(msgs), "err", err)
-			w.Header().Set("Retry-After", "1")
-			p.reject(w, http.StatusServiceUnavailable, rejectUnavailable, "Kafka unavailable, event not accepted; retry")
-			return
-		}
-		p.stats.Add("produced_total", len(msgs))
-		writeJSON(w, http.StatusOK, struct {
-			Success bool `json:"success"`
-		}{true})
+		p.produce(w, r, req.events)
 	}
+}
+
+// produce writes a request's events to Kafka and answers 200
+// {"success":true} once they are acknowledged, or 503 when Kafka is not.
+func (p *Pipeline) produce(w http.ResponseWriter, r *http.Request, events []event) {
+	p.stats.Add("ingested_total", len(events))
+	msgs, err := p.messages(events, traceFromHTTP(r.Header))
+	if err != nil { // cannot happen: every field is valid JSON
+		p.reject(w, http.StatusBadRequest, rejectInvalid, "encoding event: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), p.cfg.ProduceTimeout)
+	defer cancel()
+	if err := p.writer.WriteMessages(ctx, msgs...); err != nil {
+		p.log.Warn("produce failed; answering 503", "events", len(msgs), "err", err)
+		w.Header().Set("Retry-After", "1")
+		p.reject(w, http.StatusServiceUnavailable, rejectUnavailable, "Kafka unavailable, event not accepted; retry")
+		return
+	}
+	p.stats.Add("produced_total", len(msgs))
+	writeJSON(w, http.StatusOK, struct {
+		Success bool `json:"success"`
+	}{true})
+}
+
+// messages returns the Kafka messages of a request's events: keyed by
+// messageId, with the request's trace context as headers (traceparent,
+// tracestate). Under Faults.Lose each event is left out with that
+// probability, on its own: the request is still answered 200.
+func (p *Pipeline) messages(events []event, tc traceContext) ([]kafka.Message, error) {
+	lose := p.Faults().Lose
+	now := time.Now()
+	msgs := make([]kafka.Message, 0, len(events))
+	for _, e := range events {
+		id := e.messageID()
+		if hit(lose) {
+			p.stats.Incr("faults_injected_total", stats.T("fault", faultLose))
+			p.log.Debug("fault: event lost before Kafka", "message_id", id)
+			continue
+		}
+		v, err := e.marshal()
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: v, Time: now, Headers: tc.kafkaHeaders()})
+	}
+	return msgs, nil
 }
 
 // unauthorized answers 401 for a missing or refused write key.

@@ -166,7 +166,7 @@ func (p *Pipeline) SetFaults(f Faults) {
 		}
 		return min(v, 1)
 	}
-	f.Drop, f.Dup, f.Corrupt, f.Dest5xx = clamp(f.Drop), clamp(f.Dup), clamp(f.Corrupt), clamp(f.Dest5xx)
+	f.Drop, f.Dup, f.Corrupt, f.Dest5xx, f.Lose = clamp(f.Drop), clamp(f.Dup), clamp(f.Corrupt), clamp(f.Dest5xx), clamp(f.Lose)
 	f.Delay = max(f.Delay, 0)
 	p.faults.Store(&f)
 	p.log.Info("faults set", "faults", f.String())

@@ -341,11 +341,12 @@ func (w *worker) commit() error {
 // the event then stays uncommitted and will be redelivered.
 func (w *worker) process(ctx context.Context, m kafka.Message) bool {
 	p := w.p
+	tc := traceFromKafka(m.Headers)
 	var e event
 	var err error
 	if e, err = parseEvent(m.Value, ""); err != nil {
 		p.log.Warn("invalid event on topic; dead-lettering", "partition", m.Partition, "offset", m.Offset, "err", err)
-		return w.deadLetter(ctx, m.Key, m.Value, "invalid event: "+err.Error(), "", 0, 0)
+		return w.deadLetter(ctx, m.Key, m.Value, tc, failure{reason: "invalid event: " + err.Error()})
 	}
 	id, ok := e.str("messageId")
 	if !ok || id == "" {
@@ -370,7 +371,7 @@ func (w *worker) process(ctx context.Context, m kafka.Message) bool {
 		p.log.Debug("duplicate dropped", "message_id", id)
 		return true
 	}
-	if !w.handle(ctx, m, e, id) {
+	if !w.handle(ctx, m, e, id, tc) {
 		w.dedupe.forget(de)
 		return false
 	}
@@ -378,8 +379,9 @@ func (w *worker) process(ctx context.Context, m kafka.Message) bool {
 	return true
 }
 
-// handle applies faults and delivers a new event to every destination.
-func (w *worker) handle(ctx context.Context, m kafka.Message, e event, id string) bool {
+// handle applies faults and delivers a new event to every destination (and
+// the output topic), propagating the trace context tc of its message.
+func (w *worker) handle(ctx context.Context, m kafka.Message, e event, id string, tc traceContext) bool {
 	p := w.p
 	f := p.Faults()
 	if hit(f.Drop) {
@@ -400,7 +402,7 @@ func (w *worker) handle(ctx context.Context, m kafka.Message, e event, id string
 	}
 	body, err := e.marshal()
 	if err != nil { // cannot happen: every field is valid JSON
-		return w.deadLetter(ctx, m.Key, m.Value, "encoding event: "+err.Error(), "", 0, 0)
+		return w.deadLetter(ctx, m.Key, m.Value, tc, failure{reason: "encoding event: " + err.Error()})
 	}
 	if f.Delay > 0 {
 		p.stats.Incr("faults_injected_total", stats.T("fault", faultDelay))
@@ -416,27 +418,39 @@ func (w *worker) handle(ctx context.Context, m kafka.Message, e event, id string
 	if dup {
 		p.stats.Incr("faults_injected_total", stats.T("fault", faultDup))
 	}
+	return w.fanOut(ctx, delivery{key: m.Key, id: id, body: body, received: received, dup: dup, tc: tc})
+}
 
+// delivery is a processed event on its way to the destinations.
+type delivery struct {
+	key, body []byte // Kafka key and delivered body
+	id        string // messageId
+	received  time.Time
+	dup       bool         // deliver twice (Faults.Dup)
+	tc        traceContext // of the consumed message
+}
+
+// fanOut delivers d to every destination and the output topic at once. It
+// returns false when one of them did not finish before ctx ended.
+func (w *worker) fanOut(ctx context.Context, d delivery) bool {
+	p := w.p
 	ok := true
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	if p.out != nil {
+	run := func(f func() bool) {
 		wg.Go(func() {
-			if !w.output(ctx, m.Key, body, dup) {
+			if !f() {
 				mu.Lock()
 				ok = false
 				mu.Unlock()
 			}
 		})
 	}
+	if p.out != nil {
+		run(func() bool { return w.output(ctx, d) })
+	}
 	for _, dest := range p.cfg.Destinations {
-		wg.Go(func() {
-			if !w.deliver(ctx, dest, id, body, received, dup) {
-				mu.Lock()
-				ok = false
-				mu.Unlock()
-			}
-		})
+		run(func() bool { return w.deliver(ctx, dest, d) })
 	}
 	wg.Wait()
 	return ok

@@ -200,7 +200,8 @@ func TestDeadLetters(t *testing.T) {
 			for _, h := range dlq[0].Headers {
 				headers[h.Key] = string(h.Value)
 			}
-			if headers["attempts"] != strconv.Itoa(tt.wantAttempts) || headers["status"] != strconv.Itoa(tt.status) || headers["error"] == "" {
+			if headers["attempts"] != strconv.Itoa(tt.wantAttempts) || headers["status"] != strconv.Itoa(tt.status) ||
+				headers["error"] != "destination answered "+strconv.Itoa(tt.status) {
 				t.Errorf("dead-letter headers %v", headers)
 			}
 			if n := len(dest.byID("doomed")); n != tt.wantAttempts {

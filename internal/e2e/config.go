@@ -41,6 +41,14 @@ type Config struct {
 	// OutputTopic is the pipeline's Kafka output topic: the kafka suite also waits for its
 	// event there. Embedded default: "<Topic>-processed", which the embedded pipeline feeds.
 	OutputTopic string
+	// TapTopics are the pipeline's Kafka topics the tap reads (issue 17), so every run's trail
+	// holds where its event was seen and a failed run says where it stopped. nil: the
+	// default, on the embedded pipeline its ingest, dead-letter and output topics; with API
+	// and Brokers, Topic and OutputTopic; without brokers no tap. Empty (not nil): no tap.
+	TapTopics []string
+	// TraceURL links runs to the user's tracing UI ("{trace_id}" becomes the run's W3C
+	// trace-id): on the status page and in failure messages. Default: none.
+	TraceURL string
 	// WebhookURL is the public URL of this server's /webhook the pipeline delivers to.
 	// Embedded default: this server's own address.
 	WebhookURL string
@@ -183,5 +191,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("case_timeout", c.Overrides.Timeout.String()),
 		slog.String("statsd", c.Statsd),
 		slog.String("data_dir", c.DataDir),
+		slog.String("tap_topics", strings.Join(c.TapTopics, ",")),
+		slog.String("trace_url", redact.URL(c.TraceURL)),
 	)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/orbital-e2e/orbital/internal/cluster"
 	"github.com/orbital-e2e/orbital/internal/faultsapi"
 	"github.com/orbital-e2e/orbital/internal/netx"
+	"github.com/orbital-e2e/orbital/kafkatap"
 	"github.com/orbital-e2e/orbital/orbital"
 	"github.com/orbital-e2e/orbital/orbital/server"
 	"github.com/orbital-e2e/orbital/orbital/status"
@@ -33,6 +34,8 @@ type Server struct {
 	eng     *stats.Engine
 	rl      *webhook.RouteLogger
 	target  *target
+	tap     *kafkatap.Tap // issue 17: where each run's event was seen; nil without one
+	stopTap func()        // ends the tap's start-up retries
 	node    *cluster.Node
 	results *cluster.Results // the shared, durable status history (cluster mode, DataDir)
 	replica string
@@ -91,7 +94,11 @@ func (s *Server) build(ctx context.Context, ln net.Listener) (err error) {
 	if cfg.OnPipeline != nil && s.target.pipeline != nil {
 		cfg.OnPipeline(s.target.pipeline)
 	}
+	if err := s.startTap(ctx); err != nil {
+		return err
+	}
 	h := s.target.harness(cfg, s.rl, cfg.Logger)
+	h.Tap, h.TraceURL = s.tap, cfg.TraceURL
 	// The browser suite's page (and the installed analytics.js) is served by the front
 	// (frontConfig) on this listener: Chromium loads it from here.
 	h.BrowserURL = listenURL(ln, tests.BrowserPagePath)
@@ -212,6 +219,7 @@ func (s *Server) frontConfig(ln net.Listener, hookLogger webhook.Logger) server.
 			Version:    s.cfg.Version,
 			Target:     s.target.name(),
 			Replica:    s.replica,
+			TraceURL:   s.cfg.TraceURL,
 			// With a results topic the page records what it reads back from it (its own
 			// runs included), not the Service's results directly.
 			Fed: s.sharedResults(),
@@ -346,6 +354,10 @@ func (s *Server) Close() {
 			if err := s.results.Close(); err != nil {
 				logger.Warn("results topic: closing", "err", err)
 			}
+		}
+		if s.tap != nil {
+			s.stopTap()
+			_ = s.tap.Close()
 		}
 		if s.target != nil {
 			s.target.Close(context.Background(), logger)

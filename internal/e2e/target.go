@@ -42,6 +42,8 @@ type target struct {
 	embedded   bool
 	// outputTopic is the pipeline's Kafka output topic ("" for none).
 	outputTopic string
+	// deadLetterTopic is the embedded pipeline's dead-letter topic ("" for an external one).
+	deadLetterTopic string
 
 	broker   *embedkafka.Broker
 	pipeline *pipeline.Pipeline
@@ -78,6 +80,9 @@ func describeTarget(c Config) *target {
 	}
 	if t.embedded && t.outputTopic == "" {
 		t.outputTopic = c.Topic + "-processed" // the embedded pipeline feeds one
+	}
+	if t.embedded {
+		t.deadLetterTopic = c.Topic + "-dead-letter"
 	}
 	return t
 }
@@ -119,6 +124,7 @@ func startTarget(ctx context.Context, c Config, ownWebhook string, h stats.Handl
 		Brokers:           broker.Brokers(),
 		Topic:             c.Topic,
 		OutputTopic:       t.outputTopic,
+		DeadLetterTopic:   t.deadLetterTopic,
 		WriteKeys:         []string{t.writeKey},
 		Destinations:      []string{t.webhookURL},
 		DestinationSecret: t.secret,

@@ -30,6 +30,12 @@ var help = map[string]string{
 	"orbital_kafkasource_dropped_total":         "Messages of the Kafka return path dropped, by topic and reason.",
 	"orbital_kafkasource_errors_total":          "Read errors of the Kafka return path, by topic.",
 	"orbital_kafkasource_partitions":            "Partitions the Kafka return path reads, by topic.",
+	"orbital_tap_records_total":                 "Records the Kafka tap read, by topic (added every second).",
+	"orbital_tap_sightings_total":               "Records of a pending key the Kafka tap kept, by topic.",
+	"orbital_tap_dropped_total":                 "What the Kafka tap did not keep, by reason (per_key, keys_full, headers).",
+	"orbital_tap_errors_total":                  "Read errors of the Kafka tap, by topic.",
+	"orbital_tap_pending_keys":                  "Keys the Kafka tap watches.",
+	"orbital_tap_partitions":                    "Partitions the Kafka tap reads, by topic.",
 	"pipeline_delivery_latency_seconds":         "Example pipeline: ingest to successful delivery.",
 }
 

@@ -27,6 +27,7 @@ func DurationBuckets() []float64 { return append([]float64(nil), durationBuckets
 var histograms = []string{
 	"orbital.run.duration_seconds",
 	"orbital.delivery.latency_seconds",
+	"orbital.hop.latency_seconds",
 	"orbital.cluster.relay_latency_seconds",
 	"pipeline.delivery.latency_seconds",
 }

@@ -4,6 +4,7 @@ package redact
 
 import (
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -79,4 +80,22 @@ func (s *Secrets) Replace(text string) string {
 		return text
 	}
 	return s.r.Replace(text)
+}
+
+// urlInText finds what looks like an absolute URL in free text: a scheme, "://", and
+// everything up to white space, a double quote or an angle bracket (a password may hold
+// parentheses, brackets and single quotes).
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"<>]+`)
+
+// URLsIn returns text with every URL in it passed through URL, so free text written by
+// someone else (a dead-letter record's error header, an error message) shows no URL
+// credentials: "POST https://u:p@host/hook?token=t: EOF" becomes "POST https://host/hook: EOF".
+func URLsIn(text string) string {
+	if !strings.Contains(text, "://") {
+		return text
+	}
+	return urlInText.ReplaceAllStringFunc(text, func(u string) string {
+		trimmed := strings.TrimRight(u, ".,:;!?)]}'") // punctuation after a URL is the sentence's
+		return URL(trimmed) + u[len(trimmed):]
+	})
 }

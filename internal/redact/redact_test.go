@@ -55,3 +55,20 @@ func TestSecrets(t *testing.T) {
 		t.Errorf("nil Secrets changed the text: %q", got)
 	}
 }
+
+func TestURLsIn(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"destination answered 503", "destination answered 503"},
+		{"POST https://u:pa55@hooks.example/in?token=t0k#f: EOF", "POST https://hooks.example/in: EOF"},
+		{"see https://x.example/a?k=v.", "see https://x.example/a."},
+		{"POST https://user:pa(ss)w0rd@hooks.example/in: 503", "POST https://hooks.example/in: 503"},
+		{"(at https://u:it's[{x}]@h.example/p?t=1)", "(at <redacted>)"}, // url.Parse refuses that user info: all of it goes
+		{`error "http://a:b@x/y" and ftp://c:d@z/`, `error "http://x/y" and ftp://z/`},
+		{"no scheme u:p@host", "no scheme u:p@host"},
+	} {
+		if got := redact.URLsIn(tc.in); got != tc.want {
+			t.Errorf("URLsIn(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -81,7 +81,8 @@ type Run struct {
 	Case            string             `json:"case"`
 	Parent          string             `json:"parent,omitempty"` // a subtest's enclosing case (POST .../run)
 	TraceID         string             `json:"trace_id"`
-	Replica         string             `json:"replica,omitempty"` // the replica that ran it (Config.Replica, Feed)
+	TraceURL        string             `json:"trace_url,omitempty"` // the run in the user's tracing UI (Config.TraceURL)
+	Replica         string             `json:"replica,omitempty"`   // the replica that ran it (Config.Replica, Feed)
 	Start           time.Time          `json:"start"`
 	DurationSeconds float64            `json:"duration_seconds"`
 	Outcome         string             `json:"outcome"`
@@ -118,10 +119,11 @@ type Summary struct {
 	FailingForSeconds float64 `json:"failing_for_seconds"`
 }
 
-func toRun(name string, r run) Run {
+func (s *Status) toRun(name string, r run) Run {
 	out := Run{
 		Case:            name,
 		TraceID:         r.traceID,
+		TraceURL:        orbital.TraceLink(s.traceURL, r.traceID),
 		Replica:         r.replica,
 		Start:           r.start,
 		DurationSeconds: r.duration.Seconds(),
@@ -144,7 +146,7 @@ func toRun(name string, r run) Run {
 	return out
 }
 
-func resultToRun(r orbital.Result) Run {
+func (s *Status) resultToRun(r orbital.Result) Run {
 	var nr run
 	nr.traceID, nr.start, nr.duration, nr.outcome, nr.timedOut = r.TraceID, r.Start, r.Duration, r.Outcome, r.TimedOut
 	nr.errMsg, nr.output = r.Error, r.Output
@@ -152,7 +154,7 @@ func resultToRun(r orbital.Result) Run {
 		nr.latency, nr.hasLat = d, true
 	}
 	nr.measures = r.Measures
-	out := toRun(r.Case, nr)
+	out := s.toRun(r.Case, nr)
 	out.Parent = r.Parent
 	return out
 }
@@ -385,7 +387,7 @@ func (s *Status) handleRuns(w http.ResponseWriter, r *http.Request, name string)
 	}
 	out := make([]Run, len(runs))
 	for i, x := range runs {
-		out[i] = toRun(name, x)
+		out[i] = s.toRun(name, x)
 	}
 	// Failures first, then newest first (runs are newest first already).
 	slices.SortStableFunc(out, func(a, b Run) int {
@@ -447,10 +449,10 @@ func (s *Status) handleCasePost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := resultToRun(res)
+	out := s.resultToRun(res)
 	out.Replica = s.replica
 	for _, sub := range res.Subtests {
-		sr := resultToRun(sub)
+		sr := s.resultToRun(sub)
 		sr.Replica = s.replica
 		out.Subtests = append(out.Subtests, sr)
 	}

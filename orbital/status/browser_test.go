@@ -137,7 +137,7 @@ func TestPageInBrowser(t *testing.T) {
 			o.Run("second", func(ctx context.Context, o *orbital.O) { o.Log("ok") })
 		}},
 	}
-	f := newFixture(t, status.Config{Version: "v1.2.3-test", Target: "embedded"}, cases...)
+	f := newFixture(t, status.Config{Version: "v1.2.3-test", Target: "embedded", TraceURL: "https://tracing.example/trace/{trace_id}"}, cases...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.svc.Run(ctx) }()
@@ -223,6 +223,12 @@ func TestPageInBrowser(t *testing.T) {
 	summary := eval[string](t, tab, `document.querySelector('tr.detail[data-detail-for="flaky"] details.run summary').textContent`)
 	if !regexpTrace.MatchString(summary) || !strings.Contains(summary, "duration") || !strings.Contains(summary, "start") {
 		t.Errorf("run summary %q lacks trace id, start or duration", summary)
+	}
+	// Each run links to its trace in the tracing UI (Config.TraceURL).
+	traceID := eval[string](t, tab, `document.querySelector('tr.detail[data-detail-for="flaky"] details.run').dataset.traceId`)
+	href := eval[string](t, tab, `(document.querySelector('tr.detail[data-detail-for="flaky"] details.run summary a.trace-link') || {}).href || ""`)
+	if want := "https://tracing.example/trace/" + orbital.W3CTraceID(traceID); href != want {
+		t.Errorf("run %s links to %q, want %q", traceID, href, want)
 	}
 	// A passing run's log with markup is shown as text, not parsed.
 	waitJS(t, tab, "a passing run with markup shown as text", `[...document.querySelectorAll('tr.detail[data-detail-for="flaky"] pre.log')]

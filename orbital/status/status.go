@@ -67,6 +67,12 @@ type Config struct {
 	// when it comes back from wherever results are shared (a cluster's
 	// results topic). Default false: every result of the Service is recorded.
 	Fed bool
+	// TraceURL links each run to the user's tracing UI: every "{trace_id}"
+	// in it becomes the run's W3C trace-id ([orbital.W3CTraceID], the trace
+	// id of the traceparent the suites send), e.g.
+	// "https://tracing.example/trace/{trace_id}". The run detail and the
+	// runs of the JSON API ("trace_url") carry the link. Default "": no links.
+	TraceURL string
 }
 
 // Status records orbital results in memory and serves them as a status page
@@ -84,6 +90,7 @@ type Status struct {
 	started  time.Time
 	history  int
 	replica  string
+	traceURL string // Config.TraceURL
 	assets   http.Handler
 	mux      *http.ServeMux
 	pageTmpl pageTemplate
@@ -101,14 +108,18 @@ func New(cfg Config) (*Status, error) {
 	if cfg.History < 0 || cfg.MaxCases < 0 || cfg.MaxOutput < 0 || cfg.MaxLogBytes < 0 {
 		return nil, errors.New("status: History, MaxCases, MaxOutput and MaxLogBytes must not be negative")
 	}
+	if err := CheckTraceURL(cfg.TraceURL); err != nil {
+		return nil, fmt.Errorf("status: Config.TraceURL: %w", err)
+	}
 	s := &Status{
-		svc:     cfg.Service,
-		version: cfg.Version,
-		target:  redactTarget(cfg.Target),
-		logger:  cfg.Logger,
-		now:     cfg.Now,
-		history: orDefault(cfg.History, DefaultHistory),
-		replica: cfg.Replica,
+		svc:      cfg.Service,
+		version:  cfg.Version,
+		target:   redactTarget(cfg.Target),
+		logger:   cfg.Logger,
+		now:      cfg.Now,
+		history:  orDefault(cfg.History, DefaultHistory),
+		replica:  cfg.Replica,
+		traceURL: cfg.TraceURL,
 	}
 	if s.version == "" {
 		s.version = "dev"
@@ -226,4 +237,26 @@ func redactTarget(t string) string {
 		return "(hidden)"
 	}
 	return r
+}
+
+// CheckTraceURL reports whether tmpl is a valid Config.TraceURL: "" or an
+// absolute http(s) URL with "{trace_id}" in it. The page renders it as a
+// link, so a javascript: URL would run, and shows it to everyone who can
+// see the page, so it must hold no user info. The error shows the URL without its
+// user info, query and fragment.
+func CheckTraceURL(tmpl string) error {
+	if tmpl == "" {
+		return nil
+	}
+	u, err := url.Parse(strings.ReplaceAll(tmpl, "{trace_id}", "0"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http(s) URL such as https://tracing.example/trace/{trace_id}", redact.URL(tmpl))
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q holds user info: links on the page must carry no credentials", redact.URL(tmpl))
+	}
+	if !strings.Contains(tmpl, "{trace_id}") {
+		return fmt.Errorf("%q has no {trace_id}", redact.URL(tmpl))
+	}
+	return nil
 }

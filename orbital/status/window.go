@@ -137,7 +137,7 @@ func (s *Status) window(d time.Duration, re *regexp.Regexp) (Window, int) {
 		cw := CaseWindow{Case: tc.Name, Runs: []Run{}}
 		runs, cw.Complete = startedSince(runs, win.From, s.history)
 		for _, x := range runs {
-			cw.Runs = append(cw.Runs, toRun(tc.Name, x))
+			cw.Runs = append(cw.Runs, s.toRun(tc.Name, x))
 			switch x.outcome {
 			case orbital.Pass:
 				cw.Passed++

@@ -91,7 +91,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&o.destSecret, "destination-secret", `HMAC-SHA256 key of the deliveries' signature ("whsec_<base64>" is decoded under standard-webhooks)`)
 	fs.StringVar(&o.signature, "signature", pipeline.SignatureStandardWebhooks, `how deliveries are signed: "standard-webhooks" (webhook-id, webhook-timestamp, webhook-signature) or "x-signature"`)
 	fs.IntVar(&o.maxConns, "max-conns", 0, "connections the API listener (and an embedded broker) keep open at once; 0: an eighth of the fd limit, 64 to 4096")
-	fs.StringVar(&o.faults, "faults", "", `faults to inject, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2"`)
+	fs.StringVar(&o.faults, "faults", "", `faults to inject, e.g. "drop=0.1,dup=0.05,delay=200ms,corrupt=0.01,dest5xx=0.2,lose=0.1"`)
 	fs.Var(&o.adminToken, "admin-token", "Bearer token for PUT /admin/faults; empty disables it")
 	fs.IntVar(&o.maxAttempts, "max-attempts", 5, "delivery attempts per destination before dead-lettering")
 	fs.DurationVar(&o.backoffMin, "backoff-min", 100*time.Millisecond, "first retry backoff")

@@ -166,6 +166,14 @@
       var s = el("summary");
       s.appendChild(el("span", "badge " + r.outcome, r.outcome + (r.timed_out ? " (timeout)" : "")));
       s.appendChild(el("span", "trace", r.trace_id));
+      if (r.trace_url) {
+        var tl = el("a", "trace-link", "trace");
+        tl.href = r.trace_url;
+        tl.target = "_blank";
+        tl.rel = "noopener noreferrer";
+        tl.addEventListener("click", function (ev) { ev.stopPropagation(); });
+        s.appendChild(tl);
+      }
       var st = el("span");
       st.appendChild(el("span", "k", "start"));
       st.appendChild(document.createTextNode(fmtAbs(r.start)));

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,23 +11,30 @@ import (
 // that a replay or a transport retry of one is not recorded twice. It holds
 // at most max ids (in flight or recorded); each is forgotten window after it
 // was recorded. It is safe for concurrent use.
+//
+// An id is kept as a 128-bit hash under two per-process random seeds, not
+// as its string: 24 bytes per id in maps and a queue without pointers, which
+// the garbage collector never scans, instead of the id's string (up to 256
+// bytes, kept alive) and pointers to it. Two ids collide with probability
+// about 2^-128 (the seeds are secret); only a delivery whose signature
+// checked out is remembered, so a sender would need the secret even to try.
 type seenIDs struct {
-	mu     sync.Mutex
-	window time.Duration
-	max    int
-	ids    map[string]seenState
-	order  []seenAt // recorded ids, oldest first, from head
-	head   int
+	mu       sync.Mutex
+	seeds    [2]maphash.Seed
+	window   int64 // nanoseconds
+	max      int
+	ids      map[idKey]int64    // recorded id → when its memory ends (unix ns)
+	inFlight map[idKey]struct{} // ids reserved by a request recording them (few: one per request in flight)
+	order    []seenAt           // recorded ids, oldest first, from head
+	head     int
 }
 
-type seenState struct {
-	inFlight bool
-	expires  time.Time
-}
+// idKey is a delivery id's 128-bit hash.
+type idKey [2]uint64
 
 type seenAt struct {
-	id      string
-	expires time.Time
+	id      idKey
+	expires int64 // unix ns
 }
 
 // reservation outcomes.
@@ -38,51 +46,59 @@ const (
 )
 
 func newSeenIDs(window time.Duration, max int) *seenIDs {
-	return &seenIDs{window: window, max: max, ids: make(map[string]seenState)}
+	return &seenIDs{
+		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		window: int64(window), max: max,
+		ids: make(map[idKey]int64), inFlight: make(map[idKey]struct{}),
+	}
+}
+
+// key returns the key of id for reserve, commit and release.
+func (s *seenIDs) key(id string) idKey {
+	return idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 }
 
 // reserve looks id up and, when it is new, reserves it as in flight.
-func (s *seenIDs) reserve(id string, now time.Time) int {
+func (s *seenIDs) reserve(id idKey, now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expire(now)
-	if st, ok := s.ids[id]; ok {
-		if st.inFlight {
-			return idInFlight
-		}
+	s.expire(now.UnixNano())
+	if _, ok := s.ids[id]; ok {
 		return idSeen
 	}
-	if len(s.ids) >= s.max {
+	if _, ok := s.inFlight[id]; ok {
+		return idInFlight
+	}
+	if len(s.ids)+len(s.inFlight) >= s.max {
 		return idFull
 	}
-	s.ids[id] = seenState{inFlight: true}
+	s.inFlight[id] = struct{}{}
 	return idNew
 }
 
 // commit marks a reserved id recorded; it is kept for the window.
-func (s *seenIDs) commit(id string, now time.Time) {
+func (s *seenIDs) commit(id idKey, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp := now.Add(s.window)
-	s.ids[id] = seenState{expires: exp}
+	exp := now.UnixNano() + s.window
+	delete(s.inFlight, id)
+	s.ids[id] = exp
 	s.order = append(s.order, seenAt{id, exp})
 }
 
 // release forgets a reserved id whose delivery was not recorded, so that
 // the sender's retry is recorded.
-func (s *seenIDs) release(id string) {
+func (s *seenIDs) release(id idKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.ids[id]; ok && st.inFlight {
-		delete(s.ids, id)
-	}
+	delete(s.inFlight, id)
 }
 
 // expire drops recorded ids whose window ended. Called with s.mu held.
-func (s *seenIDs) expire(now time.Time) {
-	for s.head < len(s.order) && now.After(s.order[s.head].expires) {
+func (s *seenIDs) expire(now int64) {
+	for s.head < len(s.order) && now > s.order[s.head].expires {
 		e := s.order[s.head]
-		if st, ok := s.ids[e.id]; ok && !st.inFlight && st.expires.Equal(e.expires) {
+		if exp, ok := s.ids[e.id]; ok && exp == e.expires { // not recorded again since
 			delete(s.ids, e.id)
 		}
 		s.order[s.head] = seenAt{}

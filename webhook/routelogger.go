@@ -53,6 +53,8 @@ type RouteLogger struct {
 	seed      maphash.Seed
 	pending   atomic.Int64
 	unmatched unmatchedStore
+	matched   *series // webhook.matched_total (nil without stats)
+	pendingG  *series // webhook.pending_keys (nil without stats)
 	shards    [numShards]shard
 }
 
@@ -134,6 +136,7 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	// Every counter exists at 0 from the start, so the first duplicate or unmatched delivery
 	// is an increase (a series that appears at 1 looks like no change to rate()).
 	if st := l.cfg.stats; st != nil {
+		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newSeries(st, "webhook.pending_keys")
 		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
 			st.Add(name, 0)
 		}
@@ -163,11 +166,7 @@ func (l *RouteLogger) add(name string, n int, tags ...stats.Tag) {
 	}
 }
 
-func (l *RouteLogger) gauge(n int64) {
-	if l.cfg.stats != nil {
-		l.cfg.stats.Set("webhook.pending_keys", n)
-	}
-}
+func (l *RouteLogger) gauge(n int64) { l.pendingG.set(n) }
 
 // lookupLocked returns the live entry for key, evicting it if expired.
 func (l *RouteLogger) lookupLocked(s *shard, key string, now int64) *entry {
@@ -237,7 +236,7 @@ func (l *RouteLogger) Sent(key string) error {
 	n := l.pending.Add(1)
 	s.mu.Unlock()
 	if total > 0 {
-		l.incr("webhook.matched_total")
+		l.matched.add(1)
 		l.add("webhook.duplicate_total", total-1)
 	}
 	if l.cfg.stats != nil || swept {
@@ -273,7 +272,7 @@ func (l *RouteLogger) Record(r Request) {
 		e.notify()
 		s.mu.Unlock()
 		if first {
-			l.incr("webhook.matched_total")
+			l.matched.add(1)
 		} else {
 			l.incr("webhook.duplicate_total")
 		}
@@ -295,16 +294,10 @@ func (l *RouteLogger) Record(r Request) {
 func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
 	s := l.shard(key)
 	s.mu.Lock()
-	e := l.lookupLocked(s, key, l.now())
-	if e == nil {
+	e, r, ok, err := l.firstLocked(s, key, "Wait")
+	if ok || err != nil {
 		s.mu.Unlock()
-		return Request{}, fmt.Errorf("webhook: Wait %q: %w", key, ErrNotSent)
-	}
-	if len(e.reqs) > 0 {
-		e.waited = true
-		r := e.reqs[0]
-		s.mu.Unlock()
-		return r, nil
+		return r, err
 	}
 	w := e.addWaiter(make(chan struct{}, 1))
 	s.mu.Unlock()
@@ -332,6 +325,31 @@ func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// firstLocked is the first look of Wait (named op in errors): key's first
+// delivery and true when it has one (marking it waited for), an error
+// wrapping ErrNotSent when key is not pending, otherwise its entry to wait
+// on. Called with s.mu held.
+func (l *RouteLogger) firstLocked(s *shard, key, op string) (*entry, Request, bool, error) {
+	e := l.lookupLocked(s, key, l.now())
+	if e == nil {
+		return nil, Request{}, false, fmt.Errorf("webhook: %s %q: %w", op, key, ErrNotSent)
+	}
+	if len(e.reqs) == 0 {
+		return e, Request{}, false, nil
+	}
+	e.waited = true
+	return e, e.reqs[0], true, nil
+}
+
+// first is firstLocked taking the shard's lock, without the entry.
+func (l *RouteLogger) first(key, op string) (Request, bool, error) {
+	s := l.shard(key)
+	s.mu.Lock()
+	_, r, ok, err := l.firstLocked(s, key, op)
+	s.mu.Unlock()
+	return r, ok, err
 }
 
 // WaitN blocks until n distinct keys among keys have a delivery and returns

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"math"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -123,93 +124,160 @@ func StandardKey(secret []byte) []byte {
 
 func standardMAC(key []byte, id string, ts int64) hash.Hash {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write(strconv.AppendInt(nil, ts, 10))
-	m.Write([]byte{'.'})
+	writeStandardPrefix(m, make([]byte, 0, len(id)+22), id, ts)
 	return m
 }
+
+// writeStandardPrefix writes "id.timestamp." to m through buf (scratch
+// space, reused by pooled MACs).
+func writeStandardPrefix(m hash.Hash, buf []byte, id string, ts int64) []byte {
+	buf = append(buf[:0], id...)
+	buf = append(buf, '.')
+	buf = strconv.AppendInt(buf, ts, 10)
+	buf = append(buf, '.')
+	m.Write(buf)
+	return buf
+}
+
+// Canonical forms of the Standard Webhooks header names, so that a request's
+// headers are looked up without canonicalising (and allocating) each time.
+var (
+	canonWebhookID        = textproto.CanonicalMIMEHeaderKey(HeaderWebhookID)
+	canonWebhookTimestamp = textproto.CanonicalMIMEHeaderKey(HeaderWebhookTimestamp)
+	canonWebhookSignature = textproto.CanonicalMIMEHeaderKey(HeaderWebhookSignature)
+)
+
+// headerValue is h.Get(canon) for a canonical key.
+func headerValue(h http.Header, canon string) string {
+	if v := h[canon]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// maxCandidates is how many space-separated webhook-signature entries are
+// looked at (a rotation needs two or three).
+const maxCandidates = 16
 
 // signed is what a request's signature headers claim, parsed before the
 // body is read so that a request without a usable signature is refused
 // without reading its body.
 type signed struct {
-	id   string   // webhook-id (Standard Webhooks)
-	ts   int64    // webhook-timestamp
-	macs [][]byte // candidate MACs
+	id   string // webhook-id (Standard Webhooks)
+	ts   int64  // webhook-timestamp
+	n    int    // candidate MACs in macs
+	macs [maxCandidates][sha256.Size]byte
 }
 
 // errStale is a Standard Webhooks timestamp outside the tolerance.
 var errStale = fmt.Errorf("timestamp outside the tolerance")
 
-// parseSignature parses the signature headers of r for w's scheme. It does
-// not check the MAC (that needs the body).
-func (w *Webhook) parseSignature(h http.Header, now time.Time) (signed, error) {
+// parseSignature parses the signature headers of r for w's scheme into s. It
+// does not check the MAC (that needs the body).
+func (w *Webhook) parseSignature(s *signed, h http.Header, now time.Time) error {
 	if w.scheme.bodyOnly() {
 		v := strings.TrimPrefix(h.Get(w.sigHeader), "sha256=")
 		if len(v) != 2*sha256.Size {
-			return signed{}, fmt.Errorf("missing or malformed %s", w.sigHeader)
+			return fmt.Errorf("missing or malformed %s", w.sigHeader)
 		}
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return signed{}, fmt.Errorf("malformed %s", w.sigHeader) // lowercase hex only
+				return fmt.Errorf("malformed %s", w.sigHeader) // lowercase hex only
 			}
 		}
-		mac, err := hex.DecodeString(v)
-		if err != nil {
-			return signed{}, fmt.Errorf("malformed %s", w.sigHeader)
+		if _, err := hex.Decode(s.macs[0][:], []byte(v)); err != nil {
+			return fmt.Errorf("malformed %s", w.sigHeader)
 		}
-		return signed{macs: [][]byte{mac}}, nil
+		s.n = 1
+		return nil
 	}
-	id, tsStr, sig := h.Get(HeaderWebhookID), h.Get(HeaderWebhookTimestamp), h.Get(HeaderWebhookSignature)
+	id, tsStr := headerValue(h, canonWebhookID), headerValue(h, canonWebhookTimestamp)
+	sig := headerValue(h, canonWebhookSignature)
 	if id == "" || tsStr == "" || sig == "" {
-		return signed{}, fmt.Errorf("missing webhook-id, webhook-timestamp or webhook-signature")
+		return fmt.Errorf("missing webhook-id, webhook-timestamp or webhook-signature")
 	}
 	if len(id) > maxDeliveryIDLen {
-		return signed{}, fmt.Errorf("webhook-id longer than %d bytes", maxDeliveryIDLen)
+		return fmt.Errorf("webhook-id longer than %d bytes", maxDeliveryIDLen)
 	}
 	ts, err := strconv.ParseInt(tsStr, 10, 64)
 	if err != nil {
-		return signed{}, fmt.Errorf("malformed webhook-timestamp")
+		return fmt.Errorf("malformed webhook-timestamp")
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > w.tolerance || d < -w.tolerance {
-		return signed{}, errStale
+		return errStale
 	}
-	s := signed{id: id, ts: ts}
-	for i, part := range strings.Fields(sig) {
-		if i >= 16 {
-			break
-		}
-		b64, ok := strings.CutPrefix(part, "v1,")
-		if !ok {
-			continue // another version (v1a, ...): not ours to check
-		}
-		mac, err := base64.StdEncoding.DecodeString(b64)
-		if err != nil || len(mac) != sha256.Size {
-			continue
-		}
-		s.macs = append(s.macs, mac)
+	s.id, s.ts = id, ts
+	s.parseCandidates(sig)
+	if s.n == 0 {
+		return fmt.Errorf("no v1 signature in webhook-signature")
 	}
-	if len(s.macs) == 0 {
-		return signed{}, fmt.Errorf("no v1 signature in webhook-signature")
-	}
-	return s, nil
+	return nil
 }
 
-// newMAC returns the MAC to stream the body into for s.
-func (w *Webhook) newMAC(s signed) hash.Hash {
-	if w.scheme.bodyOnly() {
-		return hmac.New(sha256.New, w.secret)
+// parseCandidates keeps the well-formed "v1,<base64 of 32 bytes>" entries
+// among the first maxCandidates of sig, decoded without allocating.
+func (s *signed) parseCandidates(sig string) {
+	var src [64]byte
+	var dst [48]byte
+	i := 0
+	for part := range strings.FieldsSeq(sig) {
+		if i >= maxCandidates {
+			break
+		}
+		i++
+		b64, ok := strings.CutPrefix(part, "v1,")
+		if !ok || len(b64) > len(src) {
+			continue // another version (v1a, ...): not ours to check; or too long for 32 bytes
+		}
+		n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], b64)])
+		if err != nil || n != sha256.Size {
+			continue
+		}
+		copy(s.macs[s.n][:], dst[:n])
+		s.n++
 	}
-	return standardMAC(w.stdKey, s.id, s.ts)
 }
+
+// pooledMAC is a MAC under a Webhook's key with scratch space for the
+// Standard Webhooks prefix; Webhook.macs keeps them between requests.
+type pooledMAC struct {
+	hash.Hash
+	buf, sum []byte
+}
+
+// digest returns the MAC of what was written, in m's own scratch space.
+func (m *pooledMAC) digest() []byte {
+	m.sum = m.Sum(m.sum[:0])
+	return m.sum
+}
+
+// newMAC returns the MAC to stream the body into for s, reset, from w's
+// pool when it has one. Give it back with putMAC.
+func (w *Webhook) newMAC(s *signed) *pooledMAC {
+	m, _ := w.macs.Get().(*pooledMAC)
+	if m == nil {
+		key := w.stdKey
+		if w.scheme.bodyOnly() {
+			key = w.secret
+		}
+		m = &pooledMAC{Hash: hmac.New(sha256.New, key)}
+	}
+	m.Reset()
+	if !w.scheme.bodyOnly() {
+		m.buf = writeStandardPrefix(m.Hash, m.buf, s.id, s.ts)
+	}
+	return m
+}
+
+// putMAC returns m to w's pool.
+func (w *Webhook) putMAC(m *pooledMAC) { w.macs.Put(m) }
 
 // matches reports in constant time per candidate whether sum is one of s's
 // MACs.
-func (s signed) matches(sum []byte) bool {
+func (s *signed) matches(sum []byte) bool {
 	ok := false
-	for _, m := range s.macs {
-		if hmac.Equal(m, sum) {
+	for i := range s.n {
+		if hmac.Equal(s.macs[i][:], sum) {
 			ok = true
 		}
 	}
@@ -239,13 +307,13 @@ func VerifySignature(secret []byte, h http.Header, body []byte) error {
 			return ErrNoSignature
 		}
 	}
-	s, err := w.parseSignature(h, time.Unix(0, 0))
-	if err != nil {
+	var s signed
+	if err := w.parseSignature(&s, h, time.Unix(0, 0)); err != nil {
 		return fmt.Errorf("%s: %w", header, ErrBadSignature)
 	}
-	m := w.newMAC(s)
+	m := w.newMAC(&s)
 	m.Write(body)
-	if !s.matches(m.Sum(nil)) {
+	if !s.matches(m.digest()) {
 		return fmt.Errorf("%s: %w", header, ErrBadSignature)
 	}
 	return nil

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
-	"hash"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/segmentio/stats/v4"
 )
@@ -85,9 +85,10 @@ type Config struct {
 	// MaxDeliveryIDs caps the Standard Webhooks delivery ids remembered to
 	// answer a replay or a transport retry of a recorded delivery with 200
 	// without recording it again (counted in webhook.replayed_total). Each
-	// id (at most 256 bytes) is kept for twice the Tolerance after it was
-	// recorded, so a delivery cannot be replayed with a timestamp still
-	// inside the tolerance once its id is forgotten. When the cap is
+	// id (at most 256 bytes; kept as a 128-bit hash, 50 to 100 bytes whatever
+	// its length) is kept for twice the Tolerance after it was recorded, so
+	// a delivery cannot be replayed with a timestamp still inside the
+	// tolerance once its id is forgotten. When the cap is
 	// reached new deliveries get 503 with Retry-After (reason "busy") until
 	// ids expire: memory stays bounded and no replay slips through.
 	// Default: 100,000 (DefaultMaxDeliveryIDs).
@@ -133,8 +134,10 @@ type Webhook struct {
 	seen      *seenIDs
 	budget    budget
 	stats     *stats.Engine
+	received  *series // webhook.received_total (nil without stats)
 	now       func() time.Time
 	bufs      sync.Pool // *bytes.Buffer
+	macs      sync.Pool // *pooledMAC under the key
 }
 
 // New returns a Webhook configured by c; zero fields take their defaults.
@@ -179,6 +182,7 @@ func New(c Config) *Webhook {
 	// Every counter exists at 0 from the start, so the first rejection or replay is an
 	// increase.
 	if w.stats != nil {
+		w.received = newSeries(w.stats, "webhook.received_total")
 		w.stats.Add("webhook.received_total", 0)
 		w.stats.Add("webhook.replayed_total", 0)
 		for _, reason := range rejectReasons {
@@ -222,165 +226,206 @@ func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 // ServeHTTP implements http.Handler.
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	now := w.now()
-	if w.stats != nil {
-		w.stats.Incr("webhook.received_total")
+	w.received.add(1)
+	gz, wireMax, ok := w.admit(rw, r)
+	if !ok {
+		return
 	}
+	// The signature headers are checked before a byte of the body is read.
+	var sig signed
+	var mac *pooledMAC
+	if len(w.secret) > 0 {
+		if !w.authenticate(rw, r.Header, now, &sig) {
+			return
+		}
+		mac = w.newMAC(&sig)
+		defer w.putMAC(mac)
+	}
+	deliveryID := ""
+	if w.scheme == SchemeStandardWebhooks {
+		if id := headerValue(r.Header, canonWebhookID); len(id) <= maxDeliveryIDLen {
+			deliveryID = id
+		}
+	}
+
+	var one [1][]byte // most bodies are one chunk
+	chunks, n, held, err := w.readBody(one[:0], http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
+	defer w.budget.give(held)
+	if err != nil {
+		w.rejectRead(rw, err)
+		return
+	}
+	if mac != nil && !sig.matches(mac.digest()) {
+		w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
+		return
+	}
+	if deliveryID == "" {
+		w.deliver(rw, r, chunks, n, gz, now, "")
+		return
+	}
+	id := w.seen.key(deliveryID)
+	if !w.reserveID(rw, id, now) {
+		return
+	}
+	recorded := false
+	defer func() { // also when the Logger panics: the sender's retry must be recorded
+		if recorded {
+			w.seen.commit(id, w.now())
+		} else {
+			w.seen.release(id)
+		}
+	}()
+	recorded = w.deliver(rw, r, chunks, n, gz, now, deliveryID)
+}
+
+// admit checks the method, Content-Encoding and Content-Length of r, all
+// before the body is read; when it refuses r it has answered.
+func (w *Webhook) admit(rw http.ResponseWriter, r *http.Request) (gz bool, wireMax int64, ok bool) {
 	switch r.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 	default:
 		rw.Header().Set("Allow", allowed)
 		w.reject(rw, http.StatusMethodNotAllowed, reasonMethod, "method not allowed: use POST, PUT or PATCH")
-		return
+		return false, 0, false
 	}
-	gz := false
-	switch enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); {
+	switch enc := strings.TrimSpace(headerValue(r.Header, "Content-Encoding")); {
 	case enc == "", strings.EqualFold(enc, "identity"):
 	case strings.EqualFold(enc, "gzip"), strings.EqualFold(enc, "x-gzip"):
 		gz = true
 	default:
 		w.reject(rw, http.StatusUnsupportedMediaType, reasonBadEncoding, "unsupported Content-Encoding: use gzip or identity")
-		return
+		return false, 0, false
 	}
-	wireMax := w.max
+	wireMax = w.max
 	if gz {
 		wireMax = w.wireMax
 	}
 	if r.ContentLength > wireMax {
 		w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
-		return
+		return false, 0, false
 	}
+	return gz, wireMax, true
+}
 
-	// The signature headers are checked before a byte of the body is read.
-	var mac hash.Hash
-	var sig signed
-	if len(w.secret) > 0 {
-		s, err := w.parseSignature(r.Header, now)
-		if errors.Is(err, errStale) {
-			w.reject(rw, http.StatusUnauthorized, reasonStale, "webhook-timestamp outside the tolerance")
-			return
-		}
-		if err != nil {
-			w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
-			return
-		}
-		sig, mac = s, w.newMAC(s)
+// authenticate parses the signature headers into sig; when they are missing,
+// malformed or stale it has answered 401.
+func (w *Webhook) authenticate(rw http.ResponseWriter, h http.Header, now time.Time, sig *signed) bool {
+	err := w.parseSignature(sig, h, now)
+	if errors.Is(err, errStale) {
+		w.reject(rw, http.StatusUnauthorized, reasonStale, "webhook-timestamp outside the tolerance")
+		return false
 	}
-	deliveryID := ""
-	if w.scheme == SchemeStandardWebhooks {
-		if id := r.Header.Get(HeaderWebhookID); len(id) <= maxDeliveryIDLen {
-			deliveryID = id
-		}
-	}
-
-	chunks, n, held, err := w.readBody(http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
-	defer w.budget.give(held)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.Is(err, errBudget):
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many request bytes in flight, retry")
-		case errors.As(err, &mbe):
-			w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
-		default:
-			w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
-		}
-		return
-	}
-	if mac != nil && !sig.matches(mac.Sum(nil)) {
 		w.reject(rw, http.StatusUnauthorized, reasonBadSignature, "missing or invalid signature")
-		return
+		return false
 	}
+	return true
+}
 
-	if deliveryID != "" {
-		switch w.seen.reserve(deliveryID, now) {
-		case idSeen:
-			if w.stats != nil {
-				w.stats.Incr("webhook.replayed_total")
-			}
-			rw.WriteHeader(http.StatusOK) // kept already; a retry needs no second copy
-			return
-		case idInFlight:
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "this delivery is being recorded, retry")
-			return
-		case idFull:
-			w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many recent deliveries, retry")
-			return
-		}
+// rejectRead answers a body that could not be read.
+func (w *Webhook) rejectRead(rw http.ResponseWriter, err error) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, errBudget):
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many request bytes in flight, retry")
+	case errors.As(err, &mbe):
+		w.reject(rw, http.StatusRequestEntityTooLarge, reasonTooLarge, "body too large")
+	default:
+		w.reject(rw, http.StatusBadRequest, reasonReadError, "cannot read body")
 	}
-	recorded := false
-	defer func() {
-		if deliveryID == "" {
-			return
-		}
-		if recorded {
-			w.seen.commit(deliveryID, w.now())
-		} else {
-			w.seen.release(deliveryID)
-		}
-	}()
+}
 
+// reserveID reserves a delivery id for this request; when it was recorded
+// before (200, a replay or a retry) or cannot be reserved now (503) it has
+// answered.
+func (w *Webhook) reserveID(rw http.ResponseWriter, id idKey, now time.Time) bool {
+	switch w.seen.reserve(id, now) {
+	case idSeen:
+		if w.stats != nil {
+			w.stats.Incr("webhook.replayed_total")
+		}
+		rw.WriteHeader(http.StatusOK) // kept already; a retry needs no second copy
+		return false
+	case idInFlight:
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "this delivery is being recorded, retry")
+		return false
+	case idFull:
+		w.reject(rw, http.StatusServiceUnavailable, reasonBusy, "too many recent deliveries, retry")
+		return false
+	}
+	return true
+}
+
+// deliver decodes the body read in chunks and hands the delivery to the
+// Logger, answering 200 when it is recorded (and reporting whether it was).
+func (w *Webhook) deliver(rw http.ResponseWriter, r *http.Request, chunks [][]byte, n int64, gz bool, now time.Time, deliveryID string) bool {
 	var decoded string
 	if gz {
 		s, code, reason, msg := w.gunzip(chunks)
 		if code != 0 {
 			w.reject(rw, code, reason, msg)
-			return
+			return false
 		}
 		decoded = s
 	} else {
-		var b strings.Builder
-		b.Grow(int(n))
-		for _, c := range chunks {
-			b.Write(c)
-		}
-		decoded = b.String()
+		decoded = joinChunks(chunks, n)
 	}
-
 	rawURL := r.RequestURI
 	if rawURL == "" && r.URL != nil {
 		rawURL = r.URL.String()
 	}
 	if w.logger != nil {
 		req := Request{
-			RemoteAddr: r.RemoteAddr,
-			Method:     r.Method,
-			Proto:      r.Proto,
-			RawURL:     rawURL,
-			Header:     r.Header,
-			Body:       decoded,
-			ReceivedAt: now,
-			DeliveryID: deliveryID,
+			RemoteAddr: r.RemoteAddr, Method: r.Method, Proto: r.Proto, RawURL: rawURL,
+			Header: r.Header, Body: decoded, ReceivedAt: now, DeliveryID: deliveryID,
 		}
 		if cl, ok := w.logger.(CheckedLogger); ok {
 			if err := cl.RecordChecked(req); err != nil {
 				w.reject(rw, http.StatusServiceUnavailable, reasonUnavailable, "delivery not recorded, retry: "+err.Error())
-				return
+				return false
 			}
 		} else {
 			w.logger.Record(req)
 		}
 	}
-	recorded = true
 	rw.WriteHeader(http.StatusOK)
+	return true
 }
 
 // errBudget is a read refused by the unauthenticated-bytes budget.
 var errBudget = errors.New("webhook: unauthenticated-bytes budget exhausted")
 
-// Chunk sizes of readBody.
-const (
-	chunkMin = 512
-	chunkMax = 32 << 10
-)
+// joinChunks returns the n bytes of chunks as a string. A single chunk that
+// its bytes nearly fill becomes the string without a copy: readBody
+// allocated it for this request alone and nothing writes to it after, and
+// the memory the string keeps is then about what its length says (which is
+// what the RouteLogger's bounds count).
+func joinChunks(chunks [][]byte, n int64) string {
+	if len(chunks) == 1 {
+		if c := chunks[0]; len(c) > 0 && cap(c)-len(c) <= len(c)/8+16 {
+			return unsafe.String(unsafe.SliceData(c), len(c))
+		}
+	}
+	var b strings.Builder
+	b.Grow(int(n))
+	for _, c := range chunks {
+		b.Write(c)
+	}
+	return b.String()
+}
 
-// readBody reads r in chunks, each taken from the budget before it is
-// allocated, writing every byte to mac (when set) as it arrives. held is
-// what it took from the budget, to give back when the request is done,
-// also on error.
-func (w *Webhook) readBody(r io.Reader, contentLength int64, mac hash.Hash) (chunks [][]byte, n, held int64, err error) {
+// chunkMax is the largest chunk readBody allocates.
+const chunkMax = 32 << 10
+
+// readBody reads r in chunks appended to chunks, each taken from the budget
+// before it is allocated, writing every byte to mac (when set) as it
+// arrives. It returns the chunks, the bytes read, and what it took from the
+// budget (to give back when the request is done, also on error).
+func (w *Webhook) readBody(chunks [][]byte, r io.Reader, contentLength int64, mac *pooledMAC) ([][]byte, int64, int64, error) {
+	var n, held int64
 	size := int64(4 << 10)
 	if contentLength >= 0 {
-		size = min(max(contentLength+1, chunkMin), chunkMax) // +1: see EOF without a second chunk
+		size = min(contentLength+1, chunkMax) // +1: see EOF without a second chunk
 	}
 	var cur []byte
 	for {

@@ -114,6 +114,9 @@ func TestLoadSIGTERM(t *testing.T) {
 	if !strings.Contains(text, "interrupted") {
 		t.Errorf("report does not say the load was interrupted:\n%s", text)
 	}
+	if !strings.Contains(text, "cpu: not measured (the load was interrupted)") {
+		t.Errorf("an interrupted load does not say its CPU was not measured:\n%s", text)
+	}
 	r := regexp.MustCompile(`runs: (\d+) passed, (\d+) failed`).FindStringSubmatch(text)
 	if r == nil || r[2] != "0" {
 		t.Fatalf("runs line missing or runs failed:\n%s\nstderr:\n%s", text, stderr.String())
@@ -179,7 +182,22 @@ func TestLoadAccounts(t *testing.T) {
 			if !strings.Contains(r.stdout, tc.want) {
 				t.Errorf("report lacks %q:\n%s", tc.want, r.stdout)
 			}
+			wantCPUFigures(t, r.stdout)
 		})
+	}
+}
+
+// wantCPUFigures: the report of a load that ran its course has its CPU figures: the whole
+// process's CPU per event on the load line, and the load generator's, webhook's and waiter's
+// own against a bare net/http client loop's, with their ratio, on the cpu line.
+func wantCPUFigures(t *testing.T, stdout string) {
+	t.Helper()
+	if !regexp.MustCompile(`(?m)^load: sent .*; process CPU [0-9.]+[µm]?s/event$`).MatchString(stdout) {
+		t.Errorf("load line lacks the process CPU per event:\n%s", stdout)
+	}
+	cpu := regexp.MustCompile(`(?m)^cpu: load generator, webhook and waiter [0-9.]+[µm]?s/event; bare net/http client loop [0-9.]+[µm]?s/event; ratio [0-9]+\.[0-9]{2} \(median of 5 paired rounds of [0-9]+ events at 100/s, pipeline excluded\)$`)
+	if !cpu.MatchString(stdout) {
+		t.Errorf("no cpu line with both loops' CPU per event and their ratio:\n%s", stdout)
 	}
 }
 

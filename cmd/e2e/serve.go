@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/orbital-e2e/orbital/internal/e2e"
 	"github.com/orbital-e2e/orbital/internal/load"
@@ -112,9 +113,12 @@ func runLoad(ctx context.Context, a *app, o *options) error {
 		incon = fmt.Sprintf(", %d inconclusive", tl.Inconclusive)
 	}
 	fmt.Fprintf(a.stdout, "load: %s\nruns: %d passed, %d failed, %d skipped%s\n", rep, tl.Passed, tl.Failed, tl.Skipped, incon)
+	srv.Close() // the CPU measurement wants the pipeline and the cases stopped
+	cpu := loadCPU(ctx, a, o, rep)
 	logger.Info("load finished", "sent", rep.Sent, "matched", rep.Matched, "lost", rep.Lost,
 		"throughput", rep.Throughput, "p50", rep.P50, "p99", rep.P99,
-		"runs_passed", tl.Passed, "runs_failed", tl.Failed, "runs_skipped", tl.Skipped, "runs_inconclusive", tl.Inconclusive)
+		"runs_passed", tl.Passed, "runs_failed", tl.Failed, "runs_skipped", tl.Skipped, "runs_inconclusive", tl.Inconclusive,
+		"process_cpu_per_event", cpuPerEvent(rep), "cpu_per_event", cpu.Orbital, "bare_cpu_per_event", cpu.Bare, "cpu_ratio", cpu.Ratio)
 	if errors.Is(runErr, server.ErrServe) {
 		return runErr
 	}
@@ -122,6 +126,31 @@ func runLoad(ctx context.Context, a *app, o *options) error {
 		return exitCode(exitFail)
 	}
 	return nil
+}
+
+// loadCPU measures and prints (line "cpu: ...") the load generator's, webhook's and waiter's
+// own process CPU per event against a bare net/http client loop at the load's rate and
+// concurrency, after the load (load.MeasureCPU); not after an interrupted load.
+func loadCPU(ctx context.Context, a *app, o *options, rep load.Report) load.CPUReport {
+	if rep.Interrupted || ctx.Err() != nil {
+		fmt.Fprintln(a.stdout, "cpu: not measured (the load was interrupted)")
+		return load.CPUReport{}
+	}
+	cpu, err := load.MeasureCPU(ctx, load.CPUConfig{Rate: o.loadRate, Concurrency: o.loadConcurrency})
+	if err != nil {
+		fmt.Fprintf(a.stdout, "cpu: not measured (%v)\n", err)
+		return load.CPUReport{}
+	}
+	fmt.Fprintf(a.stdout, "cpu: %s\n", cpu)
+	return cpu
+}
+
+// cpuPerEvent is the whole process's CPU per event sent during the load.
+func cpuPerEvent(rep load.Report) time.Duration {
+	if rep.Sent == 0 {
+		return 0
+	}
+	return (rep.CPU / time.Duration(rep.Sent)).Round(100 * time.Nanosecond)
 }
 
 // runTally counts the outcomes of top-level runs (e2e load reports them). It is safe for

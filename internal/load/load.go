@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,6 +93,11 @@ type Report struct {
 	P50, P99, Max time.Duration
 	// Elapsed runs from the first send to the last event accounted for.
 	Elapsed time.Duration
+	// CPU is the process CPU time (user and system, all threads) used while
+	// Run ran, by everything in the process: with the embedded default, the
+	// pipeline and the cases too (MeasureCPU measures the load generator,
+	// webhook and waiter alone). 0 where the platform does not tell.
+	CPU time.Duration
 	// Interrupted reports that Run's context ended before Duration.
 	Interrupted bool
 }
@@ -132,10 +136,18 @@ func (r Report) String() string {
 	}
 	fmt.Fprintf(&b, "; throughput %.1f ev/s (target %.0f/s, sent %.1f/s); delivery p50 %s p99 %s max %s; elapsed %s",
 		r.Throughput, r.Rate, r.SendRate, r.P50, r.P99, r.Max, r.Elapsed.Round(time.Millisecond))
+	if r.CPU > 0 && r.Sent > 0 {
+		fmt.Fprintf(&b, "; process CPU %s/event", perEvent(r.CPU, r.Sent))
+	}
 	if r.Interrupted {
 		b.WriteString("; interrupted")
 	}
 	return b.String()
+}
+
+// perEvent is d over n events, rounded for reading.
+func perEvent(d time.Duration, n int) time.Duration {
+	return (d / time.Duration(n)).Round(100 * time.Nanosecond)
 }
 
 // Run sends events as cfg says and returns their account. It returns an error
@@ -204,8 +216,6 @@ type runner struct {
 	endpoint string
 	client   *http.Client
 
-	sent atomic.Int64
-
 	mu      sync.Mutex
 	matched int
 	lost    int
@@ -217,77 +227,25 @@ func (r *runner) run(ctx context.Context) Report {
 	cfg := r.cfg
 	log := cfg.Logger
 	log.Info("load started", "rate", cfg.Rate, "duration", cfg.Duration, "concurrency", cfg.Concurrency, "delivery_timeout", cfg.DeliveryTimeout)
-
-	sem := make(chan struct{}, cfg.Concurrency)
-	var wg sync.WaitGroup
-	start := time.Now()
-	end := start.Add(cfg.Duration)
-	perEvent := float64(time.Second) / cfg.Rate
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	interrupted := false
-send:
-	for i := 0; ; i++ {
-		due := start.Add(time.Duration(float64(i) * perEvent))
-		if !due.Before(end) {
-			break
-		}
-		// Sleep only when more than a millisecond ahead: the schedule is
-		// absolute, so a late wake-up is caught up by the next sends.
-		if wait := time.Until(due); wait > time.Millisecond {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				interrupted = true
-				break send
-			case <-timer.C:
-			}
-		}
-		select {
-		case <-ctx.Done():
-			interrupted = true
-			break send
-		case sem <- struct{}{}:
-		}
-		if ctx.Err() != nil { // both were ready: prefer stopping
-			<-sem
-			interrupted = true
-			break
-		}
-		if time.Now().After(end) {
-			<-sem
-			break
-		}
-		r.sent.Add(1)
-		wg.Add(1)
-		go func(seq int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			r.event(ctx, seq)
-		}(i)
-	}
-	// The sending window is the configured Duration, or shorter when ctx
-	// ended it.
-	sendWindow := cfg.Duration
-	if interrupted {
-		sendWindow = time.Since(start)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	cpu0, cpuOK := processCPU()
+	p := pace(ctx, cfg.Rate, cfg.Duration, cfg.Concurrency, r.event)
+	cpu1, _ := processCPU()
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := Report{
-		Sent:        int(r.sent.Load()),
+		Sent:        p.sent,
 		Matched:     r.matched,
 		Lost:        r.lost,
 		Rate:        cfg.Rate,
 		P50:         r.hist.quantile(0.50),
 		P99:         r.hist.quantile(0.99),
 		Max:         r.hist.max,
-		Elapsed:     elapsed,
-		Interrupted: interrupted,
+		Elapsed:     p.elapsed,
+		Interrupted: p.interrupted,
+	}
+	if cpuOK {
+		rep.CPU = cpu1 - cpu0
 	}
 	if len(r.reasons) > 0 {
 		rep.LostReasons = make(map[string]int, len(r.reasons))
@@ -295,14 +253,90 @@ send:
 			rep.LostReasons[k] = v
 		}
 	}
-	if s := sendWindow.Seconds(); s > 0 {
+	if s := p.sendWindow.Seconds(); s > 0 {
 		rep.SendRate = float64(rep.Sent) / s
 	}
-	if s := elapsed.Seconds(); s > 0 {
+	if s := p.elapsed.Seconds(); s > 0 {
 		rep.Throughput = float64(rep.Matched) / s
 	}
 	log.Info("load finished", "report", rep.String())
 	return rep
+}
+
+// paced is what pace did: events started, the sending window (Duration, or
+// shorter when ctx ended it), the time until the last event returned.
+type paced struct {
+	sent                int
+	sendWindow, elapsed time.Duration
+	interrupted         bool
+}
+
+// pace starts event(ctx, seq) in a goroutine of its own rate times a second
+// for d, at most conc at a time (sending waits when conc are in flight), and
+// returns once every event returned. When ctx ends, no further event starts.
+func pace(ctx context.Context, rate float64, d time.Duration, conc int, event func(context.Context, int)) paced {
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	perEvent := float64(time.Second) / rate
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var p paced
+	for i := 0; ; i++ {
+		due := start.Add(time.Duration(float64(i) * perEvent))
+		if !due.Before(end) {
+			break
+		}
+		if !waitTurn(ctx, timer, due, sem) {
+			p.interrupted = true
+			break
+		}
+		if time.Now().After(end) {
+			<-sem
+			break
+		}
+		p.sent++
+		wg.Add(1)
+		go func(seq int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			event(ctx, seq)
+		}(i)
+	}
+	p.sendWindow = d
+	if p.interrupted {
+		p.sendWindow = time.Since(start)
+	}
+	wg.Wait()
+	p.elapsed = time.Since(start)
+	return p
+}
+
+// waitTurn waits until due and for a slot in sem (taking it); false when ctx
+// ended first (no slot taken).
+func waitTurn(ctx context.Context, timer *time.Timer, due time.Time, sem chan struct{}) bool {
+	// Sleep only when more than a millisecond ahead: the schedule is
+	// absolute, so a late wake-up is caught up by the next sends.
+	if wait := time.Until(due); wait > time.Millisecond {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case sem <- struct{}{}:
+	}
+	if ctx.Err() != nil { // both were ready: prefer stopping
+		<-sem
+		return false
+	}
+	return true
 }
 
 // event sends one event and waits for it; it always records exactly one

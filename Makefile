@@ -5,7 +5,7 @@ GO       ?= go
 PKGS     ?= ./...
 BENCHTIME ?= 1s
 
-.PHONY: npm run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench cover load soak fuzz vulncheck vulncheck-ci mutate
+.PHONY: npm run test vet fmt-check lint unit load-ci fuzz-ci deploy-check bench bench-sched cover load soak fuzz vulncheck vulncheck-ci mutate
 
 ## run: the main job — the e2e service on the embedded default (no Kafka, no config)
 run: npm
@@ -100,6 +100,15 @@ deploy-check:
 ## bench: every benchmark once, with allocation figures
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## bench-sched: the scheduler's process CPU per completed run (internal/schedbench): orbital's
+## Service, bare time.Ticker goroutines and a model of Segment's original Orbital, as child
+## processes alternated in one run, at 10,000 cases @ 1s for 20s and 1,000 cases @ 100ms for
+## 20s (SCHED_ROUNDS rounds each; ~1 min per round). Not part of make test (its smoke test is).
+SCHED_ROUNDS ?= 5
+bench-sched:
+	$(GO) run ./internal/schedbench -cases 10000 -period 1s -duration 20s -rounds $(SCHED_ROUNDS)
+	$(GO) run ./internal/schedbench -cases 1000 -period 100ms -duration 20s -rounds $(SCHED_ROUNDS)
 
 ## cover: race-enabled tests with a coverage profile and summary
 cover:

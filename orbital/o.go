@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/stats/v4"
@@ -37,11 +38,19 @@ type O struct {
 	stopTimer context.CancelFunc      // stops the timeout's timer; nil for a subtest
 	creator   []uintptr               // subtest: the stack of the parent's Run call, for Helper
 	parentCtx context.Context
-	logger    *slog.Logger
+	logger    *slog.Logger // the run's logger, made on first use (runLogger)
+	logOnce   sync.Once
 	engine    *stats.Engine
+	metrics   *runMetrics // the run's own metrics, on engine
 	start     time.Time
 
-	bodyDone chan struct{} // closed when the test goroutine has exited
+	bodyDone chan struct{} // closed when the test goroutine has exited; nil for a scheduled run
+
+	// A scheduled run (runSet): its set, its abandonment timer, and whether it was concluded.
+	set       *runSet
+	abandonAt *time.Timer
+	concluded atomic.Bool
+	endCause  atomic.Pointer[error] // why its context was ended (see cause)
 
 	mu     sync.Mutex
 	failed bool
@@ -138,7 +147,7 @@ func (o *O) failLocked(msg string) bool {
 // the caller of RunNow or RunOnce cancelling. The cause of a context never
 // changes once it is done, so the answer never flips back.
 func (o *O) interrupted() bool {
-	c := context.Cause(o.ctx)
+	c := o.cause()
 	return c != nil && c != errRunEnded && !errors.Is(c, errTimedOut)
 }
 
@@ -424,7 +433,7 @@ func (o *O) removeTempDir() {
 		wait = min(2*wait, 200*time.Millisecond)
 	}
 	o.failLine("TempDir RemoveAll cleanup: " + err.Error())
-	o.logger.Warn("could not remove the run's temporary directory", "dir", root, "err", err)
+	o.runLogger().Warn("could not remove the run's temporary directory", "dir", root, "err", err)
 }
 
 // log records msg in the run's output and on the run's logger. Its caller
@@ -434,7 +443,9 @@ func (o *O) log(msg string, isErr bool) {
 	o.mu.Lock()
 	if o.reported {
 		o.mu.Unlock()
-		o.logger.Debug("log call after the run was reported; dropped", "msg", msg)
+		if o.svc.logger.Enabled(o.ctx, slog.LevelDebug) {
+			o.runLogger().Debug("log call after the run was reported; dropped", "msg", msg)
+		}
 		return
 	}
 	o.mu.Unlock()
@@ -449,7 +460,18 @@ func (o *O) log(msg string, isErr bool) {
 	if isErr {
 		level = slog.LevelWarn
 	}
-	o.logger.Log(o.ctx, level, msg, "source", src)
+	if o.svc.logger.Enabled(o.ctx, level) {
+		o.runLogger().Log(o.ctx, level, msg, "source", src)
+	}
+}
+
+// runLogger returns the run's logger: the service's, carrying case and trace_id. It is made
+// on first use: most runs log only their run-end line, which emit writes without it.
+func (o *O) runLogger() *slog.Logger {
+	o.logOnce.Do(func() {
+		o.logger = o.svc.logger.With(slog.String("case", o.name), slog.String("trace_id", o.traceID))
+	})
+	return o.logger
 }
 
 // caller returns "file.go:line" of the first frame outside this package's

@@ -42,6 +42,16 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// WithPassLogLevel sets the level of the "run finished" log line of a run that passed or was
+// skipped. Failed runs log it at Error and inconclusive ones at Warn, whatever this is.
+// Default: slog.LevelDebug, so an Info log carries what needs attention and a passing run
+// costs no log write; its result, metrics and output are there either way.
+func WithPassLogLevel(level slog.Level) Option {
+	return func(s *Service) {
+		s.passLevel = level
+	}
+}
+
 // WithOutput sets where the go test style output of every run is written,
 // one Write per finished run. Default: os.Stderr.
 func WithOutput(w io.Writer) Option {
@@ -95,7 +105,8 @@ func WithAssignment(owns func(caseName string) bool) Option {
 // its canonical form (the traceparent is derived from it), unique per call;
 // it is called from the goroutines that start runs, so it must be safe for
 // concurrent use. Cluster mode uses it so a run's id names the replica that
-// waits for its deliveries. Default (nil): uuid.NewString.
+// waits for its deliveries. Default (nil): random (version 4) UUIDs from a
+// ChaCha8 generator seeded from crypto/rand.
 func WithTraceIDs(newID func() string) Option {
 	return func(s *Service) {
 		s.newTraceID = newID

@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/segmentio/stats/v4"
 )
 
@@ -54,7 +54,7 @@ func (s *Service) traceID() string {
 	if s.newTraceID != nil {
 		return s.newTraceID()
 	}
-	return uuid.NewString()
+	return s.ids.next()
 }
 
 // newO prepares a run of cs named name. parent is nil for a top-level run,
@@ -68,23 +68,24 @@ func (s *Service) newO(cs *caseState, name string, parent *O, parentCtx context.
 		traceID:   s.traceID(),
 		parent:    parent,
 		parentCtx: parentCtx,
-		bodyDone:  make(chan struct{}),
 	}
 	var timed context.Context
 	if parent == nil {
 		o.root = o
 		o.engine = cs.engine
-		timed, o.stopTimer = context.WithTimeoutCause(parentCtx, cs.timeout, errTimedOut)
+		o.metrics = cs.metrics
+		o.start = time.Now() // a scheduled run's start; execute sets it again
+		timed, o.stopTimer = context.WithDeadlineCause(parentCtx, o.start.Add(cs.timeout), errTimedOut)
 	} else {
 		o.root = parent.root
 		tags := make([]stats.Tag, 0, 1+len(cs.tc.Tags))
 		tags = append(tags, stats.T("case", name))
 		tags = append(tags, cs.tc.Tags...)
 		o.engine = s.engine.WithTags(tags...)
+		o.metrics = newRunMetrics(o.engine)
 		timed = parentCtx // a subtest shares its parent's deadline
 	}
 	o.ctx, o.endCtx = context.WithCancelCause(timed)
-	o.logger = s.logger.With(slog.String("case", name), slog.String("trace_id", o.traceID))
 	return o
 }
 
@@ -97,8 +98,9 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 	if o.parent == nil {
 		inFlight = o.cs.inFlight.Add(1)
 	}
-	o.engine.Set("runs_in_flight", inFlight)
+	o.metrics.started(o.start, inFlight)
 
+	o.bodyDone = make(chan struct{}) // wait's signal (a scheduled run has none: runSet)
 	go o.body(f)
 	abandoned := o.wait()
 	res := o.finish(abandoned)
@@ -124,7 +126,9 @@ func (s *Service) execute(o *O, f TestFunc) Result {
 // tRunner: it recovers a panic, cancels the run's context and runs the
 // cleanups, whether f returned, panicked or called runtime.Goexit.
 func (o *O) body(f TestFunc) {
-	defer close(o.bodyDone)
+	if o.bodyDone != nil {
+		defer close(o.bodyDone)
+	}
 	defer func() {
 		r := recover()
 		if r != nil {
@@ -169,7 +173,7 @@ func (o *O) panicked(what string, r any, stack []byte) {
 	o.mu.Unlock()
 	// Logged without o.mu: a slow log handler must not block the test's
 	// other goroutines.
-	o.logger.Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
+	o.runLogger().Error("test panicked", "panic", fmt.Sprint(r), "stack", string(stack))
 }
 
 // failLine records a failure message of the service's own.
@@ -247,7 +251,7 @@ func (o *O) wait() (abandoned bool) {
 // (see interrupted) or the test declared it; else skip or pass.
 func (o *O) finish(abandoned bool) Result {
 	now := time.Now()
-	cause := context.Cause(o.ctx) // fixed once set: body's cancel, the timeout or the parent
+	cause := o.cause() // fixed once set: body's cancel, the timeout or the parent
 	timedOut := errors.Is(cause, errTimedOut)
 	interrupted := o.interrupted()
 
@@ -298,16 +302,6 @@ func (o *O) finish(abandoned bool) Result {
 		outcome = Skip
 	}
 	dur := now.Sub(o.start)
-	verb := "PASS"
-	switch outcome {
-	case Fail:
-		verb = "FAIL"
-	case Skip:
-		verb = "SKIP"
-	case Inconclusive:
-		verb = "INCONCLUSIVE"
-	}
-	header := fmt.Sprintf("--- %s: %s (%.2fs)\n", verb, o.name, dur.Seconds())
 	res := Result{
 		Case:     o.name,
 		Parent:   o.parentName(),
@@ -316,7 +310,7 @@ func (o *O) finish(abandoned bool) Result {
 		Duration: dur,
 		Outcome:  outcome,
 		TimedOut: timedOut,
-		Output:   header + string(o.out),
+		Output:   runOutput(outcome, o.name, dur, o.out),
 	}
 	switch outcome {
 	case Fail:
@@ -333,6 +327,24 @@ func (o *O) finish(abandoned bool) Result {
 	return res
 }
 
+// runOutput is a run's go test style output: "--- PASS: name (0.01s)" and the body, in one
+// allocation.
+func runOutput(outcome Outcome, name string, dur time.Duration, body []byte) string {
+	verb := "PASS"
+	switch outcome {
+	case Fail:
+		verb = "FAIL"
+	case Skip:
+		verb = "SKIP"
+	case Inconclusive:
+		verb = "INCONCLUSIVE"
+	}
+	out := make([]byte, 0, len("--- : ()s\n")+len(verb)+len(name)+8+len(body))
+	out = append(append(append(append(out, "--- "...), verb...), ": "...), name...)
+	out = append(strconv.AppendFloat(append(out, " ("...), dur.Seconds(), 'f', 2, 64), "s)\n"...)
+	return string(append(out, body...))
+}
+
 // parentName is the name of o's parent, "" for a top-level run.
 func (o *O) parentName() string {
 	if o.parent == nil {
@@ -343,28 +355,21 @@ func (o *O) parentName() string {
 
 // emit turns a finished run into metrics, a log line, output and reports.
 func (s *Service) emit(o *O, res Result, inFlight int64) {
-	outcome := stats.T("outcome", string(res.Outcome))
-	o.engine.Incr("runs_total", outcome)
-	o.engine.Observe("run.duration_seconds", res.Duration, outcome)
-	if res.TimedOut {
-		o.engine.Incr("run.timeouts_total")
-	}
-	o.engine.Set("runs_in_flight", inFlight)
-	o.engine.Set("case.last_run_timestamp_seconds", time.Now().Unix())
-	if o.parent == nil && o.cs.tc.Period > 0 {
-		o.engine.Set("case.period_seconds", o.cs.tc.Period)
-		o.engine.Set("case.timeout_seconds", o.cs.timeout)
-	}
+	o.metrics.ended(res.Start.Add(res.Duration), res, inFlight, o.parent == nil && o.cs.tc.Period > 0, o.cs.tc.Period, o.cs.timeout)
 
-	level := slog.LevelInfo
+	level := s.passLevel
 	switch res.Outcome {
 	case Fail:
 		level = slog.LevelError
 	case Inconclusive:
 		level = slog.LevelWarn
 	}
-	if o.logger.Enabled(context.Background(), level) {
+	if s.logger.Enabled(context.Background(), level) {
+		// The attributes runLogger carries, then the run's: the line a logger made by
+		// Logger.With would write, without making one per run.
 		attrs := []slog.Attr{
+			slog.String("case", o.name),
+			slog.String("trace_id", o.traceID),
 			slog.String("outcome", string(res.Outcome)),
 			slog.Duration("duration", res.Duration),
 		}
@@ -374,7 +379,7 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 		if res.Error != "" {
 			attrs = append(attrs, slog.String("error", res.Error))
 		}
-		o.logger.LogAttrs(context.Background(), level, "run finished", attrs...)
+		s.logger.LogAttrs(context.Background(), level, "run finished", attrs...)
 	}
 
 	if o.parent == nil {
@@ -388,16 +393,16 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 	}
 	if rs := s.reporters.Load(); rs != nil {
 		for _, r := range *rs {
-			s.report(o.logger, r, res)
+			s.report(o, r, res)
 		}
 	}
 }
 
 // report hands res to r; a panicking reporter is logged, not fatal.
-func (s *Service) report(logger *slog.Logger, r Reporter, res Result) {
+func (s *Service) report(o *O, r Reporter, res Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			logger.Error("reporter panicked", "reporter", fmt.Sprintf("%T", r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			o.runLogger().Error("reporter panicked", "reporter", fmt.Sprintf("%T", r), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
 	r.Report(res)

@@ -1,7 +1,6 @@
 package orbital
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -38,10 +37,12 @@ type Service struct {
 	drainGrace  time.Duration
 	startSpread time.Duration
 	logger      *slog.Logger
+	passLevel   slog.Level // of a passing or skipped run's "run finished" line
 	out         io.Writer
 	reporters   atomic.Pointer[[]Reporter] // copy on write, under mu
 	owns        func(caseName string) bool
-	newTraceID  func() string // nil: uuid.NewString
+	newTraceID  func() string // nil: ids
+	ids         *traceIDs
 	lastStartOf func(caseName string) (time.Time, bool)
 
 	outMu sync.Mutex // serialises writes to out
@@ -49,10 +50,10 @@ type Service struct {
 	mu         sync.Mutex
 	cases      map[string]*caseState
 	running    bool
-	runSince   time.Time               // when Run started
-	cancelRuns context.CancelCauseFunc // of the runs Run started, while Run is going
-	queue      caseHeap                // scheduled cases while Run is going
-	wake       chan struct{}           // tells the scheduler the queue changed
+	runSince   time.Time         // when Run started
+	cancelRuns func(cause error) // cuts the runs Run started short, while Run is going
+	queue      caseHeap          // scheduled cases while Run is going
+	wake       chan struct{}     // tells the scheduler the queue changed
 }
 
 // caseState is a registered case with its run bookkeeping.
@@ -60,6 +61,7 @@ type caseState struct {
 	tc       TestCase
 	timeout  time.Duration
 	engine   *stats.Engine // the service engine tagged with case and Tags
+	metrics  *runMetrics   // the run metrics on engine
 	busy     atomic.Bool   // a scheduled run is going
 	inFlight atomic.Int64
 	// abandoned counts this case's runs given up after their timeout whose
@@ -68,6 +70,13 @@ type caseState struct {
 	// notOwned: at its last tick this replica did not own the case
 	// (WithAssignment); see Reassigned.
 	notOwned atomic.Bool
+	// lateSkips are ticks popDue dropped (the scheduler was late by more than a period) that
+	// tick has not counted yet; skippedLate and skippedOverlap are the totals (SkippedTicks).
+	lateSkips      atomic.Int64
+	skippedLate    atomic.Int64
+	skippedOverlap atomic.Int64
+	// current is the scheduled run of the case in flight, if any (see runSet).
+	current atomic.Pointer[O]
 	// lastStart is when the scheduler last started a run of the case (Unix
 	// nanoseconds; 0 before the first), for Health.
 	lastStart atomic.Int64
@@ -76,8 +85,8 @@ type caseState struct {
 	watchSince atomic.Int64
 
 	// Scheduling, guarded by Service.mu.
-	next  time.Time
-	index int
+	next time.Time
+	key  int64 // next as nanoseconds since epoch: what the heap orders by
 }
 
 // New returns a Service configured by opts.
@@ -88,8 +97,10 @@ func New(opts ...Option) *Service {
 		drainGrace:  DefaultDrainGrace,
 		startSpread: DefaultStartSpread,
 		logger:      slog.Default(),
+		passLevel:   slog.LevelDebug,
 		out:         os.Stderr,
 		cases:       make(map[string]*caseState),
+		ids:         newTraceIDs(),
 	}
 	for _, opt := range opts {
 		if opt != nil {
@@ -179,7 +190,7 @@ func (s *Service) Register(tc TestCase) error {
 		return err
 	}
 	tc.Tags = slices.Clone(tc.Tags)
-	cs := &caseState{tc: tc, timeout: tc.Timeout, index: -1}
+	cs := &caseState{tc: tc, timeout: tc.Timeout}
 	if cs.timeout == 0 {
 		cs.timeout = s.timeout
 	}
@@ -187,6 +198,7 @@ func (s *Service) Register(tc TestCase) error {
 	tags = append(tags, stats.T("case", tc.Name))
 	tags = append(tags, tc.Tags...)
 	cs.engine = s.engine.WithTags(tags...)
+	cs.metrics = newRunMetrics(cs.engine)
 
 	s.mu.Lock()
 	if _, dup := s.cases[tc.Name]; dup {
@@ -220,6 +232,32 @@ func (s *Service) pretouch(cs *caseState) {
 	}
 	cs.engine.Add("run.timeouts_total", 0)
 	cs.engine.Add("run.overlap_skipped_total", 0)
+	cs.engine.Add("run.ticks_skipped_total", 0)
+}
+
+// SkippedTicks counts the scheduled ticks of a case that did not start a run on this replica
+// since it was registered.
+type SkippedTicks struct {
+	// Late: ticks dropped because the scheduler came more than a period late (a loaded
+	// machine); the case ran once for them, on its next tick. Metric
+	// orbital_run_ticks_skipped_total.
+	Late int64
+	// Overlap: ticks that came while the case's previous run was still going (or too many
+	// of its abandoned runs had not returned). Metric orbital_run_overlap_skipped_total.
+	Overlap int64
+}
+
+// SkippedTicks returns the ticks of the registered case name that did not start a run
+// (ticks of cases another replica owns are not counted), and whether name is registered.
+// Safe for concurrent use.
+func (s *Service) SkippedTicks(name string) (SkippedTicks, bool) {
+	s.mu.Lock()
+	cs := s.cases[name]
+	s.mu.Unlock()
+	if cs == nil {
+		return SkippedTicks{}, false
+	}
+	return SkippedTicks{Late: cs.skippedLate.Load(), Overlap: cs.skippedOverlap.Load()}, true
 }
 
 // Cases returns the registered cases sorted by name.
@@ -321,17 +359,17 @@ func (s *Service) Run(ctx context.Context) error {
 	wake := s.wake
 	s.mu.Unlock()
 
-	runCtx, cancelRuns := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer cancelRuns(nil)
+	set := newRunSet(s, ctx)
+	defer set.close() // after the loop: no run starts any more
 	s.mu.Lock()
-	s.runSince, s.cancelRuns = now, cancelRuns
+	s.runSince, s.cancelRuns = now, set.cut
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.cancelRuns = nil
 		s.mu.Unlock()
 	}()
-	var runs sync.WaitGroup
+	runs := &set.wg
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var due []*caseState
@@ -343,12 +381,15 @@ loop:
 		}
 		due = s.popDue(due[:0], time.Now())
 		for _, cs := range due {
-			s.tick(runCtx, cs, &runs)
+			s.tick(set, cs)
 		}
 		s.mu.Lock()
 		wait := time.Hour
 		if len(s.queue) > 0 {
-			wait = time.Until(s.queue[0].next)
+			// A little late on purpose: the cases due within the slack start together on
+			// one wake of the scheduler instead of one wake each.
+			top := s.queue[0].cs
+			wait = time.Until(top.next) + min(scheduleSlack, top.tc.Period/64)
 		}
 		s.mu.Unlock()
 		timer.Reset(wait)
@@ -362,9 +403,6 @@ loop:
 
 	s.mu.Lock()
 	s.running = false
-	for _, cs := range s.queue {
-		cs.index = -1
-	}
 	s.queue = nil
 	s.mu.Unlock()
 
@@ -389,19 +427,25 @@ loop:
 	}
 	s.mu.Unlock()
 	s.logger.Warn("drain grace expired; cancelling in-flight runs", "runs", n, "grace", s.drainGrace)
-	cancelRuns(errDrained) // no effect when Abort cancelled them first
+	set.cut(errDrained) // no effect when Abort cancelled them first
 	<-drained
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
 
+// scheduleSlack is how late the scheduler lets itself wake for a case (at most a 64th of its
+// period): the cases due meanwhile start on the same wake. At 10,000 runs a second that is
+// about ten runs per wake instead of one.
+const scheduleSlack = time.Millisecond
+
 // schedule queues cs for its first run. Call with s.mu held.
 func (s *Service) schedule(cs *caseState, now time.Time) {
 	cs.watchSince.Store(now.UnixNano())
-	cs.next = now
+	next := now
 	if spread := min(cs.tc.Period, s.startSpread); spread > 0 {
-		cs.next = now.Add(rand.N(spread))
+		next = now.Add(rand.N(spread))
 	}
-	heap.Push(&s.queue, cs)
+	s.setNext(cs, next)
+	s.queue.Push(cs)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -414,25 +458,46 @@ func (s *Service) schedule(cs *caseState, now time.Time) {
 func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.queue) > 0 && !s.queue[0].next.After(now) {
-		cs := s.queue[0]
+	nowKey := int64(now.Sub(epoch))
+	for len(s.queue) > 0 && s.queue[0].key <= nowKey {
+		cs := s.queue[0].cs
 		due = append(due, cs)
 		p := cs.tc.Period
-		cs.next = cs.next.Add(p)
-		if !cs.next.After(now) {
-			cs.next = cs.next.Add((now.Sub(cs.next)/p + 1) * p)
+		next := cs.next.Add(p)
+		if !next.After(now) {
+			missed := now.Sub(next)/p + 1
+			cs.lateSkips.Add(int64(missed))
+			next = next.Add(missed * p)
 		}
-		heap.Fix(&s.queue, 0)
+		s.setNext(cs, next)
+		s.queue.fix(0)
 	}
 	return due
 }
 
+// setNext sets when cs runs next. Call with s.mu held.
+func (s *Service) setNext(cs *caseState, next time.Time) {
+	cs.next = next
+	cs.key = int64(next.Sub(epoch))
+}
+
+// epoch is the origin of caseState.key: a time with a monotonic clock reading, so the keys of
+// times read from the clock order as their monotonic readings do (Sub uses them).
+var epoch = time.Now()
+
 // tick starts a scheduled run of cs unless this replica does not own it or
-// its previous run is still going.
-func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup) {
+// its previous run is still going, and counts the ticks popDue dropped.
+func (s *Service) tick(set *runSet, cs *caseState) {
+	late := cs.lateSkips.Swap(0)
 	if s.owns != nil && !s.owned(cs.tc.Name) {
 		cs.notOwned.Store(true)
-		return
+		return // another replica's ticks: not ours to count
+	}
+	if late > 0 {
+		cs.skippedLate.Add(late)
+		cs.engine.Add("run.ticks_skipped_total", late)
+		s.logger.Warn("ticks skipped: the scheduler was late by more than a period",
+			"case", cs.tc.Name, "skipped", late, "period", cs.tc.Period)
 	}
 	if cs.notOwned.Load() && s.gainedRunAt(cs, time.Now()).After(time.Now()) {
 		// Just gained, and it ran elsewhere less than a period ago: Reassigned
@@ -443,23 +508,19 @@ func (s *Service) tick(ctx context.Context, cs *caseState, runs *sync.WaitGroup)
 		cs.watchSince.Store(time.Now().UnixNano()) // owned from now on: watched from now on
 	}
 	if n := cs.abandoned.Load(); n >= MaxAbandonedRuns {
+		cs.skippedOverlap.Add(1)
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: earlier runs timed out and their test goroutines still have not returned",
 			"case", cs.tc.Name, "abandoned", n, "period", cs.tc.Period)
 		return
 	}
 	if !cs.busy.CompareAndSwap(false, true) {
+		cs.skippedOverlap.Add(1)
 		cs.engine.Incr("run.overlap_skipped_total")
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
-	cs.lastStart.Store(time.Now().UnixNano())
-	runs.Add(1)
-	go func() {
-		defer runs.Done()
-		defer cs.busy.Store(false)
-		s.execute(s.newO(cs, cs.tc.Name, nil, ctx), cs.tc.Func)
-	}()
+	set.start(s.newScheduledO(cs, set.parent), cs.tc.Func)
 }
 
 // errAborted is the cancellation cause of runs cut short by Abort.
@@ -562,10 +623,13 @@ func (s *Service) Reassigned() {
 		return
 	}
 	for i, cs := range gained {
-		if cs.index >= 0 && cs.index < len(s.queue) && s.queue[cs.index] == cs && !cs.next.Equal(at[i]) &&
-			(cs.next.After(at[i]) || at[i].After(now)) {
-			cs.next = at[i]
-			heap.Fix(&s.queue, cs.index)
+		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
+			// The heap does not track positions (sifting would write every case it moves):
+			// find it, which a rebalance can afford.
+			if j := slices.IndexFunc(s.queue, func(it heapItem) bool { return it.cs == cs }); j >= 0 {
+				s.setNext(cs, at[i])
+				s.queue.fix(j)
+			}
 		}
 	}
 	select {
@@ -602,29 +666,62 @@ func (s *Service) owned(name string) (ok bool) {
 	return s.owns(name)
 }
 
-// caseHeap orders scheduled cases by their next run.
-type caseHeap []*caseState
+// caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
+// their cases, so sifting compares keys without loading every case.
+type caseHeap []heapItem
 
-func (h caseHeap) Len() int           { return len(h) }
-func (h caseHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h caseHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+type heapItem struct {
+	key int64 // the case's key when it was placed
+	cs  *caseState
 }
+
+// Push adds cs (a *caseState) at its next run.
 func (h *caseHeap) Push(x any) {
 	cs := x.(*caseState)
-	cs.index = len(*h)
-	*h = append(*h, cs)
+	cs.key = int64(cs.next.Sub(epoch))
+	*h = append(*h, heapItem{cs.key, cs})
+	h.up(len(*h) - 1)
 }
-func (h *caseHeap) Pop() any {
-	old := *h
-	n := len(old)
-	cs := old[n-1]
-	old[n-1] = nil
-	cs.index = -1
-	*h = old[:n-1]
-	return cs
+
+// fix restores the order after the key of the case at i changed.
+func (h caseHeap) fix(i int) {
+	h[i].key = h[i].cs.key
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h caseHeap) swap(i, j int) { h[i], h[j] = h[j], h[i] }
+
+func (h caseHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if h[i].key <= h[j].key {
+			return
+		}
+		h.swap(i, j)
+		j = i
+	}
+}
+
+// down sifts the item at i0 down; it reports whether it moved.
+func (h caseHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		j := 2*i + 1
+		if j >= n || j < 0 {
+			break
+		}
+		if r := j + 1; r < n && h[r].key < h[j].key {
+			j = r
+		}
+		if h[i].key <= h[j].key {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
 }
 
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice

@@ -54,6 +54,7 @@ func TestDashboardPanels(t *testing.T) {
 		{"Error budget remaining", "/ 0.001"},
 		{"Error budget remaining", "/ 0.01"},
 		{"Overlap-skipped ticks", "orbital_run_overlap_skipped_total"},
+		{"Ticks dropped for lateness", "orbital_run_ticks_skipped_total"},
 	}
 	for _, r := range required {
 		if !hasPanel(panels, r.title, r.query) {

@@ -145,6 +145,7 @@ var zeroSeries = []string{
 	`orbital_runs_total{case="track",outcome="fail"}`,
 	`orbital_run_timeouts_total{case="track"}`,
 	`orbital_run_overlap_skipped_total{case="track"}`,
+	`orbital_run_ticks_skipped_total{case="track"}`,
 	`orbital_webhook_duplicate_total`,
 	`orbital_webhook_unmatched_total`,
 	`orbital_webhook_rejected_total{reason="bad_signature"}`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -177,6 +178,7 @@ func (s *Server) serviceOptions() []orbital.Option {
 	opts := []orbital.Option{
 		orbital.WithStats(s.eng),
 		orbital.WithLogger(cfg.Logger),
+		orbital.WithPassLogLevel(slog.LevelInfo), // e2e logs every run's end at Info (README, "Output and logs")
 		orbital.WithOutput(cfg.Output),
 		orbital.WithTimeout(cfg.Timeout),
 		orbital.WithDrainGrace(cfg.Drain),

@@ -25,6 +25,23 @@ func Format(text []byte) []byte {
 			types[string(f[2])] = string(f[3])
 		}
 	}
+	// stats/v4 writes one TYPE line per group of metrics that share a field name, named after
+	// the first of them: of "delivery.latency_seconds" and "hop.latency_seconds" only one gets
+	// "# TYPE ... histogram", and the other's series would be exposed as untyped families
+	// (Prometheus then stores no histogram for it). A family with "_bucket" samples carrying
+	// an "le" label is a histogram whatever stats/v4 said.
+	for line := range bytes.Lines(text) {
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		name, rest, ok := bytes.Cut(line, []byte("{"))
+		if !ok || !bytes.Contains(rest, []byte(`le="`)) {
+			continue
+		}
+		if base, ok := bytes.CutSuffix(name, []byte("_bucket")); ok && types[string(base)] == "" {
+			types[string(base)] = "histogram"
+		}
+	}
 	fams := map[string]*family{}
 	var order []string
 	get := func(name string) *family {

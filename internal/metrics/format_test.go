@@ -119,3 +119,28 @@ func TestFormatKeepsEscapedLabels(t *testing.T) {
 		t.Errorf("Format = %q, want %q", got, want)
 	}
 }
+
+// TestFormatHistogramsSharingAFieldName checks two histograms whose stats/v4 names end in the
+// same field ("delivery.latency_seconds", "hop.latency_seconds"): stats/v4 gives them one TYPE
+// line between them, and both must still be exposed as histograms with every bucket in order.
+func TestFormatHistogramsSharingAFieldName(t *testing.T) {
+	h := metrics.NewHandler()
+	e := stats.NewEngine("orbital", h)
+	e.Observe("delivery.latency_seconds", 10*time.Millisecond, stats.T("case", "track"))
+	e.Observe("hop.latency_seconds", 3*time.Millisecond, stats.T("case", "track"), stats.T("hop", "api"))
+	var buf bytes.Buffer
+	h.WriteStats(&buf)
+	out := string(metrics.Format(buf.Bytes()))
+	for _, fam := range []string{"orbital_delivery_latency_seconds", "orbital_hop_latency_seconds"} {
+		if !strings.Contains(out, "# TYPE "+fam+" histogram\n") {
+			t.Errorf("%s is not a histogram:\n%s", fam, out)
+		}
+		if strings.Contains(out, "# TYPE "+fam+"_bucket") {
+			t.Errorf("%s_bucket exposed as a family of its own:\n%s", fam, out)
+		}
+		i, j := strings.Index(out, fam+`_bucket{case="track"`), strings.Index(out, fam+"_count{")
+		if i < 0 || j < i || !strings.Contains(out[i:j], `le="10"`) || !strings.Contains(out[i:j], `le="+Inf"`) {
+			t.Errorf("%s: buckets missing or not before _count:\n%s", fam, out)
+		}
+	}
+}

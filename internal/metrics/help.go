@@ -7,6 +7,7 @@ var help = map[string]string{
 	"orbital_run_duration_seconds":              "Duration of runs, by case and outcome.",
 	"orbital_runs_in_flight":                    "Runs of the case going now.",
 	"orbital_run_overlap_skipped_total":         "Scheduled ticks skipped because the case's previous run was still going.",
+	"orbital_run_ticks_skipped_total":           "Scheduled ticks dropped because the scheduler came more than a period late (a saturated machine).",
 	"orbital_case_last_run_timestamp_seconds":   "Unix time the case's last run ended.",
 	"orbital_case_period_seconds":               "The case's period.",
 	"orbital_case_timeout_seconds":              "The case's run timeout (the service default when the case sets none).",

@@ -39,6 +39,12 @@ type Row struct {
 	Latency        Quantiles   `json:"delivery_latency"`     // send-to-delivery latency, retained runs with one
 	Retained       int         `json:"retained"`             // runs in history
 	TotalRuns      uint64      `json:"total_runs"`           // runs reported since start
+	// TicksSkipped counts a registered case's ticks this replica's scheduler dropped for
+	// lateness since start (it came more than a period late: a saturated machine), as
+	// orbital_run_ticks_skipped_total does; OverlapSkipped the ticks skipped because the
+	// previous run was still going (orbital_run_overlap_skipped_total). Both 0 for subtests.
+	TicksSkipped   int64 `json:"ticks_skipped"`
+	OverlapSkipped int64 `json:"overlap_skipped"`
 }
 
 // StripCell is one run of a Row's strip.
@@ -200,9 +206,8 @@ func (s *Status) rows() []Row {
 		r := byName[name]
 		r.Depth = depth
 		if p, ok := periods[name]; ok {
-			r.Registered = true
 			period = p
-			r.TimeoutSeconds = timeouts[name].Seconds()
+			s.fillRegistered(r, timeouts[name])
 		}
 		if period > 0 {
 			r.Period = fmtPeriod(period)
@@ -217,6 +222,16 @@ func (s *Status) rows() []Row {
 		walk(n, 0, 0)
 	}
 	return out
+}
+
+// fillRegistered fills in what a registered case's row has beyond its history: its timeout
+// and the ticks the scheduler skipped.
+func (s *Status) fillRegistered(r *Row, timeout time.Duration) {
+	r.Registered = true
+	r.TimeoutSeconds = timeout.Seconds()
+	if sk, ok := s.svc.SkippedTicks(r.Name); ok {
+		r.TicksSkipped, r.OverlapSkipped = sk.Late, sk.Overlap
+	}
 }
 
 // rowOf builds the row of e; s.mu must be held.

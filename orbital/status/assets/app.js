@@ -112,7 +112,13 @@
     var lq = td("Send→delivery", "num q", q3(r.delivery_latency));
     lq.title = "over the last " + r.delivery_latency.count + " runs kept that measured it";
     tr.appendChild(lq);
-    tr.appendChild(td("Period", "num", r.period || "–"));
+    var pd = td("Period", "num", r.period || "–");
+    if (r.ticks_skipped) {
+      var sk = el("span", "skipped", " · " + r.ticks_skipped + " late");
+      sk.title = "ticks dropped because the scheduler came more than a period late (a saturated machine), since this replica started";
+      pd.appendChild(sk);
+    }
+    tr.appendChild(pd);
     var lf = td("Last failure", "", r.last_failure ? fmtWhen(r.last_failure) : "never");
     if (r.last_failure) lf.title = fmtAbs(r.last_failure) + (r.last_error ? "\n" + r.last_error : "");
     tr.appendChild(lf);

@@ -18,11 +18,15 @@ type Progress struct {
 	ch      chan struct{} // closed and replaced by Notify while waiters > 0
 }
 
-// Notify wakes the callers of Wait, if any.
+// Notify wakes the callers of Wait, if any. Without any it inlines to one
+// atomic load, for the readers' loops.
 func (g *Progress) Notify() {
-	if g.waiters.Load() == 0 {
-		return
+	if g.waiters.Load() != 0 {
+		g.wake()
 	}
+}
+
+func (g *Progress) wake() {
 	g.mu.Lock()
 	if g.ch != nil {
 		close(g.ch)

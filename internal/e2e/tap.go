@@ -59,13 +59,10 @@ func (s *Server) startTap(ctx context.Context) error {
 	s.stopTap = func() { cancel(); <-done }
 	go func() { // Start retries while tctx lasts
 		defer close(done)
-		if err := tap.Start(tctx); err != nil {
-			if tctx.Err() == nil {
-				log.Warn("kafka tap did not start; failed runs cannot say where their event stopped", "topics", topics, "err", err)
-			}
-			return
+		// The tap logs its own start; only a failure to start is said here.
+		if err := tap.Start(tctx); err != nil && tctx.Err() == nil {
+			log.Warn("kafka tap did not start; failed runs cannot say where their event stopped", "topics", topics, "err", err)
 		}
-		log.Info("kafka tap started", "topics", topics)
 	}()
 	select {
 	case <-done:

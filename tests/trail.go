@@ -363,9 +363,15 @@ func (t *Trail) locate(ctx context.Context, id string) (stop, where string) {
 	case dead != nil:
 		stop = stopDeadLetter
 		parts = append(parts, "never delivered: dead-lettered"+deadLetterSuffix(dead.Headers)+" (in "+dead.position()+")")
+	case output != nil && !slices.ContainsFunc(t.tap.Topics(), kafkatap.IsDeadLetterTopic):
+		stop = stopAfterKafka
+		parts = append(parts, "processed (in "+output.position()+") but never delivered: its delivery failed, is still being retried, or was dead-lettered (no dead-letter topic is tapped)")
 	case output != nil:
 		stop = stopAfterKafka
 		parts = append(parts, "processed (in "+output.position()+") but never delivered and not dead-lettered: its delivery failed or is still being retried")
+	case !slices.ContainsFunc(t.tap.Topics(), kafkatap.IsDeadLetterTopic):
+		stop = stopAfterKafka
+		parts = append(parts, "never delivered (lost between Kafka and the webhook, still being retried, or dead-lettered: no dead-letter topic is tapped)")
 	default:
 		stop = stopAfterKafka
 		parts = append(parts, "never delivered and not dead-lettered (lost between Kafka and the webhook, or still being retried)")

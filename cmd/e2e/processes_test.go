@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -43,10 +44,10 @@ func TestClusterProcesses(t *testing.T) {
 	go proxySrv.Serve(pln)
 	t.Cleanup(func() { proxySrv.Close() })
 
-	const writeKey, secret = "wk-processes", "secret-processes"
+	const writeKey, secret, adminToken = "wk-processes", "secret-processes", "admin-processes"
 	pipeAddr := freeAddr(t)
 	newProc(t, "pipeline", pipeBin, "--addr", pipeAddr, "--kafka-brokers", brokerAddr, "--write-key", writeKey,
-		"--destination", "http://"+pln.Addr().String()+"/webhook", "--destination-secret", secret,
+		"--destination", "http://"+pln.Addr().String()+"/webhook", "--destination-secret", secret, "--admin-token", adminToken,
 		"--backoff-min", "50ms", "--backoff-max", "500ms", "--max-attempts", "10")
 	waitHTTP(t, "http://"+pipeAddr+"/readyz", 30*time.Second)
 
@@ -181,6 +182,35 @@ func TestClusterProcesses(t *testing.T) {
 	// the restarted one when that rejoins before the third runs it: sticky assignment).
 	if len(byReplica) < 2 {
 		t.Errorf("runs by replica %v: the case should have run on the killed replica and its successor", byReplica)
+	}
+
+	// Issue 17: a lost event is located by the replica that ran it, from its own Kafka tap
+	// (every replica taps every partition of the ingest topic, the default with --api and
+	// --kafka-brokers, and keeps only its own runs' events), and every page shows it.
+	dropped := time.Now()
+	setPipelineFaults(t, "http://"+pipeAddr, adminToken, "drop=1")
+	lost := waitFailedRun(t, base(other), dropped, 90*time.Second)
+	for _, w := range []string{"accepted by the API (200 in ", "written to events[", "no dead-letter topic is tapped"} {
+		if !strings.Contains(lost.Error, w) {
+			t.Errorf("failed run %s on %s: error %q, want it to say %q", lost.TraceID, lost.Replica, lost.Error, w)
+		}
+	}
+}
+
+// waitFailedRun waits for a failed run of track that started after since on base's page.
+func waitFailedRun(t *testing.T, base string, since time.Time, limit time.Duration) procRun {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		for _, r := range runsOf(t, base) {
+			if r.Outcome == "fail" && r.Start.After(since) {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no failed run since %s within %s", base, since.Format(time.TimeOnly), limit)
+		}
+		<-time.After(200 * time.Millisecond) // polling another process
 	}
 }
 

@@ -127,7 +127,6 @@ type Trail struct {
 	mu       sync.Mutex
 	sent     time.Time
 	api      map[string]apiAnswer
-	synced   bool             // the tap was synced since the last send
 	tried    bool             // a sync was tried since the last send
 	tapErr   error            // why the last sync failed
 	untapped map[string]error // ids the tap could not watch (it was full), and why
@@ -190,7 +189,7 @@ func (s *suites) follow(o *orbital.O, ids ...string) *Trail {
 func (t *Trail) Sending() time.Time {
 	now := time.Now()
 	t.mu.Lock()
-	t.sent, t.synced, t.tried = now, false, false
+	t.sent, t.tried, t.tapErr = now, false, nil
 	t.mu.Unlock()
 	return now
 }
@@ -227,10 +226,8 @@ func (t *Trail) Hops(ctx context.Context, id string) []Hop {
 
 func (t *Trail) hops(id string) []Hop {
 	t.mu.Lock()
-	sent, a, hasAPI := t.sent, t.api[id], false
-	if _, ok := t.api[id]; ok {
-		hasAPI = true
-	}
+	sent := t.sent
+	a, hasAPI := t.api[id]
 	t.mu.Unlock()
 	var out []Hop
 	if hasAPI {
@@ -289,7 +286,7 @@ func hopOrder(name string) int {
 // which then does not claim where the event was not.
 func (t *Trail) sync(ctx context.Context, limit time.Duration) {
 	t.mu.Lock()
-	done := t.tap == nil || t.synced || t.tried
+	done := t.tap == nil || t.tried
 	t.tried = true
 	t.mu.Unlock()
 	if done {
@@ -308,7 +305,7 @@ func (t *Trail) sync(ctx context.Context, limit time.Duration) {
 		cancel()
 	}
 	t.mu.Lock()
-	t.synced, t.tapErr = err == nil, err
+	t.tapErr = err
 	t.mu.Unlock()
 }
 
@@ -524,9 +521,13 @@ func (t *Trail) finish(s *suites) {
 	sent := !t.sent.IsZero()
 	t.mu.Unlock()
 	if sent {
-		// Within the run's abandon grace (at least 500ms): a failed run's
-		// Where has tried already and is not retried.
-		t.sync(context.Background(), 200*time.Millisecond)
+		// Only when an event's Kafka record is still missing (a delivered
+		// event's record was read before its delivery, as a rule), and within
+		// the run's abandon grace (at least 500ms); a failed run's Where has
+		// tried already and is not retried.
+		if t.missingKafka() {
+			t.sync(context.Background(), 200*time.Millisecond)
+		}
 		t.logTrails(s)
 	}
 	if o.Failed() {
@@ -538,6 +539,19 @@ func (t *Trail) finish(s *suites) {
 			"case", o.Name(), "trace_id", o.TraceID(),
 			"message_ids", t.ids, "webhook_url", s.webhookURL)
 	}
+}
+
+// missingKafka reports whether some followed event has no Kafka sighting yet.
+func (t *Trail) missingKafka() bool {
+	if t.tap == nil {
+		return false
+	}
+	for _, id := range t.ids {
+		if !slices.ContainsFunc(t.tap.Sightings(id), func(sg kafkatap.Sighting) bool { return !sg.DeadLetter }) {
+			return true
+		}
+	}
+	return false
 }
 
 // logTrails writes up to maxTrailLines trails (the undelivered events

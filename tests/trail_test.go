@@ -2,6 +2,7 @@ package tests_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -327,5 +328,53 @@ func TestTrailWithATapBehind(t *testing.T) {
 	}
 	if strings.Contains(r.Output, "abandoned") {
 		t.Errorf("the run was abandoned:\n%s", r.Output)
+	}
+}
+
+// TestFollowInAUsersOwnTest runs a case written the way a user writes one, with
+// Harness.Follow, against the example pipeline losing every event after Kafka: the failure
+// says where it stopped and the run's output holds its trail.
+func TestFollowInAUsersOwnTest(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	h := s.tapped(t)
+	s.setFaults(t, "drop=1")
+	svc := orbital.New(orbital.WithTimeout(4*time.Second), orbital.WithOutput(io.Discard), orbital.WithLogger(quiet()))
+	err := svc.Register(orbital.TestCase{Name: "signup", Period: time.Minute, Func: func(ctx context.Context, o *orbital.O) {
+		id := o.TraceID()
+		tr := h.Follow(o, id)
+		start := tr.Sending()
+		body := strings.NewReader(`{"type":"track","event":"signup","userId":"u1","messageId":"` + id + `"}`)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.APIURL+"/v1/track", body)
+		if err != nil {
+			o.Fatal(err)
+		}
+		req.SetBasicAuth(h.WriteKey, "")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			o.Fatal(err)
+		}
+		resp.Body.Close()
+		tr.Answered(start, resp.StatusCode, id)
+		if _, err := h.Waiter.WaitFor(ctx, id, 2*time.Second); err != nil {
+			o.Fatalf("messageId %s not delivered: %s", id, tr.Where(ctx, id))
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := svc.RunOnce(t.Context(), nil)
+	if len(rs) != 1 || rs[0].Outcome != orbital.Fail {
+		t.Fatalf("results %+v, want one failure", rs)
+	}
+	r := rs[0]
+	for _, w := range []string{"accepted by the API (200 in ", "written to events[", "never delivered and not dead-lettered"} {
+		if !strings.Contains(r.Error, w) {
+			t.Errorf("Error = %q\nwant it to contain %q", r.Error, w)
+		}
+	}
+	if !strings.Contains(r.Output, "trail messageId "+r.TraceID+": api 200 in ") || !strings.Contains(r.Output, "→ kafka events[") {
+		t.Errorf("output lacks the trail:\n%s", r.Output)
 	}
 }

@@ -258,6 +258,11 @@ scrape_configs:
 	if _, ok := api.scalar(t, `sum(orbital_delivery_latency_seconds_bucket{env="healthy",le="10.0"})`); !ok {
 		t.Errorf(`Prometheus has no orbital_delivery_latency_seconds_bucket{le="10.0"} for healthy`)
 	}
+	// Issue 17: the per-hop histogram, as Prometheus stored it (it shares its stats/v4 field
+	// name with the delivery latency: both must survive as histograms).
+	if _, ok := api.scalar(t, `sum(orbital_hop_latency_seconds_bucket{env="healthy",hop="delivery",le="10.0"})`); !ok {
+		t.Errorf(`Prometheus has no orbital_hop_latency_seconds_bucket{hop="delivery",le="10.0"} for healthy`)
+	}
 	// Never for healthy, and "case not running" never even pending, over the whole test.
 	for _, q := range []string{`ALERTS{env="healthy"}`, `ALERTS{alertname="OrbitalCaseNotRunning"}`} {
 		if n := len(api.query(t, "count_over_time("+q+"[1h])")); n != 0 {

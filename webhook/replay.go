@@ -13,8 +13,8 @@ import (
 // was recorded. It is safe for concurrent use.
 //
 // An id is kept as a 128-bit hash under two per-process random seeds, not
-// as its string: 24 bytes per id in maps and a queue without pointers, which
-// the garbage collector never scans, instead of the id's string (up to 256
+// as its string: 24 bytes per id in a flat table (idTable) and a queue
+// without pointers, which the garbage collector never scans, instead of the id's string (up to 256
 // bytes, kept alive) and pointers to it. Two ids collide with probability
 // about 2^-128 (the seeds are secret); only a delivery whose signature
 // checked out is remembered, so a sender would need the secret even to try.
@@ -23,7 +23,7 @@ type seenIDs struct {
 	seeds    [2]maphash.Seed
 	window   int64 // nanoseconds
 	max      int
-	ids      map[idKey]int64    // recorded id → when its memory ends (unix ns)
+	ids      idTable            // recorded ids and when their memory ends (unix ns)
 	inFlight map[idKey]struct{} // ids reserved by a request recording them (few: one per request in flight)
 	order    []seenAt           // recorded ids, oldest first, from head
 	head     int
@@ -49,7 +49,7 @@ func newSeenIDs(window time.Duration, max int) *seenIDs {
 	return &seenIDs{
 		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		window: int64(window), max: max,
-		ids: make(map[idKey]int64), inFlight: make(map[idKey]struct{}),
+		inFlight: make(map[idKey]struct{}),
 	}
 }
 
@@ -63,13 +63,13 @@ func (s *seenIDs) reserve(id idKey, now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now.UnixNano())
-	if _, ok := s.ids[id]; ok {
+	if s.ids.has(id) {
 		return idSeen
 	}
 	if _, ok := s.inFlight[id]; ok {
 		return idInFlight
 	}
-	if len(s.ids)+len(s.inFlight) >= s.max {
+	if s.ids.n+len(s.inFlight) >= s.max {
 		return idFull
 	}
 	s.inFlight[id] = struct{}{}
@@ -81,8 +81,11 @@ func (s *seenIDs) commit(id idKey, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp := now.UnixNano() + s.window
+	if exp == 0 { // 0 marks an empty slot of the table
+		exp = 1
+	}
 	delete(s.inFlight, id)
-	s.ids[id] = exp
+	s.ids.set(id, exp)
 	s.order = append(s.order, seenAt{id, exp})
 }
 
@@ -98,9 +101,7 @@ func (s *seenIDs) release(id idKey) {
 func (s *seenIDs) expire(now int64) {
 	for s.head < len(s.order) && now > s.order[s.head].expires {
 		e := s.order[s.head]
-		if exp, ok := s.ids[e.id]; ok && exp == e.expires { // not recorded again since
-			delete(s.ids, e.id)
-		}
+		s.ids.deleteIf(e.id, e.expires) // unless recorded again since
 		s.order[s.head] = seenAt{}
 		s.head++
 	}

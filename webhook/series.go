@@ -3,6 +3,7 @@ package webhook
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/stats/v4"
@@ -15,12 +16,33 @@ import (
 // tags once instead of on every call (a string concatenation and a tag copy
 // that cost as much as the handler itself). The rare series go through the
 // engine. A nil *series measures nothing. Safe for concurrent use.
+//
+// When the engine's handler runs functions before it is read (a
+// scrapeHooker: orbital/metrics' Prometheus handler), the series does not
+// hand it a measure per call: a counter adds to an atomic and a gauge stores
+// its value, and the handler gets the sum of the adds and the last value set
+// just before each scrape. A scrape sees every add and set made before it,
+// as it would measure by measure, for a few atomic operations per call
+// instead of the handler's locks and map lookups. Under any other handler
+// (a statsd client, stats.MultiHandler, statstest) every call is a measure.
 type series struct {
 	eng   *stats.Engine // its Handler is read on each call, as the engine does
 	name  string        // engine prefix + measure name
 	field string
 	tags  []stats.Tag // engine tags + the series' tags, sorted
 	bufs  sync.Pool   // *measureBuf
+
+	batched bool         // measures are handed over at each scrape (flush)
+	counted atomic.Int64 // batched counter: added since the last flush
+	value   atomic.Int64 // batched gauge: the last value set
+	dirty   atomic.Bool  // batched gauge: set since the last flush
+}
+
+// scrapeHooker is a stats.Handler that runs functions before each read of
+// its measures (orbital/metrics.Handler.OnScrape).
+type scrapeHooker interface {
+	stats.Handler
+	OnScrape(func())
 }
 
 // measureBuf is the storage of one call's measure; the handler must not
@@ -51,19 +73,51 @@ func newSeries(eng *stats.Engine, name string, tags ...stats.Tag) *series {
 	}
 	s := &series{eng: eng, name: measure, field: field, tags: all}
 	s.bufs.New = func() any { return new(measureBuf) }
+	if h, ok := eng.Handler.(scrapeHooker); ok {
+		s.batched = true
+		h.OnScrape(s.flush)
+	}
 	return s
 }
 
 // add adds v to the counter (Engine.Add).
-func (s *series) add(v int64) { s.measure(v, stats.Counter) }
-
-// set sets the gauge to v (Engine.Set).
-func (s *series) set(v int64) { s.measure(v, stats.Gauge) }
-
-func (s *series) measure(v int64, t stats.FieldType) {
+func (s *series) add(v int64) {
 	if s == nil {
 		return
 	}
+	if s.batched {
+		s.counted.Add(v)
+		return
+	}
+	s.measure(v, stats.Counter)
+}
+
+// set sets the gauge to v (Engine.Set).
+func (s *series) set(v int64) {
+	if s == nil {
+		return
+	}
+	if s.batched {
+		s.value.Store(v)
+		s.dirty.Store(true)
+		return
+	}
+	s.measure(v, stats.Gauge)
+}
+
+// flush hands a batched series' adds since the last flush (a counter) or
+// its last value when it was set since (a gauge) to the handler. The
+// handler runs it before each scrape, one scrape at a time.
+func (s *series) flush() {
+	if v := s.counted.Swap(0); v != 0 {
+		s.measure(v, stats.Counter)
+	}
+	if s.dirty.Swap(false) {
+		s.measure(s.value.Load(), stats.Gauge)
+	}
+}
+
+func (s *series) measure(v int64, t stats.FieldType) {
 	b := s.bufs.Get().(*measureBuf)
 	b.fs[0] = stats.MakeField(s.field, v, t)
 	b.ms[0] = stats.Measure{Name: s.name, Fields: b.fs[:], Tags: s.tags}

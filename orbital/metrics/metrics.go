@@ -50,6 +50,9 @@ type Handler struct {
 	prom    *prometheus.Handler
 	http    http.Handler
 	values  []any // DurationBuckets as bucket values
+
+	scrapeMu sync.Mutex // held while the OnScrape functions run, so they run one scrape at a time
+	onScrape []func()
 }
 
 // NewHandler returns a Handler with orbital's histograms registered.
@@ -101,8 +104,36 @@ func (h *Handler) missingLocked(measures []stats.Measure) bool {
 	return false
 }
 
-// ServeHTTP serves the metrics (GET /metrics).
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
+// OnScrape registers f to run before every scrape (each ServeHTTP), before the
+// metrics are read: a producer that keeps hot counters or gauges to itself
+// and hands them to HandleMeasures only when they are read (the webhook's
+// per-delivery series do) registers its flush here, so every scrape sees
+// every measure made before it. The functions run one scrape at a time, in
+// the order they were registered, and may call HandleMeasures; they stay
+// registered for the Handler's life.
+func (h *Handler) OnScrape(f func()) {
+	h.scrapeMu.Lock()
+	h.onScrape = append(h.onScrape, f)
+	h.scrapeMu.Unlock()
+}
+
+// scraped runs the OnScrape functions.
+func (h *Handler) scraped() {
+	h.scrapeMu.Lock()
+	defer h.scrapeMu.Unlock()
+	for _, f := range h.onScrape {
+		f()
+	}
+}
+
+// ServeHTTP serves the metrics (GET /metrics), after running the OnScrape
+// functions.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		h.scraped()
+	}
+	h.http.ServeHTTP(w, r)
+}
 
 // padded returns a copy of s whose allocation extends past its end.
 func padded(s string) string {

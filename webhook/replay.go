@@ -81,9 +81,6 @@ func (s *seenIDs) commit(id idKey, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp := now.UnixNano() + s.window
-	if exp == 0 { // 0 marks an empty slot of the table
-		exp = 1
-	}
 	delete(s.inFlight, id)
 	s.ids.set(id, exp)
 	s.order = append(s.order, seenAt{id, exp})

@@ -136,7 +136,7 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	// Every counter exists at 0 from the start, so the first duplicate or unmatched delivery
 	// is an increase (a series that appears at 1 looks like no change to rate()).
 	if st := l.cfg.stats; st != nil {
-		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newSeries(st, "webhook.pending_keys")
+		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newGaugeReading(st, "webhook.pending_keys", l.pending.Load)
 		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
 			st.Add(name, 0)
 		}

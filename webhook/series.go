@@ -36,6 +36,10 @@ type series struct {
 	counted atomic.Int64 // batched counter: added since the last flush
 	value   atomic.Int64 // batched gauge: the last value set
 	dirty   atomic.Bool  // batched gauge: set since the last flush
+
+	read    func() int64 // batched gauge read at each flush (newGaugeReading)
+	flushed int64        // what read gave at the last flush (guarded by the handler's scrapes running one at a time)
+	once    bool         // flushed holds a value
 }
 
 // scrapeHooker is a stats.Handler that runs functions before each read of
@@ -55,6 +59,19 @@ type measureBuf struct {
 // newSeries returns the series name (as given to Engine.Add: "measure.field")
 // of eng with tags, or nil when eng is nil.
 func newSeries(eng *stats.Engine, name string, tags ...stats.Tag) *series {
+	return newSeriesReading(eng, name, nil, tags...)
+}
+
+// newGaugeReading returns the gauge series name of eng, which, when batched,
+// reads its value from read at each flush (handed over when it differs from
+// the last one flushed) instead of keeping what set stores, and set does
+// nothing: the gauge then costs nothing where its value changes. Under a
+// handler that is not batched, set measures every value as newSeries'.
+func newGaugeReading(eng *stats.Engine, name string, read func() int64) *series {
+	return newSeriesReading(eng, name, read)
+}
+
+func newSeriesReading(eng *stats.Engine, name string, read func() int64, tags ...stats.Tag) *series {
 	if eng == nil {
 		return nil
 	}
@@ -74,7 +91,7 @@ func newSeries(eng *stats.Engine, name string, tags ...stats.Tag) *series {
 	s := &series{eng: eng, name: measure, field: field, tags: all}
 	s.bufs.New = func() any { return new(measureBuf) }
 	if h, ok := eng.Handler.(scrapeHooker); ok {
-		s.batched = true
+		s.batched, s.read = true, read
 		h.OnScrape(s.flush)
 	}
 	return s
@@ -97,6 +114,9 @@ func (s *series) set(v int64) {
 	if s == nil {
 		return
 	}
+	if s.read != nil {
+		return
+	}
 	if s.batched {
 		s.value.Store(v)
 		s.dirty.Store(true)
@@ -109,6 +129,13 @@ func (s *series) set(v int64) {
 // its last value when it was set since (a gauge) to the handler. The
 // handler runs it before each scrape, one scrape at a time.
 func (s *series) flush() {
+	if s.read != nil {
+		if v := s.read(); !s.once || v != s.flushed {
+			s.flushed, s.once = v, true
+			s.measure(v, stats.Gauge)
+		}
+		return
+	}
 	if v := s.counted.Swap(0); v != 0 {
 		s.measure(v, stats.Counter)
 	}

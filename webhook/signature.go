@@ -215,27 +215,64 @@ func (w *Webhook) parseSignature(s *signed, h http.Header, now time.Time) error 
 }
 
 // parseCandidates keeps the well-formed "v1,<base64 of 32 bytes>" entries
-// among the first maxCandidates of sig, decoded without allocating.
+// among the first maxCandidates of sig (split as strings.Fields does),
+// decoded without allocating.
 func (s *signed) parseCandidates(sig string) {
+	i := 0
+	if !isASCII(sig) {
+		for part := range strings.FieldsSeq(sig) {
+			if i >= maxCandidates {
+				break
+			}
+			i++
+			s.addCandidate(part)
+		}
+		return
+	}
+	for start := 0; i < maxCandidates; i++ {
+		for start < len(sig) && asciiSpace(sig[start]) {
+			start++
+		}
+		if start == len(sig) {
+			return
+		}
+		end := start + 1
+		for end < len(sig) && !asciiSpace(sig[end]) {
+			end++
+		}
+		s.addCandidate(sig[start:end])
+		start = end
+	}
+}
+
+// addCandidate keeps part when it is a well-formed "v1,<base64 of 32 bytes>".
+func (s *signed) addCandidate(part string) {
 	var src [64]byte
 	var dst [48]byte
-	i := 0
-	for part := range strings.FieldsSeq(sig) {
-		if i >= maxCandidates {
-			break
-		}
-		i++
-		b64, ok := strings.CutPrefix(part, "v1,")
-		if !ok || len(b64) > len(src) {
-			continue // another version (v1a, ...): not ours to check; or too long for 32 bytes
-		}
-		n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], b64)])
-		if err != nil || n != sha256.Size {
-			continue
-		}
-		copy(s.macs[s.n][:], dst[:n])
-		s.n++
+	b64, ok := strings.CutPrefix(part, "v1,")
+	if !ok || len(b64) > len(src) {
+		return // another version (v1a, ...): not ours to check; or too long for 32 bytes
 	}
+	n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], b64)])
+	if err != nil || n != sha256.Size {
+		return
+	}
+	copy(s.macs[s.n][:], dst[:n])
+	s.n++
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiSpace is unicode.IsSpace for an ASCII byte.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
 // pooledMAC is a MAC under a Webhook's key with scratch space for the

@@ -78,3 +78,36 @@ func TestSeriesNeverExpire(t *testing.T) {
 		t.Errorf("a series last updated 48h ago expired:\n%s", text)
 	}
 }
+
+// OnScrape functions run before every scrape, in order, and what they hand
+// to the handler is in that scrape.
+func TestOnScrapeRunsBeforeEachScrape(t *testing.T) {
+	prom := metrics.NewHandler()
+	eng := stats.NewEngine("orbital", prom)
+	var calls []string
+	held := 0
+	prom.OnScrape(func() { calls = append(calls, "first") })
+	prom.OnScrape(func() {
+		calls = append(calls, "second")
+		if held > 0 {
+			eng.Add("held_total", held)
+			held = 0
+		}
+	})
+	held = 3
+	if text := scrape(t, prom); !strings.Contains(text, "orbital_held_total 3\n") {
+		t.Errorf("first scrape lacks orbital_held_total 3:\n%s", text)
+	}
+	held = 2
+	if text := scrape(t, prom); !strings.Contains(text, "orbital_held_total 5\n") {
+		t.Errorf("second scrape lacks orbital_held_total 5:\n%s", text)
+	}
+	rec := httptest.NewRecorder()
+	prom.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/metrics", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /metrics = %d", rec.Code)
+	}
+	if want := []string{"first", "second", "first", "second"}; strings.Join(calls, ",") != strings.Join(want, ",") {
+		t.Errorf("OnScrape calls %v, want %v", calls, want)
+	}
+}

@@ -5,9 +5,9 @@ import (
 	"testing"
 )
 
-// TestIDTableAsAMap: idTable holds, finds and forgets ids as a map would,
-// through growths, long probe runs that wrap around a part's end, and
-// removals from the middle of them.
+// TestIDTableAsAMap: idTable holds, claims, finds and forgets ids as a map
+// would, through growths, long probe runs that wrap around a part's end,
+// and removals from the middle of them.
 func TestIDTableAsAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, spread := range []uint64{8, 64, 1 << 20} { // few home slots: long runs, wrapping
@@ -22,15 +22,30 @@ func TestIDTableAsAMap(t *testing.T) {
 			if rng.IntN(2) == 0 {
 				home = 1<<20 - 1 - home
 			}
-			// Fingerprints (the low bits of id[1]) from a few values, so
-			// that many match.
-			id := idKey{uint64(step)<<20 | home, uint64(rng.IntN(3))<<56 | uint64(rng.IntN(4))}
+			id := idKey{uint64(step)<<20 | home, uint64(rng.IntN(3)) << 56}
 			if rng.IntN(8) == 0 && len(keys) > 0 {
 				id = keys[rng.IntN(len(keys))] // set again
 			}
-			switch op := rng.IntN(3); {
+			switch op := rng.IntN(4); {
+			case op == 3:
+				max := len(model) + rng.IntN(2) // full now and then
+				want := idNew
+				if exp, ok := model[id]; ok && exp == inFlight {
+					want = idInFlight
+				} else if ok {
+					want = idSeen
+				} else if len(model) >= max {
+					want = idFull
+				}
+				if got := tab.claim(id, max); got != want {
+					t.Fatalf("spread %d step %d: claim = %d, want %d", spread, step, got, want)
+				}
+				if want == idNew {
+					keys = append(keys, id)
+					model[id] = inFlight
+				}
 			case op < 2 || len(keys) == 0:
-				exp := int64(rng.IntN(1000)) // 0 included
+				exp := int64(rng.IntN(1000) + 1)
 				if _, ok := model[id]; !ok {
 					keys = append(keys, id)
 				}
@@ -52,8 +67,8 @@ func TestIDTableAsAMap(t *testing.T) {
 		}
 		for _, k := range keys {
 			_, want := model[k]
-			if got := tab.has(k); got != want {
-				t.Fatalf("spread %d: has(%x) = %v, want %v", spread, k, got, want)
+			if _, got := tab.part(k).find(k); got != want {
+				t.Fatalf("spread %d: find(%x) = %v, want %v", spread, k, got, want)
 			}
 		}
 		for k, exp := range model {

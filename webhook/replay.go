@@ -19,14 +19,13 @@ import (
 // about 2^-128 (the seeds are secret); only a delivery whose signature
 // checked out is remembered, so a sender would need the secret even to try.
 type seenIDs struct {
-	mu       sync.Mutex
-	seeds    [2]maphash.Seed
-	window   int64 // nanoseconds
-	max      int
-	ids      idTable            // recorded ids and when their memory ends (unix ns)
-	inFlight map[idKey]struct{} // ids reserved by a request recording them (few: one per request in flight)
-	order    []seenAt           // recorded ids, oldest first, from head
-	head     int
+	mu     sync.Mutex
+	seeds  [2]maphash.Seed
+	window int64 // nanoseconds
+	max    int
+	ids    idTable  // recorded ids and when their memory ends (unix ns), and ids in flight
+	order  []seenAt // recorded ids, oldest first, from head
+	head   int
 }
 
 // idKey is a delivery id's 128-bit hash.
@@ -49,7 +48,6 @@ func newSeenIDs(window time.Duration, max int) *seenIDs {
 	return &seenIDs{
 		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		window: int64(window), max: max,
-		inFlight: make(map[idKey]struct{}),
 	}
 }
 
@@ -58,22 +56,13 @@ func (s *seenIDs) key(id string) idKey {
 	return idKey{maphash.String(s.seeds[0], id), maphash.String(s.seeds[1], id)}
 }
 
-// reserve looks id up and, when it is new, reserves it as in flight.
+// reserve looks id up and, when it is new, reserves it as in flight (in
+// the same probe of the table).
 func (s *seenIDs) reserve(id idKey, now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expire(now.UnixNano())
-	if s.ids.has(id) {
-		return idSeen
-	}
-	if _, ok := s.inFlight[id]; ok {
-		return idInFlight
-	}
-	if s.ids.n+len(s.inFlight) >= s.max {
-		return idFull
-	}
-	s.inFlight[id] = struct{}{}
-	return idNew
+	return s.ids.claim(id, s.max)
 }
 
 // commit marks a reserved id recorded; it is kept for the window.
@@ -81,7 +70,9 @@ func (s *seenIDs) commit(id idKey, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	exp := now.UnixNano() + s.window
-	delete(s.inFlight, id)
+	if exp == 0 || exp == inFlight { // the table's marks of an empty slot and of an id in flight
+		exp++
+	}
 	s.ids.set(id, exp)
 	s.order = append(s.order, seenAt{id, exp})
 }
@@ -91,7 +82,7 @@ func (s *seenIDs) commit(id idKey, now time.Time) {
 func (s *seenIDs) release(id idKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.inFlight, id)
+	s.ids.deleteIf(id, inFlight)
 }
 
 // expire drops recorded ids whose window ended. Called with s.mu held.

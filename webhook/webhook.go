@@ -249,7 +249,11 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 
 	var one [1][]byte // most bodies are one chunk
-	chunks, n, held, err := w.readBody(one[:0], http.MaxBytesReader(rw, r.Body, wireMax), r.ContentLength, mac)
+	body := io.Reader(r.Body)
+	if r.ContentLength < 0 { // a known length is at most wireMax (admit), and the server reads no further
+		body = http.MaxBytesReader(rw, r.Body, wireMax)
+	}
+	chunks, n, held, err := w.readBody(one[:0], body, r.ContentLength, wireMax, mac)
 	defer w.budget.give(held)
 	if err != nil {
 		w.rejectRead(rw, err)
@@ -419,9 +423,11 @@ const chunkMax = 32 << 10
 
 // readBody reads r in chunks appended to chunks, each taken from the budget
 // before it is allocated, writing every byte to mac (when set) as it
-// arrives. It returns the chunks, the bytes read, and what it took from the
-// budget (to give back when the request is done, also on error).
-func (w *Webhook) readBody(chunks [][]byte, r io.Reader, contentLength int64, mac *pooledMAC) ([][]byte, int64, int64, error) {
+// arrives; more than limit bytes is an *http.MaxBytesError (a body longer
+// than its Content-Length says, as only a handler called directly can get).
+// It returns the chunks, the bytes read, and what it took from the budget
+// (to give back when the request is done, also on error).
+func (w *Webhook) readBody(chunks [][]byte, r io.Reader, contentLength, limit int64, mac *pooledMAC) ([][]byte, int64, int64, error) {
 	var n, held int64
 	size := int64(4 << 10)
 	if contentLength >= 0 {
@@ -447,6 +453,9 @@ func (w *Webhook) readBody(chunks [][]byte, r io.Reader, contentLength int64, ma
 			}
 			cur = cur[:len(cur)+m]
 			n += int64(m)
+			if n > limit {
+				return nil, n, held, &http.MaxBytesError{Limit: limit}
+			}
 		}
 		if rerr == io.EOF {
 			if len(cur) > 0 {

@@ -64,6 +64,7 @@ func TestWebhook(t *testing.T) {
 		wantCode   int
 		wantBody   string // recorded body; "" means nothing recorded
 		wantReason string // rejected_total reason
+		length     int64  // ContentLength when not 0 (-1: unknown, as chunked)
 	}{
 		{name: "post", method: "POST", body: []byte(body), wantCode: 200, wantBody: body},
 		{name: "put", method: "PUT", body: []byte(body), wantCode: 200, wantBody: body},
@@ -80,6 +81,9 @@ func TestWebhook(t *testing.T) {
 		{name: "exactly max", cfg: webhook.Config{MaxBodyBytes: int64(len(body))}, method: "POST", body: []byte(body), wantCode: 200, wantBody: body},
 		{name: "gzip decoded too large", cfg: webhook.Config{MaxBodyBytes: 8}, method: "POST", body: zbody, header: map[string]string{"Content-Encoding": "gzip"}, wantCode: 413, wantReason: "too_large"},
 		{name: "default cap 1 MiB", method: "POST", body: bytes.Repeat([]byte("x"), 1<<20+1), wantCode: 413, wantReason: "too_large"},
+		{name: "too large, length unknown", cfg: webhook.Config{MaxBodyBytes: 8}, method: "POST", body: []byte(body), length: -1, wantCode: 413, wantReason: "too_large"},
+		{name: "exactly max, length unknown", cfg: webhook.Config{MaxBodyBytes: int64(len(body))}, method: "POST", body: []byte(body), length: -1, wantCode: 200, wantBody: body},
+		{name: "too large, length understated", cfg: webhook.Config{MaxBodyBytes: 8}, method: "POST", body: []byte(body), length: 4, wantCode: 413, wantReason: "too_large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +97,9 @@ func TestWebhook(t *testing.T) {
 			req := httptest.NewRequest(tt.method, "/webhook?x=1", bytes.NewReader(tt.body))
 			for k, v := range tt.header {
 				req.Header.Set(k, v)
+			}
+			if tt.length != 0 {
+				req.ContentLength = tt.length
 			}
 			rw := httptest.NewRecorder()
 			wh.ServeHTTP(rw, req)

@@ -56,7 +56,7 @@ func TestIDTableAsAMap(t *testing.T) {
 				exp := model[k]
 				if rng.IntN(4) == 0 {
 					exp++ // not the id's expiry: kept
-				} else if _, ok := model[k]; ok {
+				} else {
 					delete(model, k)
 				}
 				tab.deleteIf(k, exp)

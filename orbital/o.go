@@ -46,9 +46,13 @@ type O struct {
 
 	bodyDone chan struct{} // closed when the test goroutine has exited; nil for a scheduled run
 
-	// A scheduled run (runSet): its set, its abandonment timer, and whether it was concluded.
+	// A scheduled run (runSet): its set, its context (ctx, once armed), when it is abandoned
+	// (Unix nanoseconds; 0 until its deadline passed or it was cut), and whether it was
+	// concluded.
 	set       *runSet
-	abandonAt *time.Timer
+	rc        runCtx
+	armed     atomic.Bool
+	abandonAt atomic.Int64
 	concluded atomic.Bool
 	endCause  atomic.Pointer[error] // why its context was ended (see cause)
 

@@ -75,8 +75,11 @@ type caseState struct {
 	lateSkips      atomic.Int64
 	skippedLate    atomic.Int64
 	skippedOverlap atomic.Int64
-	// current is the scheduled run of the case in flight, if any (see runSet).
+	// current is the scheduled run of the case in flight, if any (see runSet); timed is the
+	// one armed with the case's timer (deadline, then abandonment: onTimer), until concluded.
 	current atomic.Pointer[O]
+	timed   atomic.Pointer[O]
+	timer   *time.Timer // stopped until a scheduled run arms it
 	// lastStart is when the scheduler last started a run of the case (Unix
 	// nanoseconds; 0 before the first), for Health.
 	lastStart atomic.Int64
@@ -199,6 +202,8 @@ func (s *Service) Register(tc TestCase) error {
 	tags = append(tags, tc.Tags...)
 	cs.engine = s.engine.WithTags(tags...)
 	cs.metrics = newRunMetrics(cs.engine)
+	cs.timer = time.AfterFunc(time.Hour, cs.onTimer) // armed by each scheduled run (arm)
+	cs.timer.Stop()
 
 	s.mu.Lock()
 	if _, dup := s.cases[tc.Name]; dup {
@@ -370,33 +375,41 @@ func (s *Service) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	runs := &set.wg
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var due []*caseState
+	var (
+		alarm alarm
+		due   []*caseState
+	)
+	defer alarm.stop()
 loop:
 	for {
 		// A ctx done while the timer fired (or before Run) starts nothing.
 		if ctx.Err() != nil {
 			break
 		}
-		due = s.popDue(due[:0], time.Now())
+		now := time.Now()
+		due = s.popDue(due[:0], now)
 		for _, cs := range due {
 			s.tick(set, cs)
 		}
+		set.dispatch(now)
+		again := set.spread(now)
 		s.mu.Lock()
-		wait := time.Hour
+		wait, slack := time.Hour, time.Duration(0)
 		if len(s.queue) > 0 {
 			// A little late on purpose: the cases due within the slack start together on
 			// one wake of the scheduler instead of one wake each.
 			top := s.queue[0].cs
-			wait = time.Until(top.next) + min(scheduleSlack, top.tc.Period/64)
+			slack = slackOf(top.tc.Period)
+			wait = time.Until(top.next) + slack
 		}
 		s.mu.Unlock()
-		timer.Reset(wait)
+		if !again.IsZero() {
+			wait = min(wait, time.Until(again))
+		}
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-timer.C:
+		case <-alarm.set(wait, slack):
 		case <-wake:
 		}
 	}
@@ -405,6 +418,7 @@ loop:
 	s.running = false
 	s.queue = nil
 	s.mu.Unlock()
+	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
 
 	drained := make(chan struct{})
 	go func() {
@@ -432,10 +446,56 @@ loop:
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
 
-// scheduleSlack is how late the scheduler lets itself wake for a case (at most a 64th of its
-// period): the cases due meanwhile start on the same wake. At 10,000 runs a second that is
-// about ten runs per wake instead of one.
-const scheduleSlack = time.Millisecond
+// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 32nd of its
+// period (slackOf): the cases due meanwhile start on the same wake. At 10,000 runs a second
+// that is about fifty runs per wake instead of one, and a wake of the scheduler (the threads
+// the runtime wakes and puts back to sleep for it) costs more than a run.
+const scheduleSlack = 5 * time.Millisecond
+
+// slackOf is how late a run of a case with period p may start.
+func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/32) }
+
+// alarm is how the scheduler sleeps: on a timer reset for each wait or, while it is busy (the
+// next case is due within two slacks), on a ticker at the slack, which the runtime re-arms
+// without waking its network poller as it must when a timer is reset earlier than the poller
+// sleeps.
+type alarm struct {
+	timer  *time.Timer
+	ticker *time.Ticker
+	every  time.Duration // the ticker's period
+}
+
+// set returns the channel to wait on to wake in about wait, at most slack late.
+func (a *alarm) set(wait, slack time.Duration) <-chan time.Time {
+	if slack > 0 && wait <= 2*slack {
+		if a.ticker == nil || a.every != slack {
+			a.stopTicker()
+			a.ticker, a.every = time.NewTicker(slack), slack
+		}
+		return a.ticker.C
+	}
+	a.stopTicker()
+	if a.timer == nil {
+		a.timer = time.NewTimer(wait)
+	} else {
+		a.timer.Reset(wait)
+	}
+	return a.timer.C
+}
+
+func (a *alarm) stopTicker() {
+	if a.ticker != nil {
+		a.ticker.Stop()
+		a.ticker = nil
+	}
+}
+
+func (a *alarm) stop() {
+	a.stopTicker()
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}
 
 // schedule queues cs for its first run. Call with s.mu held.
 func (s *Service) schedule(cs *caseState, now time.Time) {

@@ -14,12 +14,31 @@ import (
 // they do with any context that has one, rather than with a goroutine each.
 type runCtx struct {
 	parent   context.Context // values only: Run's context without its cancellation
-	deadline time.Time
+	deadline int64           // monotonic (see monotonic)
 
 	mu     sync.Mutex
+	ended  endedBy
 	done   chan struct{} // made by the first Done; closed when the context ends
-	err    error         // set when the context ends
 	afters map[*runAfter]struct{}
+}
+
+// endedBy is why a runCtx ended, if it has: its Err.
+type endedBy uint8
+
+const (
+	notEnded endedBy = iota
+	endedCanceled
+	endedDeadline
+)
+
+func (e endedBy) err() error {
+	switch e {
+	case endedCanceled:
+		return context.Canceled
+	case endedDeadline:
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // runAfter is a function registered with runCtx.AfterFunc.
@@ -32,21 +51,24 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
-func (c *runCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+func (c *runCtx) Deadline() (time.Time, bool) { return c.deadlineTime(), true }
+
+// deadlineTime is the deadline as a time.Time, with a monotonic clock reading.
+func (c *runCtx) deadlineTime() time.Time { return epoch.Add(time.Duration(c.deadline)) }
 
 func (c *runCtx) Value(key any) any { return c.parent.Value(key) }
 
 func (c *runCtx) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err
+	return c.ended.err()
 }
 
 func (c *runCtx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done == nil {
-		if c.err != nil {
+		if c.ended != notEnded {
 			return closedChan
 		}
 		c.done = make(chan struct{})
@@ -58,7 +80,7 @@ func (c *runCtx) Done() <-chan struct{} {
 // does; stop removes f and reports whether it did so before f was started.
 func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.ended != notEnded {
 		c.mu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -78,14 +100,14 @@ func (c *runCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// end ends c with err (context.Canceled or context.DeadlineExceeded) unless it has ended.
-func (c *runCtx) end(err error) {
+// end ends c (with context.Canceled or context.DeadlineExceeded) unless it has ended.
+func (c *runCtx) end(by endedBy) {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.ended != notEnded {
 		c.mu.Unlock()
 		return
 	}
-	c.err = err
+	c.ended = by
 	if c.done != nil {
 		close(c.done)
 	}

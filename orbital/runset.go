@@ -190,10 +190,10 @@ func (set *runSet) start(o *O, f TestFunc) {
 func (o *O) arm() {
 	cs := o.cs
 	o.start = time.Now()
-	o.rc.parent, o.rc.deadline = o.parentCtx, o.start.Add(cs.timeout)
+	o.rc.parent, o.rc.deadline = o.parentCtx, monotonic(o.start.Add(cs.timeout))
 	o.ctx = &o.rc
 	cs.timed.Store(o)
-	cs.timer.Reset(cs.timeout)
+	cs.wakeBy(o.rc.deadline)
 	o.armed.Store(true)
 	if p := o.endCause.Load(); p != nil {
 		o.cutShort(*p)
@@ -204,9 +204,12 @@ func (o *O) arm() {
 
 // onTimer is the case's timer: at the deadline of its run in flight it ends the run's context
 // (the run timed out) and waits for the abandonment; at the abandonment it concludes the run.
-// A fire meant for an earlier run of the case, or early for a time moved since, sets the timer
-// for the run in flight again.
+// A fire before the time of the run in flight (the timer was set for an earlier run of the
+// case) sets it again for that time.
 func (cs *caseState) onTimer() {
+	cs.timerMu.Lock()
+	cs.timerAt.Store(0) // before timed is read: see wakeBy
+	cs.timerMu.Unlock()
 	o := cs.timed.Load()
 	if o == nil {
 		return
@@ -214,35 +217,60 @@ func (cs *caseState) onTimer() {
 	now := time.Now()
 	at := o.abandonAt.Load()
 	if at == 0 {
-		if now.Before(o.rc.deadline) {
-			cs.timer.Reset(o.rc.deadline.Sub(now))
+		if monotonic(now) < o.rc.deadline {
+			cs.wakeBy(o.rc.deadline)
 			return
 		}
-		at = o.rc.deadline.Add(abandonGrace(cs.timeout)).UnixNano()
+		at = o.rc.deadline + int64(abandonGrace(cs.timeout))
 		if o.abandonAt.CompareAndSwap(0, at) {
 			o.endCause.CompareAndSwap(nil, &errTimedOut)
-			o.rc.end(context.DeadlineExceeded)
+			o.rc.end(endedDeadline)
 		} else {
 			at = o.abandonAt.Load()
 		}
 	}
-	if wait := time.Duration(at - now.UnixNano()); wait > 0 {
-		cs.timer.Reset(wait)
+	if monotonic(now) < at {
+		cs.wakeBy(at)
 		return
 	}
 	o.conclude(true)
 }
 
-// newScheduledO prepares a scheduled run of cs; its test goroutine arms it. Its context is
+// wakeBy makes sure the case's timer fires by at (monotonic). A timer set for an earlier time
+// is left alone: when it fires, onTimer sets it again for the run then in flight. So a case
+// whose runs are shorter than its timeout resets its timer about once per timeout rather
+// than once per run (a timer reset is a cache miss or two on a timer the runtime keeps with
+// every other, and is a good part of a no-op run's cost at 10,000 cases).
+//
+// The lock-free check is safe: onTimer clears timerAt before it reads timed and a run stores
+// timed before it calls wakeBy, so either wakeBy sees the timer cleared or onTimer sees the
+// run.
+func (cs *caseState) wakeBy(at int64) {
+	if cur := cs.timerAt.Load(); cur != 0 && cur <= at {
+		return
+	}
+	cs.timerMu.Lock()
+	if cur := cs.timerAt.Load(); cur == 0 || at < cur {
+		cs.timerAt.Store(at)
+		cs.timer.Reset(time.Duration(at - monotonic(time.Now())))
+	}
+	cs.timerMu.Unlock()
+}
+
+// monotonic is t as nanoseconds since epoch, by the monotonic clock.
+func monotonic(t time.Time) int64 { return int64(t.Sub(epoch)) }
+
+// newScheduledO prepares a scheduled run of cs due at now (the scheduler's wake); its test
+// goroutine arms it. Its context is
 // one context.WithDeadlineCause (errTimedOut at the deadline), where a run of RunNow or
 // RunOnce has a second context to end with a cause: that second context's registration with
 // the first costs more than the rest of the run's contexts together. Why a scheduled run's
 // context ended (the test was over, the drain grace expired, Abort) is kept beside it instead
 // (see cause); context.Cause of the run's context then reads context.Canceled, and
 // errTimedOut at the deadline as for any run.
-func (s *Service) newScheduledO(cs *caseState, parentCtx context.Context) *O {
+func (s *Service) newScheduledO(cs *caseState, parentCtx context.Context, now time.Time) *O {
 	o := &O{svc: s, cs: cs, name: cs.tc.Name, traceID: s.traceID(), parentCtx: parentCtx,
-		engine: cs.engine, metrics: cs.metrics, start: time.Now()}
+		engine: cs.engine, metrics: cs.metrics, start: now}
 	o.root = o
 	o.endCtx = o.endScheduled
 	return o
@@ -256,7 +284,7 @@ func (o *O) endScheduled(cause error) {
 	}
 	o.endCause.CompareAndSwap(nil, p)
 	if o.armed.Load() {
-		o.rc.end(context.Canceled)
+		o.rc.end(endedCanceled)
 	}
 }
 
@@ -303,10 +331,10 @@ func (o *O) cutShort(cause error) {
 	if !o.armed.Load() {
 		return
 	}
-	o.rc.end(context.Canceled)
-	grace := abandonGrace(o.cs.timeout)
-	if o.abandonAt.CompareAndSwap(0, time.Now().Add(grace).UnixNano()) {
-		o.cs.timer.Reset(grace)
+	o.rc.end(endedCanceled)
+	at := monotonic(time.Now().Add(abandonGrace(o.cs.timeout)))
+	if o.abandonAt.CompareAndSwap(0, at) {
+		o.cs.wakeBy(at)
 	}
 }
 
@@ -321,9 +349,10 @@ func (o *O) conclude(abandoned bool) {
 		return
 	}
 	cs := o.cs
-	if cs.timed.CompareAndSwap(o, nil) {
-		cs.timer.Stop()
-	}
+	// The case's timer is left to fire for nothing (onTimer finds no run) rather than stopped:
+	// the next run's Reset then only moves it later, which the runtime does without touching
+	// its heap of timers.
+	cs.timed.CompareAndSwap(o, nil)
 	cs.current.CompareAndSwap(o, nil)
 	res := o.finish(abandoned)
 	if abandoned {

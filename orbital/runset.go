@@ -291,7 +291,12 @@ func (o *O) endScheduled(cause error) {
 // cause is why o's context ended (nil while it has not): its context's cause or, for a
 // scheduled run and its subtests, whose contexts end without one, the cause endScheduled kept.
 func (o *O) cause() error {
-	c := context.Cause(o.ctx)
+	var c error
+	if o.ctx == context.Context(&o.rc) {
+		c = o.rc.Err() // what context.Cause would say, without its lookup of the parents
+	} else {
+		c = context.Cause(o.ctx)
+	}
 	if (c == context.Canceled || c == context.DeadlineExceeded) && o.root.set != nil {
 		if p := o.root.endCause.Load(); p != nil {
 			return *p

@@ -53,7 +53,7 @@ type Service struct {
 	running    bool
 	runSince   time.Time         // when Run started
 	cancelRuns func(cause error) // cuts the runs Run started short, while Run is going
-	queue      caseHeap          // scheduled cases while Run is going
+	queue      caseQueue         // scheduled cases while Run is going
 	wake       chan struct{}     // tells the scheduler the queue changed
 }
 
@@ -362,7 +362,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.running = true
 	s.wake = make(chan struct{}, 1)
-	s.queue = s.queue[:0]
+	s.queue.reset()
 	for _, cs := range s.cases {
 		if cs.tc.Period > 0 {
 			s.schedule(cs, now)
@@ -403,10 +403,9 @@ loop:
 		again := set.spread(now)
 		s.mu.Lock()
 		wait, slack := time.Hour, time.Duration(0)
-		if len(s.queue) > 0 {
+		if top, ok := s.queue.top(); ok {
 			// A little late on purpose: the cases due within the slack start together on
 			// one wake of the scheduler instead of one wake each.
-			top := s.queue[0].cs
 			slack = slackOf(top.tc.Period)
 			wait = time.Until(top.next) + slack
 		}
@@ -424,7 +423,7 @@ loop:
 
 	s.mu.Lock()
 	s.running = false
-	s.queue = nil
+	s.queue.reset()
 	s.mu.Unlock()
 	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
 
@@ -513,7 +512,7 @@ func (s *Service) schedule(cs *caseState, now time.Time) {
 		next = now.Add(rand.N(spread))
 	}
 	s.setNext(cs, next)
-	s.queue.Push(cs)
+	s.queue.push(cs)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -538,10 +537,7 @@ func (s *Service) warm(due []*caseState) {
 func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	nowKey := int64(now.Sub(epoch))
-	for len(s.queue) > 0 && s.queue[0].key <= nowKey {
-		cs := s.queue[0].cs
-		due = append(due, cs)
+	return s.queue.popDue(int64(now.Sub(epoch)), due, func(cs *caseState) {
 		p := cs.tc.Period
 		next := cs.next.Add(p)
 		if !next.After(now) {
@@ -550,9 +546,7 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 			next = next.Add(missed * p)
 		}
 		s.setNext(cs, next)
-		s.queue.fix(0)
-	}
-	return due
+	})
 }
 
 // setNext sets when cs runs next. Call with s.mu held.
@@ -704,12 +698,8 @@ func (s *Service) Reassigned() {
 	}
 	for i, cs := range gained {
 		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
-			// The heap does not track positions (sifting would write every case it moves):
-			// find it, which a rebalance can afford.
-			if j := slices.IndexFunc(s.queue, func(it heapItem) bool { return it.cs == cs }); j >= 0 {
-				s.setNext(cs, at[i])
-				s.queue.fix(j)
-			}
+			s.setNext(cs, at[i])
+			s.queue.moved(cs) // finds it: a rebalance can afford that
 		}
 	}
 	select {
@@ -748,70 +738,6 @@ func (s *Service) owned(name string) (ok bool) {
 
 // caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
 // their cases, so sifting compares keys without loading every case.
-type caseHeap []heapItem
-
-type heapItem struct {
-	key int64 // the case's key when it was placed
-	cs  *caseState
-}
-
-// Push adds cs (a *caseState) at its next run.
-func (h *caseHeap) Push(x any) {
-	cs := x.(*caseState)
-	cs.key = int64(cs.next.Sub(epoch))
-	*h = append(*h, heapItem{cs.key, cs})
-	h.up(len(*h) - 1)
-}
-
-// fix restores the order after the key of the case at i changed.
-func (h caseHeap) fix(i int) {
-	h[i].key = h[i].cs.key
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
-// heapArity is the caseHeap's children per node: four items of 16 bytes share a cache line,
-// and the heap of 10,000 cases is 7 levels deep instead of 14.
-const heapArity = 4
-
-func (h caseHeap) up(j int) {
-	x := h[j]
-	for j > 0 {
-		i := (j - 1) / heapArity
-		if h[i].key <= x.key {
-			break
-		}
-		h[j] = h[i]
-		j = i
-	}
-	h[j] = x
-}
-
-// down sifts the item at i0 down; it reports whether it moved.
-func (h caseHeap) down(i0 int) bool {
-	i, n, x := i0, len(h), h[i0]
-	for {
-		c := heapArity*i + 1
-		if c >= n || c < 0 {
-			break
-		}
-		m := c
-		for k := c + 1; k < min(c+heapArity, n); k++ {
-			if h[k].key < h[m].key {
-				m = k
-			}
-		}
-		if x.key <= h[m].key {
-			break
-		}
-		h[i] = h[m]
-		i = m
-	}
-	h[i] = x
-	return i > i0
-}
-
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice
 // inside the interface: a typed nil reporter (var page *status.Status passed
 // before it is set) would otherwise swallow every result.

@@ -36,19 +36,20 @@ type O struct {
 	ctx       context.Context
 	endCtx    context.CancelCauseFunc // ends ctx (with errRunEnded when the test is over)
 	stopTimer context.CancelFunc      // stops the timeout's timer; nil for a subtest
-	creator   []uintptr               // subtest: the stack of the parent's Run call, for Helper
 	parentCtx context.Context
-	logger    *slog.Logger // the run's logger, made on first use (runLogger)
-	logOnce   sync.Once
 	engine    *stats.Engine
 	metrics   *runMetrics // the run's own metrics, on engine
 	start     time.Time
 
 	bodyDone chan struct{} // closed when the test goroutine has exited; nil for a scheduled run
 
-	// A scheduled run (runSet): its set, its abandonment timer, and whether it was concluded.
+	// A scheduled run (runSet): its set, its context (ctx, once armed), when it is abandoned
+	// (monotonic nanoseconds; 0 until its deadline passed or it was cut), and whether it was
+	// concluded.
 	set       *runSet
-	abandonAt *time.Timer
+	rc        runCtx
+	armed     atomic.Bool
+	abandonAt atomic.Int64
 	concluded atomic.Bool
 	endCause  atomic.Pointer[error] // why its context was ended (see cause)
 
@@ -65,15 +66,35 @@ type O struct {
 	errMsg       string
 	out          []byte // indented body lines
 	cleanups     []func()
-	helpers      map[string]struct{}
 	measures     map[string]time.Duration
-	collected    []Result       // root only: results of subtests, for RunOnce
-	collect      bool           // root only: collect subtest results
-	subNames     map[string]int // subtest names used so far, for the #01 suffixes
-	tempRoot     string         // TempDir's directory, removed after the cleanups
-	tempSeq      int
-	tempErr      error
-	tempGone     bool // tempRoot was removed
+	tempGone     bool // TempDir's directory was removed
+	// x holds what few runs use (subtests, Helper, TempDir, slog): made on first use, so the O
+	// of a run that uses none of it is smaller (see extra).
+	x atomic.Pointer[oExtra]
+}
+
+// oExtra is the part of an O that few runs use. Its fields are guarded by the O's mu, but
+// creator (set before the subtest starts) and logger (logOnce).
+type oExtra struct {
+	creator   []uintptr // subtest: the stack of the parent's Run call, for Helper
+	logger    *slog.Logger
+	logOnce   sync.Once
+	helpers   map[string]struct{}
+	collected []Result       // root only: results of subtests, for RunOnce
+	collect   bool           // root only: collect subtest results
+	subNames  map[string]int // subtest names used so far, for the #01 suffixes
+	tempRoot  string         // TempDir's directory, removed after the cleanups
+	tempSeq   int
+	tempErr   error
+}
+
+// extra returns o's oExtra, making it on first use.
+func (o *O) extra() *oExtra {
+	if x := o.x.Load(); x != nil {
+		return x
+	}
+	o.x.CompareAndSwap(nil, new(oExtra))
+	return o.x.Load()
 }
 
 // Name returns the case name, "name/sub" for a subtest.
@@ -255,10 +276,11 @@ func (o *O) Helper() {
 	name := frame.Function
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.helpers == nil {
-		o.helpers = make(map[string]struct{})
+	x := o.extra()
+	if x.helpers == nil {
+		x.helpers = make(map[string]struct{})
 	}
-	o.helpers[name] = struct{}{}
+	x.helpers[name] = struct{}{}
 }
 
 // Cleanup registers f to run when the test and its subtests are done.
@@ -321,7 +343,7 @@ func (o *O) Run(name string, f TestFunc) bool {
 	sub := o.uniqueSubLocked(subtestName(name))
 	o.mu.Unlock()
 	child := o.svc.newO(o.cs, o.name+"/"+sub, o, o.ctx)
-	child.creator = pcs[:n]
+	child.extra().creator = pcs[:n]
 	res := o.svc.execute(child, f)
 	o.mu.Lock()
 	switch res.Outcome {
@@ -350,16 +372,17 @@ func (o *O) Run(name string, f TestFunc) bool {
 // uniqueSubLocked returns sub, or sub#01, sub#02... when a sibling already
 // took that name, as go test's matcher does. Call with o.mu held.
 func (o *O) uniqueSubLocked(sub string) string {
-	if o.subNames == nil {
-		o.subNames = make(map[string]int)
+	x := o.extra()
+	if x.subNames == nil {
+		x.subNames = make(map[string]int)
 	}
 	for {
-		next, used := o.subNames[sub]
+		next, used := x.subNames[sub]
 		if !used {
-			o.subNames[sub] = 1
+			x.subNames[sub] = 1
 			return sub
 		}
-		o.subNames[sub] = next + 1
+		x.subNames[sub] = next + 1
 		sub = fmt.Sprintf("%s#%02d", sub, next)
 	}
 }
@@ -378,12 +401,13 @@ func (o *O) TempDir() string {
 		o.Fatalf("TempDir called after the run ended")
 		return ""
 	}
-	if o.tempRoot == "" && o.tempErr == nil {
-		o.tempRoot, o.tempErr = os.MkdirTemp("", tempPattern(o.name))
+	x := o.extra()
+	if x.tempRoot == "" && x.tempErr == nil {
+		x.tempRoot, x.tempErr = os.MkdirTemp("", tempPattern(o.name))
 	}
-	root, err := o.tempRoot, o.tempErr
-	o.tempSeq++
-	seq := o.tempSeq
+	root, err := x.tempRoot, x.tempErr
+	x.tempSeq++
+	seq := x.tempSeq
 	o.mu.Unlock()
 	if err != nil {
 		o.Fatalf("TempDir: %v", err)
@@ -414,7 +438,10 @@ func tempPattern(name string) string {
 // after they were stopped, so it retries for up to two seconds.
 func (o *O) removeTempDir() {
 	o.mu.Lock()
-	root := o.tempRoot
+	var root string
+	if x := o.x.Load(); x != nil {
+		root = x.tempRoot
+	}
 	o.tempGone = true
 	o.mu.Unlock()
 	if root == "" {
@@ -468,10 +495,11 @@ func (o *O) log(msg string, isErr bool) {
 // runLogger returns the run's logger: the service's, carrying case and trace_id. It is made
 // on first use: most runs log only their run-end line, which emit writes without it.
 func (o *O) runLogger() *slog.Logger {
-	o.logOnce.Do(func() {
-		o.logger = o.svc.logger.With(slog.String("case", o.name), slog.String("trace_id", o.traceID))
+	x := o.extra()
+	x.logOnce.Do(func() {
+		x.logger = o.svc.logger.With(slog.String("case", o.name), slog.String("trace_id", o.traceID))
 	})
-	return o.logger
+	return x.logger
 }
 
 // caller returns "file.go:line" of the first frame outside this package's
@@ -497,8 +525,8 @@ func (o *O) caller() string {
 			first = f
 		}
 		if f.Function == bodyFunc {
-			if cur.parent != nil && len(cur.creator) > 0 {
-				frames = runtime.CallersFrames(cur.creator)
+			if x := cur.x.Load(); cur.parent != nil && x != nil && len(x.creator) > 0 {
+				frames = runtime.CallersFrames(x.creator)
 				cur = cur.parent
 				continue
 			}
@@ -529,7 +557,10 @@ func frameLine(f runtime.Frame) string {
 func (o *O) isHelper(fn string) bool {
 	for p := o; p != nil; p = p.parent {
 		p.mu.Lock()
-		_, ok := p.helpers[fn]
+		var ok bool
+		if x := p.x.Load(); x != nil {
+			_, ok = x.helpers[fn]
+		}
 		p.mu.Unlock()
 		if ok {
 			return true

@@ -386,9 +386,9 @@ func (s *Service) emit(o *O, res Result, inFlight int64) {
 		s.outMu.Lock()
 		_, _ = io.WriteString(s.out, res.Output)
 		s.outMu.Unlock()
-	} else if o.root.collect {
+	} else if x := o.root.x.Load(); x != nil && x.collect {
 		o.root.mu.Lock()
-		o.root.collected = append(o.root.collected, res)
+		x.collected = append(x.collected, res)
 		o.root.mu.Unlock()
 	}
 	if rs := s.reporters.Load(); rs != nil {

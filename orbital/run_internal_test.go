@@ -39,9 +39,10 @@ func TestPopDueKeepsPhase(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := New()
-			cs := &caseState{tc: TestCase{Name: "c", Period: p}, next: tt.next}
-			s.queue = caseHeap{}
-			s.queue.Push(cs)
+			cs := &caseState{tc: TestCase{Name: "c", Period: p}}
+			s.setNext(cs, tt.next)
+			s.queue.reset()
+			s.queue.push(cs)
 			due := s.popDue(nil, now)
 			if len(due) != 1 || due[0] != cs {
 				t.Fatalf("popDue returned %d cases, want the one due", len(due))

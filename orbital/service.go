@@ -45,25 +45,29 @@ type Service struct {
 	ids         *traceIDs
 	lastStartOf func(caseName string) (time.Time, bool)
 
-	outMu sync.Mutex // serialises writes to out
+	outMu  sync.Mutex // serialises writes to out
+	warmed int        // what warm read; the scheduler goroutine's
 
 	mu         sync.Mutex
 	cases      map[string]*caseState
 	running    bool
 	runSince   time.Time         // when Run started
 	cancelRuns func(cause error) // cuts the runs Run started short, while Run is going
-	queue      caseHeap          // scheduled cases while Run is going
+	queue      caseQueue         // scheduled cases while Run is going
 	wake       chan struct{}     // tells the scheduler the queue changed
 }
 
 // caseState is a registered case with its run bookkeeping.
 type caseState struct {
-	tc       TestCase
-	timeout  time.Duration
-	engine   *stats.Engine // the service engine tagged with case and Tags
-	metrics  *runMetrics   // the run metrics on engine
-	busy     atomic.Bool   // a scheduled run is going
-	inFlight atomic.Int64
+	tc      TestCase
+	timeout time.Duration
+	engine  *stats.Engine // the service engine tagged with case and Tags
+	metrics *runMetrics   // the run metrics on engine: &runMetrics
+	// runMetrics is here rather than in an object of its own: a run reads it at its start,
+	// and at 10,000 cases each object a run reads is a cache miss.
+	runMetrics runMetrics
+	busy       atomic.Bool // a scheduled run is going
+	inFlight   atomic.Int64
 	// abandoned counts this case's runs given up after their timeout whose
 	// test goroutine has still not returned.
 	abandoned atomic.Int64
@@ -75,8 +79,13 @@ type caseState struct {
 	lateSkips      atomic.Int64
 	skippedLate    atomic.Int64
 	skippedOverlap atomic.Int64
-	// current is the scheduled run of the case in flight, if any (see runSet).
+	// current is the scheduled run of the case in flight, if any (see runSet); timed is the
+	// one armed with the case's timer (deadline, then abandonment: onTimer), until concluded.
 	current atomic.Pointer[O]
+	timed   atomic.Pointer[O]
+	timer   *time.Timer  // stopped until a scheduled run arms it
+	timerAt atomic.Int64 // when timer fires (monotonic; 0: it is not set); see wakeBy
+	timerMu sync.Mutex   // serialises setting timer and timerAt
 	// lastStart is when the scheduler last started a run of the case (Unix
 	// nanoseconds; 0 before the first), for Health.
 	lastStart atomic.Int64
@@ -172,10 +181,10 @@ func (s *Service) RunNow(ctx context.Context, name string) (Result, error) {
 	}
 	defer cs.busy.Store(false)
 	o := s.newO(cs, cs.tc.Name, nil, ctx)
-	o.collect = true
+	o.extra().collect = true
 	res := s.execute(o, cs.tc.Func)
 	o.mu.Lock()
-	res.Subtests = slices.Clone(o.collected)
+	res.Subtests = slices.Clone(o.extra().collected)
 	o.mu.Unlock()
 	return res, nil
 }
@@ -198,7 +207,10 @@ func (s *Service) Register(tc TestCase) error {
 	tags = append(tags, stats.T("case", tc.Name))
 	tags = append(tags, tc.Tags...)
 	cs.engine = s.engine.WithTags(tags...)
-	cs.metrics = newRunMetrics(cs.engine)
+	cs.runMetrics = *newRunMetrics(cs.engine)
+	cs.metrics = &cs.runMetrics
+	cs.timer = time.AfterFunc(time.Hour, cs.onTimer) // armed by each scheduled run (arm)
+	cs.timer.Stop()
 
 	s.mu.Lock()
 	if _, dup := s.cases[tc.Name]; dup {
@@ -314,10 +326,10 @@ func (s *Service) RunOnce(ctx context.Context, match func(name string) bool) []R
 	for i, cs := range picked {
 		wg.Go(func() {
 			o := s.newO(cs, cs.tc.Name, nil, ctx)
-			o.collect = true
+			o.extra().collect = true
 			res := s.execute(o, cs.tc.Func)
 			o.mu.Lock()
-			per[i] = append([]Result{res}, o.collected...)
+			per[i] = append([]Result{res}, o.extra().collected...)
 			o.mu.Unlock()
 		})
 	}
@@ -350,7 +362,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.running = true
 	s.wake = make(chan struct{}, 1)
-	s.queue = s.queue[:0]
+	s.queue.reset()
 	for _, cs := range s.cases {
 		if cs.tc.Period > 0 {
 			s.schedule(cs, now)
@@ -370,41 +382,50 @@ func (s *Service) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 	runs := &set.wg
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var due []*caseState
+	var (
+		alarm alarm
+		due   []*caseState
+	)
+	defer alarm.stop()
 loop:
 	for {
 		// A ctx done while the timer fired (or before Run) starts nothing.
 		if ctx.Err() != nil {
 			break
 		}
-		due = s.popDue(due[:0], time.Now())
+		now := time.Now()
+		due = s.popDue(due[:0], now)
+		s.warm(due)
 		for _, cs := range due {
-			s.tick(set, cs)
+			s.tick(set, cs, now)
 		}
+		set.dispatch(now)
+		again := set.spread(now)
 		s.mu.Lock()
-		wait := time.Hour
-		if len(s.queue) > 0 {
+		wait, slack := time.Hour, time.Duration(0)
+		if top, ok := s.queue.top(); ok {
 			// A little late on purpose: the cases due within the slack start together on
 			// one wake of the scheduler instead of one wake each.
-			top := s.queue[0].cs
-			wait = time.Until(top.next) + min(scheduleSlack, top.tc.Period/64)
+			slack = slackOf(top.tc.Period)
+			wait = time.Until(top.next) + slack
 		}
 		s.mu.Unlock()
-		timer.Reset(wait)
+		if !again.IsZero() {
+			wait = min(wait, time.Until(again))
+		}
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-timer.C:
+		case <-alarm.set(wait, slack):
 		case <-wake:
 		}
 	}
 
 	s.mu.Lock()
 	s.running = false
-	s.queue = nil
+	s.queue.reset()
 	s.mu.Unlock()
+	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
 
 	drained := make(chan struct{})
 	go func() {
@@ -432,10 +453,56 @@ loop:
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
 
-// scheduleSlack is how late the scheduler lets itself wake for a case (at most a 64th of its
-// period): the cases due meanwhile start on the same wake. At 10,000 runs a second that is
-// about ten runs per wake instead of one.
-const scheduleSlack = time.Millisecond
+// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 32nd of its
+// period (slackOf): the cases due meanwhile start on the same wake. At 10,000 runs a second
+// that is about fifty runs per wake instead of one, and a wake of the scheduler (the threads
+// the runtime wakes and puts back to sleep for it) costs more than a run.
+const scheduleSlack = 5 * time.Millisecond
+
+// slackOf is how late a run of a case with period p may start.
+func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/32) }
+
+// alarm is how the scheduler sleeps: on a timer reset for each wait or, while it is busy (the
+// next case is due within two slacks), on a ticker at the slack, which the runtime re-arms
+// without waking its network poller as it must when a timer is reset earlier than the poller
+// sleeps.
+type alarm struct {
+	timer  *time.Timer
+	ticker *time.Ticker
+	every  time.Duration // the ticker's period
+}
+
+// set returns the channel to wait on to wake in about wait, at most slack late.
+func (a *alarm) set(wait, slack time.Duration) <-chan time.Time {
+	if slack > 0 && wait <= 2*slack {
+		if a.ticker == nil || a.every != slack {
+			a.stopTicker()
+			a.ticker, a.every = time.NewTicker(slack), slack
+		}
+		return a.ticker.C
+	}
+	a.stopTicker()
+	if a.timer == nil {
+		a.timer = time.NewTimer(wait)
+	} else {
+		a.timer.Reset(wait)
+	}
+	return a.timer.C
+}
+
+func (a *alarm) stopTicker() {
+	if a.ticker != nil {
+		a.ticker.Stop()
+		a.ticker = nil
+	}
+}
+
+func (a *alarm) stop() {
+	a.stopTicker()
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}
 
 // schedule queues cs for its first run. Call with s.mu held.
 func (s *Service) schedule(cs *caseState, now time.Time) {
@@ -445,11 +512,23 @@ func (s *Service) schedule(cs *caseState, now time.Time) {
 		next = now.Add(rand.N(spread))
 	}
 	s.setNext(cs, next)
-	s.queue.Push(cs)
+	s.queue.push(cs)
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// warm reads, for every due case, the memory its run reads first that popDue did not: its
+// metrics and its name (the run's output starts with it). At 10,000 cases each is a cache
+// miss; read here, in a loop whose reads do not depend on each other, the misses of a batch
+// overlap instead of coming one after the other. Only the scheduler goroutine calls it.
+func (s *Service) warm(due []*caseState) {
+	n := s.warmed
+	for _, cs := range due {
+		n += len(cs.metrics.root) + len(cs.metrics.tags) + int(cs.tc.Name[0])
+	}
+	s.warmed = n
 }
 
 // popDue appends the cases due at now to due and moves each to its next
@@ -458,10 +537,7 @@ func (s *Service) schedule(cs *caseState, now time.Time) {
 func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	nowKey := int64(now.Sub(epoch))
-	for len(s.queue) > 0 && s.queue[0].key <= nowKey {
-		cs := s.queue[0].cs
-		due = append(due, cs)
+	return s.queue.popDue(int64(now.Sub(epoch)), due, func(cs *caseState) {
 		p := cs.tc.Period
 		next := cs.next.Add(p)
 		if !next.After(now) {
@@ -470,9 +546,7 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 			next = next.Add(missed * p)
 		}
 		s.setNext(cs, next)
-		s.queue.fix(0)
-	}
-	return due
+	})
 }
 
 // setNext sets when cs runs next. Call with s.mu held.
@@ -485,9 +559,9 @@ func (s *Service) setNext(cs *caseState, next time.Time) {
 // times read from the clock order as their monotonic readings do (Sub uses them).
 var epoch = time.Now()
 
-// tick starts a scheduled run of cs unless this replica does not own it or
+// tick starts a scheduled run of cs (the scheduler woke at now) unless this replica does not own it or
 // its previous run is still going, and counts the ticks popDue dropped.
-func (s *Service) tick(set *runSet, cs *caseState) {
+func (s *Service) tick(set *runSet, cs *caseState, now time.Time) {
 	late := cs.lateSkips.Swap(0)
 	if s.owns != nil && !s.owned(cs.tc.Name) {
 		cs.notOwned.Store(true)
@@ -520,7 +594,7 @@ func (s *Service) tick(set *runSet, cs *caseState) {
 		s.logger.Warn("tick skipped: the previous run is still going", "case", cs.tc.Name, "period", cs.tc.Period)
 		return
 	}
-	set.start(s.newScheduledO(cs, set.parent), cs.tc.Func)
+	set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
 }
 
 // errAborted is the cancellation cause of runs cut short by Abort.
@@ -624,12 +698,8 @@ func (s *Service) Reassigned() {
 	}
 	for i, cs := range gained {
 		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
-			// The heap does not track positions (sifting would write every case it moves):
-			// find it, which a rebalance can afford.
-			if j := slices.IndexFunc(s.queue, func(it heapItem) bool { return it.cs == cs }); j >= 0 {
-				s.setNext(cs, at[i])
-				s.queue.fix(j)
-			}
+			s.setNext(cs, at[i])
+			s.queue.moved(cs) // finds it: a rebalance can afford that
 		}
 	}
 	select {
@@ -668,62 +738,6 @@ func (s *Service) owned(name string) (ok bool) {
 
 // caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
 // their cases, so sifting compares keys without loading every case.
-type caseHeap []heapItem
-
-type heapItem struct {
-	key int64 // the case's key when it was placed
-	cs  *caseState
-}
-
-// Push adds cs (a *caseState) at its next run.
-func (h *caseHeap) Push(x any) {
-	cs := x.(*caseState)
-	cs.key = int64(cs.next.Sub(epoch))
-	*h = append(*h, heapItem{cs.key, cs})
-	h.up(len(*h) - 1)
-}
-
-// fix restores the order after the key of the case at i changed.
-func (h caseHeap) fix(i int) {
-	h[i].key = h[i].cs.key
-	if !h.down(i) {
-		h.up(i)
-	}
-}
-
-func (h caseHeap) swap(i, j int) { h[i], h[j] = h[j], h[i] }
-
-func (h caseHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2
-		if h[i].key <= h[j].key {
-			return
-		}
-		h.swap(i, j)
-		j = i
-	}
-}
-
-// down sifts the item at i0 down; it reports whether it moved.
-func (h caseHeap) down(i0 int) bool {
-	i, n := i0, len(h)
-	for {
-		j := 2*i + 1
-		if j >= n || j < 0 {
-			break
-		}
-		if r := j + 1; r < n && h[r].key < h[j].key {
-			j = r
-		}
-		if h[i].key <= h[j].key {
-			break
-		}
-		h.swap(i, j)
-		i = j
-	}
-	return i > i0
-}
-
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice
 // inside the interface: a typed nil reporter (var page *status.Status passed
 // before it is set) would otherwise swallow every result.

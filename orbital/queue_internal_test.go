@@ -1,0 +1,92 @@
+package orbital
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestQueueMatchesASortedList drives the scheduler's queue through a simulated clock (cases of
+// several periods, wakes late by up to several periods, cases moved as Reassigned moves them,
+// cases added on the way) and checks every wake against a plain list sorted by key: the same
+// cases due, none early, none left behind, in the order they were due.
+func TestQueueMatchesASortedList(t *testing.T) {
+	for seed := range uint64(20) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			s := New()
+			s.queue.reset()
+			now := epoch.Add(time.Hour)
+			periods := []time.Duration{time.Second, 3 * time.Second, 100 * time.Millisecond, time.Minute}
+			var all []*caseState
+			add := func() {
+				p := periods[rng.IntN(len(periods))]
+				cs := &caseState{tc: TestCase{Name: fmt.Sprint("c", len(all)), Period: p}}
+				s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(p)))))
+				s.queue.push(cs)
+				all = append(all, cs)
+			}
+			for range 300 {
+				add()
+			}
+			for step := range 3000 {
+				// Mostly a few milliseconds; now and then late by up to three minutes.
+				adv := time.Duration(rng.IntN(5_000_000))
+				if rng.IntN(200) == 0 {
+					adv = time.Duration(rng.Int64N(int64(3 * time.Minute)))
+				}
+				now = now.Add(adv)
+				want := dueAt(all, now)
+				got := s.popDue(nil, now)
+				if !slices.Equal(got, want) {
+					t.Fatalf("step %d: popDue returned %d cases, want %d (in key order)", step, len(got), len(want))
+				}
+				for _, cs := range all {
+					if !cs.next.After(now) {
+						t.Fatalf("step %d: %s left at a time not after now", step, cs.tc.Name)
+					}
+				}
+				switch rng.IntN(50) {
+				case 0:
+					add()
+				case 1: // as Reassigned does: a new time within a period
+					cs := all[rng.IntN(len(all))]
+					s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
+					s.queue.moved(cs)
+				}
+				if top, ok := s.queue.top(); !ok || top != minKey(all) {
+					t.Fatalf("step %d: top is not the case due first", step)
+				}
+			}
+			if n := s.queue.len(); n != len(all) {
+				t.Fatalf("queue holds %d cases, want %d", n, len(all))
+			}
+		})
+	}
+}
+
+// dueAt is the cases due at now in the order they were due (key, then queue order for equal
+// keys is not specified: the test's keys are distinct by construction of rng.N).
+func dueAt(all []*caseState, now time.Time) []*caseState {
+	nowKey := int64(now.Sub(epoch))
+	var due []*caseState
+	for _, cs := range all {
+		if cs.key <= nowKey {
+			due = append(due, cs)
+		}
+	}
+	slices.SortStableFunc(due, func(a, b *caseState) int { return cmpKey(a.key, b.key) })
+	return due
+}
+
+func minKey(all []*caseState) *caseState {
+	m := all[0]
+	for _, cs := range all[1:] {
+		if cs.key < m.key {
+			m = cs
+		}
+	}
+	return m
+}

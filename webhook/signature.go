@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Scheme is how deliveries are signed.
@@ -219,16 +220,6 @@ func (w *Webhook) parseSignature(s *signed, h http.Header, now time.Time) error 
 // decoded without allocating.
 func (s *signed) parseCandidates(sig string) {
 	i := 0
-	if !isASCII(sig) {
-		for part := range strings.FieldsSeq(sig) {
-			if i >= maxCandidates {
-				break
-			}
-			i++
-			s.addCandidate(part)
-		}
-		return
-	}
 	for start := 0; i < maxCandidates; i++ {
 		for start < len(sig) && asciiSpace(sig[start]) {
 			start++
@@ -236,8 +227,13 @@ func (s *signed) parseCandidates(sig string) {
 		if start == len(sig) {
 			return
 		}
-		end := start + 1
+		end := start
 		for end < len(sig) && !asciiSpace(sig[end]) {
+			if sig[end] >= 0x80 { // a space may be a Unicode one: split as strings.Fields does
+				s.n = 0
+				s.parseFields(sig)
+				return
+			}
 			end++
 		}
 		s.addCandidate(sig[start:end])
@@ -245,29 +241,32 @@ func (s *signed) parseCandidates(sig string) {
 	}
 }
 
+// parseFields is parseCandidates for any sig.
+func (s *signed) parseFields(sig string) {
+	i := 0
+	for part := range strings.FieldsSeq(sig) {
+		if i >= maxCandidates {
+			break
+		}
+		i++
+		s.addCandidate(part)
+	}
+}
+
 // addCandidate keeps part when it is a well-formed "v1,<base64 of 32 bytes>".
 func (s *signed) addCandidate(part string) {
-	var src [64]byte
 	var dst [48]byte
 	b64, ok := strings.CutPrefix(part, "v1,")
-	if !ok || len(b64) > len(src) {
+	if !ok || len(b64) > 64 {
 		return // another version (v1a, ...): not ours to check; or too long for 32 bytes
 	}
-	n, err := base64.StdEncoding.Decode(dst[:], src[:copy(src[:], b64)])
+	// Decode only reads its source: the string's bytes, not a copy.
+	n, err := base64.StdEncoding.Decode(dst[:], unsafe.Slice(unsafe.StringData(b64), len(b64)))
 	if err != nil || n != sha256.Size {
 		return
 	}
 	copy(s.macs[s.n][:], dst[:n])
 	s.n++
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // asciiSpace is unicode.IsSpace for an ASCII byte.

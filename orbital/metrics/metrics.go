@@ -14,7 +14,11 @@
 //   - series never expire (stats/v4 drops a series after 2 minutes without
 //     an update, so a case with a longer period would vanish between runs);
 //
-//   - values formatted as Prometheus' own client does (strconv 'g', "+Inf").
+//   - values formatted as Prometheus' own client does (strconv 'g', "+Inf");
+//
+//   - producers of hot series may hand them over only when they are read
+//     (OnScrape; the webhook's per-delivery counters and pending-keys gauge
+//     do), so every scrape is exact without a measure per event.
 //
 //     prom := metrics.NewHandler()
 //     eng := stats.NewEngine("orbital", prom)

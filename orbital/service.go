@@ -453,14 +453,14 @@ loop:
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
 
-// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 32nd of its
+// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 20th of its
 // period (slackOf): the cases due meanwhile start on the same wake. At 10,000 runs a second
 // that is about fifty runs per wake instead of one, and a wake of the scheduler (the threads
 // the runtime wakes and puts back to sleep for it) costs more than a run.
 const scheduleSlack = 5 * time.Millisecond
 
 // slackOf is how late a run of a case with period p may start.
-func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/32) }
+func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/20) }
 
 // alarm is how the scheduler sleeps: on a timer reset for each wait or, while it is busy (the
 // next case is due within two slacks), on a ticker at the slack, which the runtime re-arms

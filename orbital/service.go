@@ -381,17 +381,27 @@ func (s *Service) Run(ctx context.Context) error {
 		s.cancelRuns = nil
 		s.mu.Unlock()
 	}()
-	runs := &set.wg
+	s.loop(ctx, set, wake)
+
+	s.mu.Lock()
+	s.running = false
+	s.queue.reset()
+	s.mu.Unlock()
+	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	return s.drain(set)
+}
+
+// loop starts the due runs on every wake until ctx is done.
+func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 	var (
 		alarm alarm
 		due   []*caseState
 	)
 	defer alarm.stop()
-loop:
 	for {
 		// A ctx done while the timer fired (or before Run) starts nothing.
 		if ctx.Err() != nil {
-			break
+			return
 		}
 		now := time.Now()
 		due = s.popDue(due[:0], now)
@@ -401,35 +411,40 @@ loop:
 		}
 		set.dispatch(now)
 		again := set.spread(now)
-		s.mu.Lock()
-		wait, slack := time.Hour, time.Duration(0)
-		if top, ok := s.queue.top(); ok {
-			// A little late on purpose: the cases due within the slack start together on
-			// one wake of the scheduler instead of one wake each.
-			slack = slackOf(top.tc.Period)
-			wait = time.Until(top.next) + slack
-		}
-		s.mu.Unlock()
+		wait, slack := s.nextWake()
 		if !again.IsZero() {
 			wait = min(wait, time.Until(again))
 		}
 		select {
 		case <-ctx.Done():
-			break loop
+			return
 		case <-alarm.set(wait, slack):
 		case <-wake:
 		}
 	}
+}
 
+// nextWake is how long the scheduler may sleep, and how late it may wake (the slack of the
+// case due first).
+func (s *Service) nextWake() (wait, slack time.Duration) {
 	s.mu.Lock()
-	s.running = false
-	s.queue.reset()
-	s.mu.Unlock()
-	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	defer s.mu.Unlock()
+	top, ok := s.queue.top()
+	if !ok {
+		return time.Hour, 0
+	}
+	// A little late on purpose: the cases due within the slack start together on one wake
+	// of the scheduler instead of one wake each.
+	slack = slackOf(top.tc.Period)
+	return time.Until(top.next) + slack, slack
+}
 
+// drain waits for the runs in flight up to the drain grace, then cuts them short and waits for
+// them to be reported.
+func (s *Service) drain(set *runSet) error {
 	drained := make(chan struct{})
 	go func() {
-		runs.Wait()
+		set.wg.Wait()
 		close(drained)
 	}()
 	grace := time.NewTimer(s.drainGrace)

@@ -381,17 +381,27 @@ func (s *Service) Run(ctx context.Context) error {
 		s.cancelRuns = nil
 		s.mu.Unlock()
 	}()
-	runs := &set.wg
+	s.loop(ctx, set, wake)
+
+	s.mu.Lock()
+	s.running = false
+	s.queue.reset()
+	s.mu.Unlock()
+	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	return s.drain(set)
+}
+
+// loop starts the due runs on every wake until ctx is done.
+func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 	var (
 		alarm alarm
 		due   []*caseState
 	)
 	defer alarm.stop()
-loop:
 	for {
 		// A ctx done while the timer fired (or before Run) starts nothing.
 		if ctx.Err() != nil {
-			break
+			return
 		}
 		now := time.Now()
 		due = s.popDue(due[:0], now)
@@ -401,35 +411,40 @@ loop:
 		}
 		set.dispatch(now)
 		again := set.spread(now)
-		s.mu.Lock()
-		wait, slack := time.Hour, time.Duration(0)
-		if top, ok := s.queue.top(); ok {
-			// A little late on purpose: the cases due within the slack start together on
-			// one wake of the scheduler instead of one wake each.
-			slack = slackOf(top.tc.Period)
-			wait = time.Until(top.next) + slack
-		}
-		s.mu.Unlock()
+		wait, slack := s.nextWake()
 		if !again.IsZero() {
 			wait = min(wait, time.Until(again))
 		}
 		select {
 		case <-ctx.Done():
-			break loop
+			return
 		case <-alarm.set(wait, slack):
 		case <-wake:
 		}
 	}
+}
 
+// nextWake is how long the scheduler may sleep, and how late it may wake (the slack of the
+// case due first).
+func (s *Service) nextWake() (wait, slack time.Duration) {
 	s.mu.Lock()
-	s.running = false
-	s.queue.reset()
-	s.mu.Unlock()
-	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	defer s.mu.Unlock()
+	top, ok := s.queue.top()
+	if !ok {
+		return time.Hour, 0
+	}
+	// A little late on purpose: the cases due within the slack start together on one wake
+	// of the scheduler instead of one wake each.
+	slack = slackOf(top.tc.Period)
+	return time.Until(top.next) + slack, slack
+}
 
+// drain waits for the runs in flight up to the drain grace, then cuts them short and waits for
+// them to be reported.
+func (s *Service) drain(set *runSet) error {
 	drained := make(chan struct{})
 	go func() {
-		runs.Wait()
+		set.wg.Wait()
 		close(drained)
 	}()
 	grace := time.NewTimer(s.drainGrace)
@@ -453,14 +468,14 @@ loop:
 	return fmt.Errorf("orbital: drain grace %s expired: cancelled %d in-flight runs", s.drainGrace, n)
 }
 
-// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 32nd of its
+// scheduleSlack is how late the scheduler lets itself wake for a case, at most a 20th of its
 // period (slackOf): the cases due meanwhile start on the same wake. At 10,000 runs a second
 // that is about fifty runs per wake instead of one, and a wake of the scheduler (the threads
 // the runtime wakes and puts back to sleep for it) costs more than a run.
 const scheduleSlack = 5 * time.Millisecond
 
 // slackOf is how late a run of a case with period p may start.
-func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/32) }
+func slackOf(p time.Duration) time.Duration { return min(scheduleSlack, p/20) }
 
 // alarm is how the scheduler sleeps: on a timer reset for each wait or, while it is busy (the
 // next case is due within two slacks), on a ticker at the slack, which the runtime re-arms

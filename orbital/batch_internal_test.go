@@ -1,0 +1,95 @@
+package orbital
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// resultsByCase is a Reporter handing each result to a channel per case.
+type resultsByCase struct {
+	mu sync.Mutex
+	ch map[string]chan Result
+}
+
+func (r *resultsByCase) of(name string) chan Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ch[name] == nil {
+		r.ch[name] = make(chan Result, 10)
+	}
+	return r.ch[name]
+}
+
+func (r *resultsByCase) Report(res Result) { r.of(res.Case) <- res }
+
+// TestBatchDoesNotWaitForABlockedRun hands runs to a worker as one batch, the way the
+// scheduler does on one wake, with a run that blocks and one that ends its goroutine with
+// runtime.Goexit (FailNow) in it: the runs behind either start, each on a goroutine of its
+// own, once the batch was handed out handoffAfter ago, and every run is reported.
+func TestBatchDoesNotWaitForABlockedRun(t *testing.T) {
+	for _, order := range [][]string{
+		{"blocks", "fails-now", "a", "b", "c"},
+		{"fails-now", "a", "b", "blocks", "c"},
+	} {
+		t.Run(order[0], func(t *testing.T) {
+			results := &resultsByCase{ch: map[string]chan Result{}}
+			s := New(WithOutput(io.Discard), WithLogger(slog.New(slog.DiscardHandler)), WithReporter(results))
+			release := make(chan struct{})
+			funcs := map[string]TestFunc{
+				"blocks": func(ctx context.Context, o *O) { <-release },
+				"fails-now": func(ctx context.Context, o *O) {
+					o.FailNow()
+				},
+			}
+			for _, name := range order {
+				f := funcs[name]
+				if f == nil {
+					f = func(context.Context, *O) {}
+				}
+				if err := s.Register(TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set := newRunSet(s, context.Background())
+			now := time.Now()
+			for _, name := range order {
+				cs := s.cases[name]
+				cs.busy.Store(true)
+				set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
+			}
+			set.dispatch(now)
+			if again := set.spread(now); !again.Equal(now.Add(handoffAfter)) {
+				t.Fatalf("spread at once: look again at +%v, want +%v", again.Sub(now), handoffAfter)
+			}
+			if again := set.spread(now.Add(handoffAfter)); !again.IsZero() {
+				t.Fatalf("spread after handoffAfter left a batch pending (look again at %v)", again)
+			}
+			deadline := time.After(10 * time.Second)
+			for _, name := range order {
+				if name == "blocks" {
+					continue
+				}
+				select {
+				case res := <-results.of(name):
+					if want := map[bool]Outcome{true: Fail, false: Pass}[name == "fails-now"]; res.Outcome != want {
+						t.Errorf("%s: outcome %q, want %q", name, res.Outcome, want)
+					}
+				case <-deadline:
+					t.Fatalf("%s was not reported while %q blocks its batch", name, "blocks")
+				}
+			}
+			close(release)
+			select {
+			case <-results.of("blocks"):
+			case <-deadline:
+				t.Fatal("the blocked run was not reported once released")
+			}
+			set.wg.Wait()
+			set.close()
+		})
+	}
+}

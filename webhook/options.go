@@ -25,7 +25,7 @@ type routeConfig struct {
 	maxUnmatchedBytes int64
 	maxPerKey         int
 	stats             *stats.Engine
-	now               func() time.Time
+	now               func() time.Time // nil: the real clock, read as monotonic time (RouteLogger.now)
 }
 
 func defaultRouteConfig() routeConfig {
@@ -35,7 +35,6 @@ func defaultRouteConfig() routeConfig {
 		maxUnmatched:      DefaultMaxUnmatched,
 		maxUnmatchedBytes: DefaultMaxUnmatchedBytes,
 		maxPerKey:         DefaultMaxPerKey,
-		now:               time.Now,
 	}
 }
 

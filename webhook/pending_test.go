@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -75,5 +76,36 @@ func TestRouteLoggerKey(t *testing.T) {
 				t.Fatalf("Key = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRealClockTTL: without WithClock the TTL runs on the real (monotonic)
+// clock: a key is pending right after Sent and expires once its TTL has
+// passed, and an early delivery is matched within the grace period.
+func TestRealClockTTL(t *testing.T) {
+	const ttl = 20 * time.Millisecond
+	rl := webhook.NewRouteLogger(webhook.JSONField("messageId"), webhook.WithTTL(ttl))
+	start := time.Now()
+	if err := rl.Sent("k"); err != nil {
+		t.Fatal(err)
+	}
+	if !rl.Pending("k") && time.Since(start) < ttl {
+		t.Fatal("not pending right after Sent")
+	}
+	for deadline := time.Now().Add(10 * time.Second); rl.Pending("k"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("still pending %v after Sent with a TTL of %v", time.Since(start), ttl)
+		}
+		runtime.Gosched()
+	}
+	if waited := time.Since(start); waited < ttl {
+		t.Fatalf("expired after %v, before its TTL of %v", waited, ttl)
+	}
+	rl.Record(waitertest.Delivery("early", 1))
+	if err := rl.Sent("early"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rl.Received("early"); len(got) != 1 {
+		t.Fatalf("early delivery not matched by Sent: %d", len(got))
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 // seenIDs remembers the delivery ids of recorded deliveries for a window, so
 // that a replay or a transport retry of one is not recorded twice. It holds
-// at most max ids (in flight or recorded); each is forgotten window after it
-// was recorded. It is safe for concurrent use.
+// at most max ids (in flight or recorded); each is forgotten window after the
+// time commit is given (the request's arrival). It is safe for concurrent use.
 //
 // An id is kept as a 128-bit hash under two per-process random seeds, not
 // as its string: 24 bytes per id in a flat table (idTable) and a queue

@@ -51,6 +51,7 @@ type RouteLogger struct {
 	ttl       int64 // nanoseconds
 	sweepGap  int64 // nanoseconds between two sweeps of one shard
 	seed      maphash.Seed
+	start     time.Time // the origin of now without WithClock
 	pending   atomic.Int64
 	unmatched unmatchedStore
 	matched   *series // webhook.matched_total (nil without stats)
@@ -122,7 +123,7 @@ func (e *entry) removeWaiter(w *waiter) {
 // A delivery whose key is empty matches nothing (it is counted as
 // unmatched and dropped).
 func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger {
-	l := &RouteLogger{key: key, cfg: defaultRouteConfig(), seed: maphash.MakeSeed()}
+	l := &RouteLogger{key: key, cfg: defaultRouteConfig(), seed: maphash.MakeSeed(), start: time.Now()}
 	for _, o := range opts {
 		o(&l.cfg)
 	}
@@ -152,7 +153,16 @@ func (l *RouteLogger) shard(key string) *shard {
 	return &l.shards[maphash.String(l.seed, key)%numShards]
 }
 
-func (l *RouteLogger) now() int64 { return l.cfg.now().UnixNano() }
+// now is the logger's time in nanoseconds, for its TTLs and grace periods
+// only: the clock of WithClock as Unix time, or by default the monotonic
+// time since NewRouteLogger (one clock read instead of time.Now's two, and
+// immune to the wall clock being set).
+func (l *RouteLogger) now() int64 {
+	if l.cfg.now == nil {
+		return int64(time.Since(l.start))
+	}
+	return l.cfg.now().UnixNano()
+}
 
 func (l *RouteLogger) incr(name string, tags ...stats.Tag) {
 	if l.cfg.stats != nil {

@@ -86,9 +86,10 @@ type Config struct {
 	// answer a replay or a transport retry of a recorded delivery with 200
 	// without recording it again (counted in webhook.replayed_total). Each
 	// id (at most 256 bytes; kept as a 128-bit hash, 50 to 100 bytes whatever
-	// its length) is kept for twice the Tolerance after it was recorded, so
-	// a delivery cannot be replayed with a timestamp still inside the
-	// tolerance once its id is forgotten. When the cap is
+	// its length) is kept, once recorded, for twice the Tolerance after its
+	// request arrived (when its timestamp was checked), so a delivery cannot
+	// be replayed with a timestamp still inside the tolerance once its id is
+	// forgotten. When the cap is
 	// reached new deliveries get 503 with Retry-After (reason "busy") until
 	// ids expire: memory stays bounded and no replay slips through.
 	// Default: 100,000 (DefaultMaxDeliveryIDs).
@@ -274,7 +275,9 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	recorded := false
 	defer func() { // also when the Logger panics: the sender's retry must be recorded
 		if recorded {
-			w.seen.commit(id, w.now())
+			// Kept from now, when the timestamp passed: a replay of this
+			// delivery carries the same timestamp, stale by now+2×Tolerance.
+			w.seen.commit(id, now)
 		} else {
 			w.seen.release(id)
 		}

@@ -104,7 +104,8 @@ func WithStats(e *stats.Engine) RouteOption {
 }
 
 // WithClock sets the clock used for the TTL and the grace period (tests use
-// a fake one). WaitNone's duration is always real time. Default: time.Now.
+// a fake one). WaitNone's duration is always real time. Default: the real
+// clock, read as monotonic time (so setting the wall clock moves no TTL).
 func WithClock(now func() time.Time) RouteOption {
 	return func(c *routeConfig) {
 		if now != nil {

@@ -70,12 +70,13 @@ type shard struct {
 // entry is one pending key. Its fields are guarded by its shard's mutex,
 // also after it left the map (gone).
 type entry struct {
-	reqs    []Request // kept deliveries, first one first
-	waiters *waiter   // blocked callers, lazily created
-	expires int64     // unix ns
-	total   uint32    // deliveries seen, including those not kept
-	waited  bool      // Wait or WaitN returned reqs[0]
-	gone    bool      // deleted or evicted
+	reqs    []Request  // kept deliveries, first one first
+	waiters *waiter    // blocked callers, lazily created
+	expires int64      // unix ns
+	total   uint32     // deliveries seen, including those not kept
+	waited  bool       // Wait or WaitN returned reqs[0]
+	gone    bool       // deleted or evicted
+	one     [1]Request // reqs' storage for a key's first delivery (no allocation in Record)
 }
 
 // hasDelivery reports whether a kept delivery has delivery id id.
@@ -232,12 +233,14 @@ func (l *RouteLogger) Sent(key string) error {
 		return fmt.Errorf("webhook: Sent %q: %w", key, ErrAlreadySent)
 	}
 	e := &entry{expires: now + l.ttl}
-	var early []Request
+	e.reqs = e.one[:0]
 	var total int
 	if l.unmatched.count.Load() > 0 {
-		early, total = l.unmatched.take(key, now, l.cfg.maxPerKey)
-		e.reqs = early
-		e.total = uint32(total)
+		var early []Request
+		if early, total = l.unmatched.take(key, now, l.cfg.maxPerKey); total > 0 {
+			e.reqs = early
+			e.total = uint32(total)
+		}
 	}
 	s.m[key] = e
 	if e.expires < s.minExpiry {

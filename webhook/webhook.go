@@ -234,21 +234,31 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	// The signature headers are checked before a byte of the body is read.
 	var sig signed
-	var mac *pooledMAC
-	if len(w.secret) > 0 {
-		if !w.authenticate(rw, r.Header, now, &sig) {
-			return
-		}
-		mac = w.newMAC(&sig)
-		defer w.putMAC(mac)
+	if len(w.secret) == 0 {
+		w.receive(rw, r, gz, wireMax, now, nil, nil)
+		return
 	}
+	if !w.authenticate(rw, r.Header, now, &sig) {
+		return
+	}
+	mac := w.newMAC(&sig)
+	w.receive(rw, r, gz, wireMax, now, &sig, mac)
+	// Not deferred: after a panic the MAC is only not reused. (Few defers
+	// and returns here and in receive, so that the compiler open-codes them.)
+	w.putMAC(mac)
+}
+
+// receive reads r's body, into mac when it is signed (sig), checks the
+// signature and the delivery id, and delivers it.
+func (w *Webhook) receive(rw http.ResponseWriter, r *http.Request, gz bool, wireMax int64, now time.Time, sig *signed, mac *pooledMAC) {
 	deliveryID := ""
 	if w.scheme == SchemeStandardWebhooks {
-		if id := headerValue(r.Header, canonWebhookID); len(id) <= maxDeliveryIDLen {
+		if sig != nil {
+			deliveryID = sig.id // the webhook-id, checked by parseSignature
+		} else if id := headerValue(r.Header, canonWebhookID); len(id) <= maxDeliveryIDLen {
 			deliveryID = id
 		}
 	}
-
 	var one [1][]byte // most bodies are one chunk
 	body := io.Reader(r.Body)
 	if r.ContentLength < 0 { // a known length is at most wireMax (admit), and the server reads no further
@@ -269,9 +279,14 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := w.seen.key(deliveryID)
-	if !w.reserveID(rw, id, now) {
-		return
+	if w.reserveID(rw, id, now) {
+		w.deliverOnce(rw, r, chunks, n, gz, now, deliveryID, id)
 	}
+}
+
+// deliverOnce delivers under the delivery id reserved as id, which is then
+// committed when the delivery was recorded and released otherwise.
+func (w *Webhook) deliverOnce(rw http.ResponseWriter, r *http.Request, chunks [][]byte, n int64, gz bool, now time.Time, deliveryID string, id idKey) {
 	recorded := false
 	defer func() { // also when the Logger panics: the sender's retry must be recorded
 		if recorded {

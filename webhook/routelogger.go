@@ -52,7 +52,6 @@ type RouteLogger struct {
 	sweepGap  int64 // nanoseconds between two sweeps of one shard
 	seed      maphash.Seed
 	start     time.Time // the origin of now without WithClock
-	pending   atomic.Int64
 	unmatched unmatchedStore
 	matched   *series // webhook.matched_total (nil without stats)
 	pendingG  *series // webhook.pending_keys (nil without stats)
@@ -64,7 +63,10 @@ type shard struct {
 	m         map[string]*entry
 	nextSweep int64 // no sweep before this time (unix ns)
 	minExpiry int64 // lower bound of the expiries in m
-	_         [32]byte
+	// pending is len(m), kept by the shard (on the cache line its lock
+	// already brought in) instead of one count every CPU writes to.
+	pending atomic.Int64
+	_       [24]byte
 }
 
 // entry is one pending key. Its fields are guarded by its shard's mutex,
@@ -138,7 +140,7 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	// Every counter exists at 0 from the start, so the first duplicate or unmatched delivery
 	// is an increase (a series that appears at 1 looks like no change to rate()).
 	if st := l.cfg.stats; st != nil {
-		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newGaugeReading(st, "webhook.pending_keys", l.pending.Load)
+		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newGaugeReading(st, "webhook.pending_keys", l.pendingTotal)
 		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
 			st.Add(name, 0)
 		}
@@ -177,7 +179,23 @@ func (l *RouteLogger) add(name string, n int, tags ...stats.Tag) {
 	}
 }
 
-func (l *RouteLogger) gauge(n int64) { l.pendingG.set(n) }
+// pendingTotal is the number of pending keys, some maybe past their TTL:
+// the sum of the shards' counts.
+func (l *RouteLogger) pendingTotal() int64 {
+	var n int64
+	for i := range l.shards {
+		n += l.shards[i].pending.Load()
+	}
+	return n
+}
+
+// gauge sets webhook.pending_keys to the pending count, unless the series
+// reads it at each scrape itself (or there are no stats).
+func (l *RouteLogger) gauge() {
+	if g := l.pendingG; g != nil && g.read == nil {
+		g.set(l.pendingTotal())
+	}
+}
 
 // lookupLocked returns the live entry for key, evicting it if expired.
 func (l *RouteLogger) lookupLocked(s *shard, key string, now int64) *entry {
@@ -193,7 +211,7 @@ func (l *RouteLogger) removeLocked(s *shard, key string, e *entry) {
 	delete(s.m, key)
 	e.gone = true
 	e.notify()
-	l.pending.Add(-1)
+	s.pending.Add(-1)
 }
 
 // sweepLocked evicts expired entries when one may be due, at most once per
@@ -246,14 +264,14 @@ func (l *RouteLogger) Sent(key string) error {
 	if e.expires < s.minExpiry {
 		s.minExpiry = e.expires
 	}
-	n := l.pending.Add(1)
+	s.pending.Add(1)
 	s.mu.Unlock()
 	if total > 0 {
 		l.matched.add(1)
 		l.add("webhook.duplicate_total", total-1)
 	}
-	if l.cfg.stats != nil || swept {
-		l.gauge(n)
+	if swept || l.cfg.stats != nil {
+		l.gauge()
 	}
 	return nil
 }
@@ -552,7 +570,7 @@ func (l *RouteLogger) Delete(key string) {
 	}
 	s.mu.Unlock()
 	if e != nil && l.cfg.stats != nil {
-		l.gauge(l.pending.Load())
+		l.gauge()
 	}
 }
 
@@ -566,7 +584,7 @@ func (l *RouteLogger) Len() int {
 		l.sweepLocked(s, now, true)
 		s.mu.Unlock()
 	}
-	n := l.pending.Load()
-	l.gauge(n)
+	n := l.pendingTotal()
+	l.gauge()
 	return int(n)
 }

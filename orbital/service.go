@@ -425,18 +425,17 @@ func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 }
 
 // nextWake is how long the scheduler may sleep, and how late it may wake (the slack of the
-// case due first).
+// case it wakes for).
 func (s *Service) nextWake() (wait, slack time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	top, ok := s.queue.top()
+	// A little late on purpose: the cases due within the slack start together on one wake
+	// of the scheduler instead of one wake each.
+	key, slack, ok := s.queue.wakeKey()
 	if !ok {
 		return time.Hour, 0
 	}
-	// A little late on purpose: the cases due within the slack start together on one wake
-	// of the scheduler instead of one wake each.
-	slack = slackOf(top.tc.Period)
-	return time.Until(top.next) + slack, slack
+	return time.Until(epoch.Add(time.Duration(key))), slack
 }
 
 // drain waits for the runs in flight up to the drain grace, then cuts them short and waits for

@@ -710,12 +710,14 @@ func (s *Service) Reassigned() {
 	if !s.running {
 		return
 	}
+	moved := gained[:0]
 	for i, cs := range gained {
 		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
 			s.setNext(cs, at[i])
-			s.queue.moved(cs) // finds it: a rebalance can afford that
+			moved = append(moved, cs)
 		}
 	}
+	s.queue.moved(moved...)
 	select {
 	case s.wake <- struct{}{}:
 	default:

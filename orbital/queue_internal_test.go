@@ -52,17 +52,9 @@ func TestQueueMatchesASortedList(t *testing.T) {
 				case 0:
 					add()
 				case 1: // as Reassigned does: a new time within a period
-					cs := all[rng.IntN(len(all))]
-					s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
-					s.queue.moved(cs)
+					moveSome(s, rng, all, now, 1)
 				case 2: // a rebalance: several at once
-					var css []*caseState
-					for range 1 + rng.IntN(20) {
-						cs := all[rng.IntN(len(all))]
-						s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
-						css = append(css, cs)
-					}
-					s.queue.moved(css...)
+					moveSome(s, rng, all, now, 1+rng.IntN(20))
 				}
 				if top, ok := s.queue.top(); !ok || top != minKey(all) {
 					t.Fatalf("step %d: top is not the case due first", step)
@@ -73,6 +65,18 @@ func TestQueueMatchesASortedList(t *testing.T) {
 			}
 		})
 	}
+}
+
+// moveSome moves n random cases of all to new times within a period of now, in one call of
+// moved as Reassigned makes it.
+func moveSome(s *Service, rng *rand.Rand, all []*caseState, now time.Time, n int) {
+	var css []*caseState
+	for range n {
+		cs := all[rng.IntN(len(all))]
+		s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
+		css = append(css, cs)
+	}
+	s.queue.moved(css...)
 }
 
 // dueAt is the cases due at now in the order they were due (key, then queue order for equal

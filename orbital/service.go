@@ -752,8 +752,6 @@ func (s *Service) owned(name string) (ok bool) {
 	return s.owns(name)
 }
 
-// caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
-// their cases, so sifting compares keys without loading every case.
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice
 // inside the interface: a typed nil reporter (var page *status.Status passed
 // before it is set) would otherwise swallow every result.

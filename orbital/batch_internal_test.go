@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +93,45 @@ func TestBatchDoesNotWaitForABlockedRun(t *testing.T) {
 			set.close()
 		})
 	}
+}
+
+// TestBatchGoesOnAfterGoexit hands a worker one batch whose runs end their goroutine with
+// FailNow and runtime.Goexit, and never spreads it (the scheduler's wake, handoffAfter later,
+// is not needed): the runs after them start at once all the same, on another worker, and every
+// run is reported.
+func TestBatchGoesOnAfterGoexit(t *testing.T) {
+	results := &resultsByCase{ch: map[string]chan Result{}}
+	s := New(WithOutput(io.Discard), WithLogger(slog.New(slog.DiscardHandler)), WithReporter(results))
+	order := []string{"fails-now", "a", "goexit", "b"}
+	funcs := map[string]TestFunc{
+		"fails-now": func(ctx context.Context, o *O) { o.FailNow() },
+		"goexit":    func(ctx context.Context, o *O) { runtime.Goexit() },
+	}
+	for _, name := range order {
+		f := funcs[name]
+		if f == nil {
+			f = func(context.Context, *O) {}
+		}
+		if err := s.Register(TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := newRunSet(s, context.Background())
+	now := time.Now()
+	for _, name := range order {
+		cs := s.cases[name]
+		cs.busy.Store(true)
+		set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
+	}
+	set.dispatch(now) // and no spread
+	deadline := time.After(10 * time.Second)
+	for _, name := range order {
+		select {
+		case <-results.of(name):
+		case <-deadline:
+			t.Fatalf("%s was not reported: the batch stopped at a run that ended its goroutine", name)
+		}
+	}
+	set.wg.Wait()
+	set.close()
 }

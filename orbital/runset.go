@@ -91,9 +91,15 @@ func newRunSet(s *Service, ctx context.Context) *runSet {
 func (set *runSet) close() { close(set.jobs) }
 
 // work runs the runs of b it can claim, then those of the batches handed to it while it is
-// idle. A test that ends its goroutine with runtime.Goexit ends the worker too (its run is
-// concluded all the same, and spread starts the rest of its batch).
+// idle. A test that ends its goroutine with runtime.Goexit (FailNow, SkipNow...) ends the
+// worker too (its run is concluded all the same); the rest of its batch goes on at once on a
+// new worker rather than waiting for spread.
 func (set *runSet) work(b *batch) {
+	defer func() {
+		if b != nil && !b.started() { // only after a Goexit: every other return claimed b
+			go set.work(b)
+		}
+	}()
 	for {
 		for j, ok := b.claim(); ok; j, ok = b.claim() {
 			j.o.runScheduled(j.f)

@@ -425,18 +425,17 @@ func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 }
 
 // nextWake is how long the scheduler may sleep, and how late it may wake (the slack of the
-// case due first).
+// case it wakes for).
 func (s *Service) nextWake() (wait, slack time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	top, ok := s.queue.top()
+	// A little late on purpose: the cases due within the slack start together on one wake
+	// of the scheduler instead of one wake each.
+	key, slack, ok := s.queue.wakeKey()
 	if !ok {
 		return time.Hour, 0
 	}
-	// A little late on purpose: the cases due within the slack start together on one wake
-	// of the scheduler instead of one wake each.
-	slack = slackOf(top.tc.Period)
-	return time.Until(top.next) + slack, slack
+	return time.Until(epoch.Add(time.Duration(key))), slack
 }
 
 // drain waits for the runs in flight up to the drain grace, then cuts them short and waits for
@@ -711,12 +710,14 @@ func (s *Service) Reassigned() {
 	if !s.running {
 		return
 	}
+	moved := gained[:0]
 	for i, cs := range gained {
 		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
 			s.setNext(cs, at[i])
-			s.queue.moved(cs) // finds it: a rebalance can afford that
+			moved = append(moved, cs)
 		}
 	}
+	s.queue.moved(moved...)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -751,8 +752,6 @@ func (s *Service) owned(name string) (ok bool) {
 	return s.owns(name)
 }
 
-// caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
-// their cases, so sifting compares keys without loading every case.
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice
 // inside the interface: a typed nil reporter (var page *status.Status passed
 // before it is set) would otherwise swallow every result.

@@ -387,7 +387,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.running = false
 	s.queue.reset()
 	s.mu.Unlock()
-	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	_, _ = set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
 	return s.drain(set)
 }
 
@@ -410,10 +410,12 @@ func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 			s.tick(set, cs, now)
 		}
 		set.dispatch(now)
-		again := set.spread(now)
+		again, againSlack := set.spread(now)
 		wait, slack := s.nextWake()
-		if !again.IsZero() {
-			wait = min(wait, time.Until(again))
+		if !again.IsZero() && time.Until(again) < wait {
+			// Woken by the ticker within its period after again: runs behind a blocked one
+			// start within twice the slack of their batch's shortest-period case.
+			wait, slack = time.Until(again), min(slack, againSlack)
 		}
 		select {
 		case <-ctx.Done():

@@ -491,7 +491,9 @@ type alarm struct {
 // set returns the channel to wait on to wake in about wait, at most slack late.
 func (a *alarm) set(wait, slack time.Duration) <-chan time.Time {
 	if slack > 0 && wait <= 2*slack {
-		if a.ticker == nil || a.every != slack {
+		// A ticker faster than the slack serves it too: kept, so that cases of several
+		// periods do not make a new ticker on every wake.
+		if a.ticker == nil || a.every > slack {
 			a.stopTicker()
 			a.ticker, a.every = time.NewTicker(slack), slack
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -45,27 +46,11 @@ func TestBatchDoesNotWaitForABlockedRun(t *testing.T) {
 					o.FailNow()
 				},
 			}
-			for _, name := range order {
-				f := funcs[name]
-				if f == nil {
-					f = func(context.Context, *O) {}
-				}
-				if err := s.Register(TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			set := newRunSet(s, context.Background())
-			now := time.Now()
-			for _, name := range order {
-				cs := s.cases[name]
-				cs.busy.Store(true)
-				set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
-			}
-			set.dispatch(now)
-			if again := set.spread(now); !again.Equal(now.Add(handoffAfter)) {
+			set, now := dispatchBatch(t, s, order, funcs, time.Hour)
+			if again, _ := set.spread(now); !again.Equal(now.Add(handoffAfter)) {
 				t.Fatalf("spread at once: look again at +%v, want +%v", again.Sub(now), handoffAfter)
 			}
-			if again := set.spread(now.Add(handoffAfter)); !again.IsZero() {
+			if again, _ := set.spread(now.Add(handoffAfter)); !again.IsZero() {
 				t.Fatalf("spread after handoffAfter left a batch pending (look again at %v)", again)
 			}
 			deadline := time.After(10 * time.Second)
@@ -92,4 +77,87 @@ func TestBatchDoesNotWaitForABlockedRun(t *testing.T) {
 			set.close()
 		})
 	}
+}
+
+// TestBatchGoesOnAfterGoexit hands a worker one batch whose runs end their goroutine with
+// FailNow and runtime.Goexit, and never spreads it (the scheduler's wake, handoffAfter later,
+// is not needed): the runs after them start at once all the same, on another worker, and every
+// run is reported.
+func TestBatchGoesOnAfterGoexit(t *testing.T) {
+	results := &resultsByCase{ch: map[string]chan Result{}}
+	s := New(WithOutput(io.Discard), WithLogger(slog.New(slog.DiscardHandler)), WithReporter(results))
+	order := []string{"fails-now", "a", "goexit", "b"}
+	funcs := map[string]TestFunc{
+		"fails-now": func(ctx context.Context, o *O) { o.FailNow() },
+		"goexit":    func(ctx context.Context, o *O) { runtime.Goexit() },
+	}
+	for _, name := range order {
+		f := funcs[name]
+		if f == nil {
+			f = func(context.Context, *O) {}
+		}
+		if err := s.Register(TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := newRunSet(s, context.Background())
+	now := time.Now()
+	for _, name := range order {
+		cs := s.cases[name]
+		cs.busy.Store(true)
+		set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
+	}
+	set.dispatch(now) // and no spread
+	deadline := time.After(10 * time.Second)
+	for _, name := range order {
+		select {
+		case <-results.of(name):
+		case <-deadline:
+			t.Fatalf("%s was not reported: the batch stopped at a run that ended its goroutine", name)
+		}
+	}
+	set.wg.Wait()
+	set.close()
+}
+
+// dispatchBatch registers the cases named in order with period (the test funcs given, no-ops
+// for the others) and hands one run of each to a worker as one batch, as the scheduler does on
+// a wake at the returned time.
+func dispatchBatch(t *testing.T, s *Service, order []string, funcs map[string]TestFunc, period time.Duration) (*runSet, time.Time) {
+	t.Helper()
+	for _, name := range order {
+		f := funcs[name]
+		if f == nil {
+			f = func(context.Context, *O) {}
+		}
+		if err := s.Register(TestCase{Name: name, Period: period, Func: f}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set := newRunSet(s, context.Background())
+	now := time.Now()
+	for _, name := range order {
+		cs := s.cases[name]
+		cs.busy.Store(true)
+		set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
+	}
+	set.dispatch(now)
+	return set, now
+}
+
+// TestBatchOfShortPeriodsSpreadsSooner: the runs of a batch of 20ms cases wait behind a
+// blocked one for their slack (a 20th of the period, 1ms), not the 5ms of longer periods.
+func TestBatchOfShortPeriodsSpreadsSooner(t *testing.T) {
+	s := New(WithOutput(io.Discard), WithLogger(slog.New(slog.DiscardHandler)))
+	release := make(chan struct{})
+	set, now := dispatchBatch(t, s, []string{"blocks", "a"},
+		map[string]TestFunc{"blocks": func(context.Context, *O) { <-release }}, 20*time.Millisecond)
+	want := slackOf(20 * time.Millisecond)
+	if again, slack := set.spread(now); !again.Equal(now.Add(want)) || slack != want {
+		t.Errorf("look again at +%v with slack %v, want +%v and %v", again.Sub(now), slack, want, want)
+	}
+	close(release)
+	_, _ = set.spread(time.Time{})
+	set.wg.Wait()
+	set.close()
 }

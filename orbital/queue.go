@@ -23,10 +23,11 @@ type caseQueue struct {
 
 // caseRing is the cases of one period: items[head:], sorted by key unless dirty.
 type caseRing struct {
-	items []heapItem
-	head  int
-	at    int  // index in caseQueue.heap
-	dirty bool // a case went out of order: sort before the next use
+	items  []heapItem
+	head   int
+	at     int           // index in caseQueue.heap
+	dirty  bool          // a case went out of order: sort before the next use
+	period time.Duration // of its cases
 }
 
 type heapItem struct {
@@ -61,7 +62,7 @@ func (q *caseQueue) push(cs *caseState) {
 		if q.rings == nil {
 			q.rings = make(map[time.Duration]*caseRing)
 		}
-		r = &caseRing{at: len(q.heap)}
+		r = &caseRing{at: len(q.heap), period: cs.tc.Period}
 		q.rings[cs.tc.Period] = r
 		q.heap = append(q.heap, r)
 	}
@@ -92,6 +93,24 @@ func (q *caseQueue) top() (*caseState, bool) {
 	return r.items[r.head].cs, true
 }
 
+// wakeKey is the key by which the scheduler must wake, the earliest of every ring's front plus
+// the slack of its period, with that slack; ok is false for an empty queue. The case due first
+// is not enough: one of a shorter period (a smaller slack) due just after it would start late
+// by more than its own slack.
+func (q *caseQueue) wakeKey() (key int64, slack time.Duration, ok bool) {
+	for _, r := range q.heap {
+		f := r.front()
+		if f == math.MaxInt64 {
+			continue
+		}
+		sl := slackOf(r.period)
+		if k := f + int64(sl); !ok || k < key {
+			key, slack, ok = k, sl, true
+		}
+	}
+	return key, slack, ok
+}
+
 // popDue appends the cases due at nowKey to due, in order, after advance has moved each to
 // its next run (a key after nowKey), and queues them there.
 func (q *caseQueue) popDue(nowKey int64, due []*caseState, advance func(*caseState)) []*caseState {
@@ -119,19 +138,23 @@ func (q *caseQueue) popDue(nowKey int64, due []*caseState, advance func(*caseSta
 	return due
 }
 
-// moved re-places cs after its key changed.
-func (q *caseQueue) moved(cs *caseState) {
-	r := q.rings[cs.tc.Period]
-	if r == nil {
-		return
-	}
-	for i := r.head; i < len(r.items); i++ {
-		if r.items[i].cs == cs {
-			r.items[i].key = cs.key
+// moved re-places the cases css after their keys changed: each ring holding one is sorted
+// once, however many of its cases moved (a rebalance may move thousands; sorting the ring per
+// case, under the lock every run's start needs, took a quarter of a second at 10,000 cases).
+func (q *caseQueue) moved(css ...*caseState) {
+	for _, cs := range css {
+		if r := q.rings[cs.tc.Period]; r != nil {
 			r.dirty = true
-			q.settle(r)
-			return
 		}
+	}
+	for _, r := range q.rings { // not q.heap, which settle reorders
+		if !r.dirty {
+			continue
+		}
+		for i := r.head; i < len(r.items); i++ {
+			r.items[i].key = r.items[i].cs.key // only the moved ones' differ
+		}
+		q.settle(r)
 	}
 }
 

@@ -52,9 +52,9 @@ func TestQueueMatchesASortedList(t *testing.T) {
 				case 0:
 					add()
 				case 1: // as Reassigned does: a new time within a period
-					cs := all[rng.IntN(len(all))]
-					s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
-					s.queue.moved(cs)
+					moveSome(s, rng, all, now, 1)
+				case 2: // a rebalance: several at once
+					moveSome(s, rng, all, now, 1+rng.IntN(20))
 				}
 				if top, ok := s.queue.top(); !ok || top != minKey(all) {
 					t.Fatalf("step %d: top is not the case due first", step)
@@ -65,6 +65,18 @@ func TestQueueMatchesASortedList(t *testing.T) {
 			}
 		})
 	}
+}
+
+// moveSome moves n random cases of all to new times within a period of now, in one call of
+// moved as Reassigned makes it.
+func moveSome(s *Service, rng *rand.Rand, all []*caseState, now time.Time, n int) {
+	var css []*caseState
+	for range n {
+		cs := all[rng.IntN(len(all))]
+		s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(cs.tc.Period)))))
+		css = append(css, cs)
+	}
+	s.queue.moved(css...)
 }
 
 // dueAt is the cases due at now in the order they were due (key, then queue order for equal
@@ -89,4 +101,39 @@ func minKey(all []*caseState) *caseState {
 		}
 	}
 	return m
+}
+
+// TestPopDueLeavesEveryRingSorted drives a queue of a dozen periods through wakes late by up
+// to several periods (the cases' next runs jump, out of order) and checks after each popDue that
+// every ring is sorted and the rings are in heap order by their fronts.
+func TestPopDueLeavesEveryRingSorted(t *testing.T) {
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		s := New()
+		s.queue.reset()
+		now := epoch.Add(time.Hour)
+		for i := range 200 {
+			p := time.Duration(1+rng.IntN(12)) * 10 * time.Millisecond
+			cs := &caseState{tc: TestCase{Name: fmt.Sprint("c", i), Period: p}}
+			s.setNext(cs, now.Add(time.Duration(rng.Int64N(int64(p)))))
+			s.queue.push(cs)
+		}
+		for step := range 50 {
+			now = now.Add(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+			s.popDue(nil, now)
+			for i, r := range s.queue.heap {
+				if r.dirty {
+					t.Fatalf("seed %d step %d: ring %v left dirty", seed, step, r.period)
+				}
+				for j := r.head + 1; j < len(r.items); j++ {
+					if r.items[j-1].key > r.items[j].key {
+						t.Fatalf("seed %d step %d: ring %v unsorted", seed, step, r.period)
+					}
+				}
+				if i > 0 && s.queue.heap[(i-1)/2].front() > r.front() {
+					t.Fatalf("seed %d step %d: heap out of order", seed, step)
+				}
+			}
+		}
+	}
 }

@@ -69,17 +69,18 @@ func (b *batch) claim() (job, bool) {
 func (b *batch) started() bool { return int(b.next.Load()) >= len(b.jobs) }
 
 type pendingBatch struct {
-	b  *batch
-	at time.Time // handed out
+	b     *batch
+	at    time.Time     // when spread gives its runs not started yet a goroutine each
+	slack time.Duration // the smallest slack of its cases: at is that long after the hand-out
 }
 
 // maxIdleWorkers bounds the goroutines kept waiting for the next batch. Reusing them spares a
 // goroutine start and its stack growth per batch.
 const maxIdleWorkers = 64
 
-// handoffAfter is how long the runs of a batch wait behind a run of the same batch that is
-// still going before each gets a goroutine of its own: the scheduler's slack, as the runs of
-// a batch are due within it.
+// handoffAfter is how long the runs of a batch wait at most behind a run of the same batch
+// that is still going before each gets a goroutine of its own: the scheduler's slack, as the
+// runs of a batch are due within it (less when a case of the batch has a smaller slack).
 const handoffAfter = scheduleSlack
 
 // newRunSet returns the run set of a Run on s whose context is ctx.
@@ -91,9 +92,15 @@ func newRunSet(s *Service, ctx context.Context) *runSet {
 func (set *runSet) close() { close(set.jobs) }
 
 // work runs the runs of b it can claim, then those of the batches handed to it while it is
-// idle. A test that ends its goroutine with runtime.Goexit ends the worker too (its run is
-// concluded all the same, and spread starts the rest of its batch).
+// idle. A test that ends its goroutine with runtime.Goexit (FailNow, SkipNow...) ends the
+// worker too (its run is concluded all the same); the rest of its batch goes on at once on a
+// new worker rather than waiting for spread.
 func (set *runSet) work(b *batch) {
+	defer func() {
+		if b != nil && !b.started() { // only after a Goexit: every other return claimed b
+			go set.work(b)
+		}
+	}()
 	for {
 		for j, ok := b.claim(); ok; j, ok = b.claim() {
 			j.o.runScheduled(j.f)
@@ -129,25 +136,30 @@ func (set *runSet) dispatch(now time.Time) {
 	b := &batch{jobs: slices.Clone(set.filling)}
 	clear(set.filling)
 	set.filling = set.filling[:0]
+	after := handoffAfter
+	for _, j := range b.jobs { // before the worker has them: it clears what it claims
+		after = min(after, slackOf(j.o.cs.tc.Period))
+	}
 	set.hand(b)
 	if len(b.jobs) > 1 {
-		set.pending = append(set.pending, pendingBatch{b, now})
+		set.pending = append(set.pending, pendingBatch{b, now.Add(after), after})
 	}
 }
 
-// spread gives every run of a batch handed out at least handoffAfter before now (all of them
-// when now is zero) that its worker has not started yet a worker of its own, and returns when
-// it must look again (zero: no batch is pending). Only the scheduler goroutine calls it.
-func (set *runSet) spread(now time.Time) (again time.Time) {
+// spread gives every run of a batch that its worker has not started yet a worker of its own
+// once the batch was handed out handoffAfter ago, or its shortest-period case's slack if that
+// is less (every batch at once when now is zero), and returns when it must look again, with
+// that batch's slack (zero: no batch is pending). Only the scheduler goroutine calls it.
+func (set *runSet) spread(now time.Time) (again time.Time, slack time.Duration) {
 	kept := set.pending[:0]
 	for _, p := range set.pending {
 		if p.b.started() {
 			continue
 		}
-		if !now.IsZero() && now.Sub(p.at) < handoffAfter {
+		if !now.IsZero() && now.Before(p.at) {
 			kept = append(kept, p)
-			if at := p.at.Add(handoffAfter); again.IsZero() || at.Before(again) {
-				again = at
+			if again.IsZero() || p.at.Before(again) {
+				again, slack = p.at, p.slack
 			}
 			continue
 		}
@@ -157,7 +169,7 @@ func (set *runSet) spread(now time.Time) (again time.Time) {
 	}
 	clear(set.pending[len(kept):])
 	set.pending = kept
-	return again
+	return again, slack
 }
 
 // runScheduled is the test goroutine of a scheduled run: the test, then the run's conclusion.

@@ -18,39 +18,9 @@ type ctxKey struct{}
 func TestScheduledRunContext(t *testing.T) {
 	const timeout = 150 * time.Millisecond
 	f := newFixture(t, orbital.WithStartSpread(time.Millisecond))
-	type seen struct {
-		value                    any
-		deadline                 time.Duration // after the test started
-		hasDeadline              bool
-		err, cause, child, timed error
-		childCause               error
-		afterFunc                bool
-	}
-	got := make(chan seen, 1)
+	got := make(chan seenContext, 1)
 	f.register(t, orbital.TestCase{Name: "waits", Period: time.Hour, Timeout: timeout,
-		Func: func(ctx context.Context, o *orbital.O) {
-			started := time.Now()
-			var s seen
-			s.value = ctx.Value(ctxKey{})
-			dl, ok := ctx.Deadline()
-			s.deadline, s.hasDeadline = dl.Sub(started), ok
-			child, cancel := context.WithCancel(ctx)
-			defer cancel()
-			timed, cancelTimed := context.WithTimeout(ctx, time.Hour)
-			defer cancelTimed()
-			called := make(chan struct{})
-			context.AfterFunc(ctx, func() { close(called) })
-			<-child.Done()
-			<-timed.Done()
-			select {
-			case <-called:
-				s.afterFunc = true
-			case <-time.After(waitFor):
-			}
-			s.err, s.cause, s.child, s.timed = ctx.Err(), context.Cause(ctx), child.Err(), timed.Err()
-			s.childCause = context.Cause(child)
-			got <- s
-		}})
+		Func: func(ctx context.Context, o *orbital.O) { got <- waitAndLook(ctx) }})
 	ended := make(chan context.Context, 1)
 	f.register(t, orbital.TestCase{Name: "returns", Period: time.Hour,
 		Func: func(ctx context.Context, o *orbital.O) {
@@ -92,4 +62,40 @@ func TestScheduledRunContext(t *testing.T) {
 	if !s.afterFunc {
 		t.Error("context.AfterFunc was not called when the context ended")
 	}
+}
+
+// seenContext is what a test saw of its context once it ended.
+type seenContext struct {
+	value                    any
+	deadline                 time.Duration // after the test started
+	hasDeadline              bool
+	err, cause, child, timed error
+	childCause               error
+	afterFunc                bool
+}
+
+// waitAndLook derives contexts from ctx as libraries do, waits for ctx to end and says what
+// ctx and the derived contexts said then.
+func waitAndLook(ctx context.Context) seenContext {
+	started := time.Now()
+	var s seenContext
+	s.value = ctx.Value(ctxKey{})
+	dl, ok := ctx.Deadline()
+	s.deadline, s.hasDeadline = dl.Sub(started), ok
+	child, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timed, cancelTimed := context.WithTimeout(ctx, time.Hour)
+	defer cancelTimed()
+	called := make(chan struct{})
+	context.AfterFunc(ctx, func() { close(called) })
+	<-child.Done()
+	<-timed.Done()
+	select {
+	case <-called:
+		s.afterFunc = true
+	case <-time.After(waitFor):
+	}
+	s.err, s.cause, s.child, s.timed = ctx.Err(), context.Cause(ctx), child.Err(), timed.Err()
+	s.childCause = context.Cause(child)
+	return s
 }

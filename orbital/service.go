@@ -387,7 +387,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.running = false
 	s.queue.reset()
 	s.mu.Unlock()
-	set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
+	_, _ = set.spread(time.Time{}) // a run waiting behind a blocked one starts now, to be drained
 	return s.drain(set)
 }
 
@@ -410,10 +410,12 @@ func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 			s.tick(set, cs, now)
 		}
 		set.dispatch(now)
-		again := set.spread(now)
+		again, againSlack := set.spread(now)
 		wait, slack := s.nextWake()
-		if !again.IsZero() {
-			wait = min(wait, time.Until(again))
+		if !again.IsZero() && time.Until(again) < wait {
+			// Woken by the ticker within its period after again: runs behind a blocked one
+			// start within twice the slack of their batch's shortest-period case.
+			wait, slack = time.Until(again), min(slack, againSlack)
 		}
 		select {
 		case <-ctx.Done():
@@ -425,18 +427,17 @@ func (s *Service) loop(ctx context.Context, set *runSet, wake <-chan struct{}) {
 }
 
 // nextWake is how long the scheduler may sleep, and how late it may wake (the slack of the
-// case due first).
+// case it wakes for).
 func (s *Service) nextWake() (wait, slack time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	top, ok := s.queue.top()
+	// A little late on purpose: the cases due within the slack start together on one wake
+	// of the scheduler instead of one wake each.
+	key, slack, ok := s.queue.wakeKey()
 	if !ok {
 		return time.Hour, 0
 	}
-	// A little late on purpose: the cases due within the slack start together on one wake
-	// of the scheduler instead of one wake each.
-	slack = slackOf(top.tc.Period)
-	return time.Until(top.next) + slack, slack
+	return time.Until(epoch.Add(time.Duration(key))), slack
 }
 
 // drain waits for the runs in flight up to the drain grace, then cuts them short and waits for
@@ -490,7 +491,9 @@ type alarm struct {
 // set returns the channel to wait on to wake in about wait, at most slack late.
 func (a *alarm) set(wait, slack time.Duration) <-chan time.Time {
 	if slack > 0 && wait <= 2*slack {
-		if a.ticker == nil || a.every != slack {
+		// A ticker faster than the slack serves it too: kept, so that cases of several
+		// periods do not make a new ticker on every wake.
+		if a.ticker == nil || a.every > slack {
 			a.stopTicker()
 			a.ticker, a.every = time.NewTicker(slack), slack
 		}
@@ -711,12 +714,14 @@ func (s *Service) Reassigned() {
 	if !s.running {
 		return
 	}
+	moved := gained[:0]
 	for i, cs := range gained {
 		if !cs.next.Equal(at[i]) && (cs.next.After(at[i]) || at[i].After(now)) {
 			s.setNext(cs, at[i])
-			s.queue.moved(cs) // finds it: a rebalance can afford that
+			moved = append(moved, cs)
 		}
 	}
+	s.queue.moved(moved...)
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -751,8 +756,6 @@ func (s *Service) owned(name string) (ok bool) {
 	return s.owns(name)
 }
 
-// caseHeap orders scheduled cases by their next run: a binary min-heap of keys kept beside
-// their cases, so sifting compares keys without loading every case.
 // isNil reports whether r is nil or a nil pointer, map, func, chan or slice
 // inside the interface: a typed nil reporter (var page *status.Status passed
 // before it is set) would otherwise swallow every result.

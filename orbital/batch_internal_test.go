@@ -91,23 +91,7 @@ func TestBatchGoesOnAfterGoexit(t *testing.T) {
 		"fails-now": func(ctx context.Context, o *O) { o.FailNow() },
 		"goexit":    func(ctx context.Context, o *O) { runtime.Goexit() },
 	}
-	for _, name := range order {
-		f := funcs[name]
-		if f == nil {
-			f = func(context.Context, *O) {}
-		}
-		if err := s.Register(TestCase{Name: name, Period: time.Hour, Func: f}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	set := newRunSet(s, context.Background())
-	now := time.Now()
-	for _, name := range order {
-		cs := s.cases[name]
-		cs.busy.Store(true)
-		set.start(s.newScheduledO(cs, set.parent, now), cs.tc.Func)
-	}
-	set.dispatch(now) // and no spread
+	set, _ := dispatchBatch(t, s, order, funcs, time.Hour) // and no spread
 	deadline := time.After(10 * time.Second)
 	for _, name := range order {
 		select {

@@ -1,6 +1,7 @@
 package orbital
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -46,15 +47,6 @@ func (r *caseRing) front() int64 {
 // reset empties q.
 func (q *caseQueue) reset() { *q = caseQueue{} }
 
-// len is the number of cases queued.
-func (q *caseQueue) len() int {
-	n := 0
-	for _, r := range q.heap {
-		n += len(r.items) - r.head
-	}
-	return n
-}
-
 // push queues cs at its key.
 func (q *caseQueue) push(cs *caseState) {
 	r := q.rings[cs.tc.Period]
@@ -68,20 +60,10 @@ func (q *caseQueue) push(cs *caseState) {
 	}
 	live := r.items[r.head:]
 	i, _ := slices.BinarySearchFunc(live, cs.key, func(it heapItem, k int64) int {
-		return cmpKey(it.key, k+1) // after the items of the same key
+		return cmp.Compare(it.key, k+1) // after the items of the same key
 	})
 	r.items = slices.Insert(r.items, r.head+i, heapItem{cs.key, cs})
 	q.fix(r)
-}
-
-func cmpKey(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // top is the case due first.
@@ -163,7 +145,7 @@ func (q *caseQueue) settle(r *caseRing) {
 	if !r.dirty {
 		return
 	}
-	slices.SortStableFunc(r.items[r.head:], func(a, b heapItem) int { return cmpKey(a.key, b.key) })
+	slices.SortStableFunc(r.items[r.head:], func(a, b heapItem) int { return cmp.Compare(a.key, b.key) })
 	r.dirty = false
 	q.fix(r)
 }

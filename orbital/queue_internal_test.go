@@ -1,6 +1,7 @@
 package orbital
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -82,14 +83,14 @@ func moveSome(s *Service, rng *rand.Rand, all []*caseState, now time.Time, n int
 // dueAt is the cases due at now in the order they were due (key, then queue order for equal
 // keys is not specified: the test's keys are distinct by construction of rng.N).
 func dueAt(all []*caseState, now time.Time) []*caseState {
-	nowKey := int64(now.Sub(epoch))
+	nowKey := monotonic(now)
 	var due []*caseState
 	for _, cs := range all {
 		if cs.key <= nowKey {
 			due = append(due, cs)
 		}
 	}
-	slices.SortStableFunc(due, func(a, b *caseState) int { return cmpKey(a.key, b.key) })
+	slices.SortStableFunc(due, func(a, b *caseState) int { return cmp.Compare(a.key, b.key) })
 	return due
 }
 
@@ -136,4 +137,13 @@ func TestPopDueLeavesEveryRingSorted(t *testing.T) {
 			}
 		}
 	}
+}
+
+// len is the number of cases queued (for the tests).
+func (q *caseQueue) len() int {
+	n := 0
+	for _, r := range q.heap {
+		n += len(r.items) - r.head
+	}
+	return n
 }

@@ -555,7 +555,7 @@ func (s *Service) warm(due []*caseState) {
 func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queue.popDue(int64(now.Sub(epoch)), due, func(cs *caseState) {
+	return s.queue.popDue(monotonic(now), due, func(cs *caseState) {
 		p := cs.tc.Period
 		next := cs.next.Add(p)
 		if !next.After(now) {
@@ -570,7 +570,7 @@ func (s *Service) popDue(due []*caseState, now time.Time) []*caseState {
 // setNext sets when cs runs next. Call with s.mu held.
 func (s *Service) setNext(cs *caseState, next time.Time) {
 	cs.next = next
-	cs.key = int64(next.Sub(epoch))
+	cs.key = monotonic(next)
 }
 
 // epoch is the origin of caseState.key: a time with a monotonic clock reading, so the keys of

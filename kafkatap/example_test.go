@@ -44,7 +44,8 @@ func Example() {
 	defer tap.Forget(id)
 
 	// The "pipeline" here: the API writes the event, the worker dead-letters it.
-	w := &kafka.Writer{Addr: kafka.TCP(b.Brokers()...), BatchTimeout: time.Millisecond}
+	// RequireAll: WriteMessages returns once the broker has the records, so Sync sees them.
+	w := &kafka.Writer{Addr: kafka.TCP(b.Brokers()...), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	if err := w.WriteMessages(ctx,
 		kafka.Message{Topic: "events", Key: []byte("user-7"), Value: []byte(`{"type":"track","messageId":"` + id + `"}`)},

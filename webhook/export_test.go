@@ -6,10 +6,10 @@ package webhook
 // the entry notifies it (a delivery, Delete, TTL eviction) or its ctx ends:
 // tests use it to know a waiter is blocked, not just started.
 func Waiting(l *RouteLogger, key string) int {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := s.m[key]
+	e := s.get(key, tag)
 	if e == nil {
 		return 0
 	}
@@ -22,7 +22,11 @@ func Waiting(l *RouteLogger, key string) int {
 
 // SameShard reports whether keys a and b share a shard of l (and so its
 // lock, its map and its sweeps).
-func SameShard(l *RouteLogger, a, b string) bool { return l.shard(a) == l.shard(b) }
+func SameShard(l *RouteLogger, a, b string) bool {
+	sa, _ := l.shard(a)
+	sb, _ := l.shard(b)
+	return sa == sb
+}
 
 // HeldSize is what an unmatched delivery counts against WithMaxUnmatchedBytes.
 var HeldSize = heldSize

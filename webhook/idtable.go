@@ -14,8 +14,8 @@ import "math"
 // moves more than about a 256th of the ids while seenIDs' lock is held.
 // Like a Go map it does not shrink. Not safe for concurrent use.
 type idTable struct {
+	n     int // ids held (first: on the line of seenIDs' lock)
 	parts [idParts]idPart
-	n     int // ids held
 }
 
 const idParts = 256

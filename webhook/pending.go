@@ -14,9 +14,9 @@ func (l *RouteLogger) Pending(key string) bool {
 	if key == "" {
 		return false
 	}
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
-	e := s.m[key]
+	e := s.get(key, tag)
 	ok := e != nil && !e.gone && e.expires > l.now()
 	s.mu.Unlock()
 	return ok

@@ -55,23 +55,83 @@ type RouteLogger struct {
 	unmatched unmatchedStore
 	matched   *series // webhook.matched_total (nil without stats)
 	pendingG  *series // webhook.pending_keys (nil without stats)
-	shards    [numShards]shard
+	// Each shard is allocated on its own, on lines of its own (see shard;
+	// in an array they would straddle lines, each shared with a neighbour
+	// the other CPU writes).
+	shards [numShards]*shard
 }
 
+// shardKeys is how many keys a shard holds on its first cache line; more
+// spill into its map.
+const shardKeys = 3
+
+// shard is a 128-byte object (a size class whose objects start on a
+// 128-byte boundary), two cache lines. The first holds what every call
+// takes, counts and looks up: the lock, the counts, and the shard's first
+// keys (a closed loop keeps about one key per shard), so a call that moves
+// the lock to its CPU has the key's slot with it, instead of also taking a
+// map's header, control word and slot that the other CPU wrote. The second
+// is read by every call and written only by sweeps and a sooner expiry.
 type shard struct {
-	mu        sync.Mutex
-	m         map[string]*entry
-	nextSweep int64 // no sweep before this time (unix ns)
-	minExpiry int64 // lower bound of the expiries in m
-	// pending is len(m), kept by the shard (on the cache line its lock
-	// already brought in) instead of one count every CPU writes to.
+	mu sync.Mutex
+	// pending is the number of keys and matched the keys of the shard that
+	// got their first delivery, kept by the shard instead of counts every
+	// CPU writes to.
 	pending atomic.Int64
-	_       [24]byte
+	matched atomic.Int64
+	tags    [shardKeys]uint32 // keyTag of each key in ents; 0: the slot is free
+	_       [4]byte
+	ents    [shardKeys]*entry
+
+	m         map[string]*entry // the keys beyond ents (nil until needed)
+	nextSweep int64             // no sweep before this time (unix ns)
+	minExpiry int64             // lower bound of the expiries of the shard's keys
+	_         [40]byte
+}
+
+// keyTag is the part of a key's hash a shard compares before the key
+// itself (never 0).
+func keyTag(h uint64) uint32 { return uint32(h>>32) | 1 }
+
+// get returns key's entry (tag: its keyTag), or nil.
+func (s *shard) get(key string, tag uint32) *entry {
+	for i := range s.tags {
+		if s.tags[i] == tag && s.ents[i].key == key {
+			return s.ents[i]
+		}
+	}
+	return s.m[key]
+}
+
+// put adds key's entry; key is not in the shard.
+func (s *shard) put(key string, tag uint32, e *entry) {
+	for i := range s.tags {
+		if s.tags[i] == 0 {
+			s.tags[i], s.ents[i] = tag, e
+			return
+		}
+	}
+	if s.m == nil {
+		s.m = make(map[string]*entry)
+	}
+	s.m[key] = e
+}
+
+// del removes key's entry e.
+func (s *shard) del(key string, e *entry) {
+	for i := range s.ents {
+		if s.ents[i] == e {
+			s.tags[i], s.ents[i] = 0, nil
+			return
+		}
+	}
+	delete(s.m, key)
 }
 
 // entry is one pending key. Its fields are guarded by its shard's mutex,
 // also after it left the map (gone).
 type entry struct {
+	key     string
 	reqs    []Request  // kept deliveries, first one first
 	waiters *waiter    // blocked callers, lazily created
 	expires int64      // unix ns
@@ -133,14 +193,14 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	l.ttl = int64(l.cfg.ttl)
 	l.sweepGap = max(l.ttl/16, int64(time.Millisecond))
 	for i := range l.shards {
-		l.shards[i].m = make(map[string]*entry)
-		l.shards[i].minExpiry = math.MaxInt64
+		l.shards[i] = &shard{minExpiry: math.MaxInt64}
 	}
 	l.unmatched.init(l.cfg)
 	// Every counter exists at 0 from the start, so the first duplicate or unmatched delivery
 	// is an increase (a series that appears at 1 looks like no change to rate()).
 	if st := l.cfg.stats; st != nil {
-		l.matched, l.pendingG = newSeries(st, "webhook.matched_total"), newGaugeReading(st, "webhook.pending_keys", l.pendingTotal)
+		l.matched = newCounterReading(st, "webhook.matched_total", l.matchedTotal)
+		l.pendingG = newGaugeReading(st, "webhook.pending_keys", l.pendingTotal)
 		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
 			st.Add(name, 0)
 		}
@@ -152,8 +212,10 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	return l
 }
 
-func (l *RouteLogger) shard(key string) *shard {
-	return &l.shards[maphash.String(l.seed, key)%numShards]
+// shard returns key's shard and its keyTag there.
+func (l *RouteLogger) shard(key string) (*shard, uint32) {
+	h := maphash.String(l.seed, key)
+	return l.shards[h%numShards], keyTag(h)
 }
 
 // now is the logger's time in nanoseconds, for its TTLs and grace periods
@@ -189,6 +251,16 @@ func (l *RouteLogger) pendingTotal() int64 {
 	return n
 }
 
+// matchedTotal is the number of keys that got their first delivery: the sum
+// of the shards' counts.
+func (l *RouteLogger) matchedTotal() int64 {
+	var n int64
+	for i := range l.shards {
+		n += l.shards[i].matched.Load()
+	}
+	return n
+}
+
 // gauge sets webhook.pending_keys to the pending count, unless the series
 // reads it at each scrape itself (or there are no stats).
 func (l *RouteLogger) gauge() {
@@ -198,8 +270,8 @@ func (l *RouteLogger) gauge() {
 }
 
 // lookupLocked returns the live entry for key, evicting it if expired.
-func (l *RouteLogger) lookupLocked(s *shard, key string, now int64) *entry {
-	e := s.m[key]
+func (l *RouteLogger) lookupLocked(s *shard, tag uint32, key string, now int64) *entry {
+	e := s.get(key, tag)
 	if e != nil && e.expires <= now {
 		l.removeLocked(s, key, e)
 		return nil
@@ -208,7 +280,7 @@ func (l *RouteLogger) lookupLocked(s *shard, key string, now int64) *entry {
 }
 
 func (l *RouteLogger) removeLocked(s *shard, key string, e *entry) {
-	delete(s.m, key)
+	s.del(key, e)
 	e.gone = true
 	e.notify()
 	s.pending.Add(-1)
@@ -222,6 +294,16 @@ func (l *RouteLogger) sweepLocked(s *shard, now int64, force bool) bool {
 		return false
 	}
 	lowest := int64(math.MaxInt64)
+	for _, e := range s.ents {
+		if e == nil {
+			continue
+		}
+		if e.expires <= now {
+			l.removeLocked(s, e.key, e)
+		} else if e.expires < lowest {
+			lowest = e.expires
+		}
+	}
 	for k, e := range s.m {
 		if e.expires <= now {
 			l.removeLocked(s, k, e)
@@ -243,14 +325,14 @@ func (l *RouteLogger) Sent(key string) error {
 		return errors.New("webhook: Sent: empty key")
 	}
 	now := l.now()
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
 	swept := l.sweepLocked(s, now, false)
-	if l.lookupLocked(s, key, now) != nil {
+	if l.lookupLocked(s, tag, key, now) != nil {
 		s.mu.Unlock()
 		return fmt.Errorf("webhook: Sent %q: %w", key, ErrAlreadySent)
 	}
-	e := &entry{expires: now + l.ttl}
+	e := &entry{key: key, expires: now + l.ttl}
 	e.reqs = e.one[:0]
 	var total int
 	if l.unmatched.count.Load() > 0 {
@@ -258,9 +340,10 @@ func (l *RouteLogger) Sent(key string) error {
 		if early, total = l.unmatched.take(key, now, l.cfg.maxPerKey); total > 0 {
 			e.reqs = early
 			e.total = uint32(total)
+			s.matched.Add(1)
 		}
 	}
-	s.m[key] = e
+	s.put(key, tag, e)
 	if e.expires < s.minExpiry {
 		s.minExpiry = e.expires
 	}
@@ -284,10 +367,10 @@ func (l *RouteLogger) Record(r Request) {
 		return
 	}
 	now := l.now()
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
 	l.sweepLocked(s, now, false)
-	if e := l.lookupLocked(s, key, now); e != nil {
+	if e := l.lookupLocked(s, tag, key, now); e != nil {
 		if r.DeliveryID != "" && e.hasDelivery(r.DeliveryID) {
 			// The same delivery again (a transport retry that reached
 			// another replica's webhook, relayed here): not a duplicate.
@@ -300,10 +383,13 @@ func (l *RouteLogger) Record(r Request) {
 			e.reqs = append(e.reqs, r)
 		}
 		first := e.total == 1
+		if first {
+			s.matched.Add(1)
+		}
 		e.notify()
 		s.mu.Unlock()
 		if first {
-			l.matched.add(1)
+			l.matched.add(1) // unless it reads the shards' counts
 		} else {
 			l.incr("webhook.duplicate_total")
 		}
@@ -323,9 +409,9 @@ func (l *RouteLogger) Record(r Request) {
 // ErrNotSent at once if key is not pending, or as soon as it stops being
 // pending (Delete, TTL) without a delivery.
 func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
-	e, r, ok, err := l.firstLocked(s, key, "Wait")
+	e, r, ok, err := l.firstLocked(s, tag, key, "Wait")
 	if ok || err != nil {
 		s.mu.Unlock()
 		return r, err
@@ -362,8 +448,8 @@ func (l *RouteLogger) Wait(ctx context.Context, key string) (Request, error) {
 // delivery and true when it has one (marking it waited for), an error
 // wrapping ErrNotSent when key is not pending, otherwise its entry to wait
 // on. Called with s.mu held.
-func (l *RouteLogger) firstLocked(s *shard, key, op string) (*entry, Request, bool, error) {
-	e := l.lookupLocked(s, key, l.now())
+func (l *RouteLogger) firstLocked(s *shard, tag uint32, key, op string) (*entry, Request, bool, error) {
+	e := l.lookupLocked(s, tag, key, l.now())
 	if e == nil {
 		return nil, Request{}, false, fmt.Errorf("webhook: %s %q: %w", op, key, ErrNotSent)
 	}
@@ -376,9 +462,9 @@ func (l *RouteLogger) firstLocked(s *shard, key, op string) (*entry, Request, bo
 
 // first is firstLocked taking the shard's lock, without the entry.
 func (l *RouteLogger) first(key, op string) (Request, bool, error) {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
-	_, r, ok, err := l.firstLocked(s, key, op)
+	_, r, ok, err := l.firstLocked(s, tag, key, op)
 	s.mu.Unlock()
 	return r, ok, err
 }
@@ -399,9 +485,9 @@ func (l *RouteLogger) WaitN(ctx context.Context, n int, keys ...string) ([]Reque
 	if n <= 0 {
 		now := l.now()
 		for _, k := range keys {
-			s := l.shard(k)
+			s, tag := l.shard(k)
 			s.mu.Lock()
-			e := l.lookupLocked(s, k, now)
+			e := l.lookupLocked(s, tag, k, now)
 			s.mu.Unlock()
 			if e == nil {
 				return nil, fmt.Errorf("webhook: WaitN %q: %w", k, ErrNotSent)
@@ -440,9 +526,9 @@ func (l *RouteLogger) WaitN(ctx context.Context, n int, keys ...string) ([]Reque
 	}
 	now := l.now()
 	for i, k := range uniq {
-		s := l.shard(k)
+		s, tag := l.shard(k)
 		s.mu.Lock()
-		e := l.lookupLocked(s, k, now)
+		e := l.lookupLocked(s, tag, k, now)
 		if e == nil {
 			s.mu.Unlock()
 			release()
@@ -494,9 +580,9 @@ func (l *RouteLogger) WaitN(ctx context.Context, n int, keys ...string) ([]Reque
 // delivery is seen, ErrNotSent if key is not pending (or stops being
 // pending), and an error wrapping ctx.Err() if ctx ends before d.
 func (l *RouteLogger) WaitNone(ctx context.Context, key string, d time.Duration) error {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
-	e := l.lookupLocked(s, key, l.now())
+	e := l.lookupLocked(s, tag, key, l.now())
 	if e == nil {
 		s.mu.Unlock()
 		return fmt.Errorf("webhook: WaitNone %q: %w", key, ErrNotSent)
@@ -548,10 +634,10 @@ func (l *RouteLogger) WaitNone(ctx context.Context, key string, d time.Duration)
 // arrival order, duplicates included (up to WithMaxPerKey). It returns nil
 // if key is not pending.
 func (l *RouteLogger) Received(key string) []Request {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := l.lookupLocked(s, key, l.now())
+	e := l.lookupLocked(s, tag, key, l.now())
 	if e == nil || len(e.reqs) == 0 {
 		return nil
 	}
@@ -562,9 +648,9 @@ func (l *RouteLogger) Received(key string) []Request {
 // return ErrNotSent. Later deliveries for it are unmatched. Deleting a key
 // that is not pending does nothing.
 func (l *RouteLogger) Delete(key string) {
-	s := l.shard(key)
+	s, tag := l.shard(key)
 	s.mu.Lock()
-	e := s.m[key]
+	e := s.get(key, tag)
 	if e != nil {
 		l.removeLocked(s, key, e)
 	}
@@ -579,7 +665,7 @@ func (l *RouteLogger) Delete(key string) {
 func (l *RouteLogger) Len() int {
 	now := l.now()
 	for i := range l.shards {
-		s := &l.shards[i]
+		s := l.shards[i]
 		s.mu.Lock()
 		l.sweepLocked(s, now, true)
 		s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -319,5 +320,73 @@ func TestSameDeliveryIDIsNotADuplicate(t *testing.T) {
 	rl.Record(webhook.Request{Body: body, DeliveryID: "msg_2"})
 	if n := len(rl.Received("k")); n != 2 {
 		t.Fatalf("%d deliveries kept after a new delivery id, want 2 (a duplicate)", n)
+	}
+}
+
+// TestManyKeysInOneShard: a shard keeps its first keys on its own line and
+// the rest in a map; keys in either place are matched, refused a second
+// Sent, deleted, expired and counted alike, and a slot freed on the line
+// takes the next key.
+func TestManyKeysInOneShard(t *testing.T) {
+	rl, clk := newRL(t, webhook.WithTTL(time.Minute))
+	keys := []string{"crowd-0"}
+	for i := 1; len(keys) < 8; i++ {
+		if k := fmt.Sprintf("crowd-%d", i); webhook.SameShard(rl, keys[0], k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if err := rl.Sent(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range keys {
+		if err := rl.Sent(k); !errors.Is(err, webhook.ErrAlreadySent) {
+			t.Fatalf("second Sent(%s): %v, want ErrAlreadySent", k, err)
+		}
+		rl.Record(waitertest.Delivery(k, i))
+	}
+	for i, k := range keys {
+		r, err := rl.Wait(ctx(t), k)
+		if err != nil || r.Body != waitertest.Delivery(k, i).Body {
+			t.Fatalf("Wait(%s) = %q, %v", k, r.Body, err)
+		}
+	}
+	// Free two of the first keys (on the shard's line) and one of the rest.
+	for _, k := range []string{keys[0], keys[2], keys[6]} {
+		rl.Delete(k)
+		if rl.Pending(k) {
+			t.Fatalf("%s pending after Delete", k)
+		}
+	}
+	if n := rl.Len(); n != 5 {
+		t.Fatalf("Len = %d after 3 of 8 deleted, want 5", n)
+	}
+	more := []string{}
+	for i := 0; len(more) < 3; i++ {
+		if k := fmt.Sprintf("later-%d", i); webhook.SameShard(rl, keys[0], k) {
+			more = append(more, k)
+		}
+	}
+	for _, k := range more {
+		if err := rl.Sent(k); err != nil {
+			t.Fatal(err)
+		}
+		rl.Record(waitertest.Delivery(k, 1))
+		if got := len(rl.Received(k)); got != 1 {
+			t.Fatalf("Received(%s) has %d deliveries, want 1", k, got)
+		}
+	}
+	if n := rl.Len(); n != 8 {
+		t.Fatalf("Len = %d, want 8", n)
+	}
+	clk.Advance(time.Minute)
+	if n := rl.Len(); n != 0 {
+		t.Fatalf("Len = %d after the TTL, want 0", n)
+	}
+	for _, k := range append(keys, more...) {
+		if _, err := rl.Wait(ctx(t), k); !errors.Is(err, webhook.ErrNotSent) {
+			t.Fatalf("Wait(%s) after the TTL: %v, want ErrNotSent", k, err)
+		}
 	}
 }

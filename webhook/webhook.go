@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -133,12 +134,21 @@ type Webhook struct {
 	sigHeader string
 	tolerance time.Duration
 	seen      *seenIDs
-	budget    budget
 	stats     *stats.Engine
 	received  *series // webhook.received_total (nil without stats)
 	now       func() time.Time
 	bufs      sync.Pool // *bytes.Buffer
 	macs      sync.Pool // *pooledMAC under the key
+
+	// What every request writes, on a cache line of its own (the pads):
+	// the fields above, which every request reads, stay in every CPU's
+	// cache, and a request brings this one line to its CPU for both its
+	// count and its budget (the count at arrival, the budget a moment
+	// later) instead of two lines the CPUs keep taking from each other.
+	_        [64]byte
+	budget   budget
+	arrivals atomic.Int64 // requests received: webhook.received_total's total under a batched handler
+	_        [64]byte
 }
 
 // New returns a Webhook configured by c; zero fields take their defaults.
@@ -183,7 +193,7 @@ func New(c Config) *Webhook {
 	// Every counter exists at 0 from the start, so the first rejection or replay is an
 	// increase.
 	if w.stats != nil {
-		w.received = newSeries(w.stats, "webhook.received_total")
+		w.received = newCounterReading(w.stats, "webhook.received_total", w.arrivals.Load)
 		w.stats.Add("webhook.received_total", 0)
 		w.stats.Add("webhook.replayed_total", 0)
 		for _, reason := range rejectReasons {
@@ -227,7 +237,8 @@ func (w *Webhook) reject(rw http.ResponseWriter, code int, reason, msg string) {
 // ServeHTTP implements http.Handler.
 func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	now := w.now()
-	w.received.add(1)
+	w.arrivals.Add(1)
+	w.received.add(1) // unless it reads arrivals
 	gz, wireMax, ok := w.admit(rw, r)
 	if !ok {
 		return

@@ -137,20 +137,28 @@ func BenchmarkRelay(b *testing.B) {
 	}
 }
 
-// waitSlots waits until every node has a receipt slot.
+// waitSlots waits until every node has a receipt slot and no slot is
+// used by two nodes: the group's rebalance settled (while it settles, a node
+// that had every partition may still name runs with slots another node just
+// got).
 func waitSlots(tb testing.TB, nodes []*cluster.Node) {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ok := true
+		ok, owner := true, map[int]bool{}
 		for _, n := range nodes {
-			ok = ok && len(n.Slots()) > 0
+			slots := n.Slots()
+			ok = ok && len(slots) > 0
+			for _, s := range slots {
+				ok = ok && !owner[s]
+				owner[s] = true
+			}
 		}
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("not every replica got a receipt slot within 30s")
+			tb.Fatalf("the replicas' receipt slots did not settle (one each, none shared) within 30s")
 		}
 		<-time.After(20 * time.Millisecond) // the group's rebalance is external
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestParseCandidatesAsFields: the candidates kept from a webhook-signature
@@ -45,6 +46,49 @@ func TestParseCandidatesAsFields(t *testing.T) {
 		got.parseCandidates(sig)
 		if got.n != want.n || got.macs != want.macs {
 			t.Fatalf("parseCandidates(%q): %d candidates, want %d (or other bytes)", sig, got.n, want.n)
+		}
+	}
+}
+
+// TestParseCandidatesEveryByte: every byte value, alone (an invalid UTF-8
+// byte from 0x80 up) or after a lead byte, and every Unicode space, between,
+// before, after and inside entries and around the maxCandidates'th field,
+// splits as strings.Fields does.
+func TestParseCandidatesEveryByte(t *testing.T) {
+	good := "v1," + base64.StdEncoding.EncodeToString(make([]byte, sha256.Size))
+	other := "v1," + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("z", sha256.Size)))
+	var seps []string
+	for c := range 256 {
+		seps = append(seps, string([]byte{byte(c)}), string([]byte{0xc2, byte(c)}), string([]byte{0xe2, 0x80, byte(c)}))
+	}
+	for r := rune(0); r <= 0x3000; r++ {
+		if unicode.IsSpace(r) {
+			seps = append(seps, string(r))
+		}
+	}
+	many := strings.Repeat(good+" ", maxCandidates-1)
+	for _, x := range seps {
+		for _, sig := range []string{
+			good + x + other, x + good, good + x, good + " " + x + other, other + x + " " + good,
+			many + other + x + good, many + x + other, many + other + " " + x + good,
+		} {
+			var want signed
+			for i, part := range strings.Fields(sig) {
+				if i == maxCandidates {
+					break
+				}
+				if b64, ok := strings.CutPrefix(part, "v1,"); ok {
+					if d, err := base64.StdEncoding.DecodeString(b64); err == nil && len(d) == sha256.Size {
+						copy(want.macs[want.n][:], d)
+						want.n++
+					}
+				}
+			}
+			var got signed
+			got.parseCandidates(sig)
+			if got.n != want.n || got.macs != want.macs {
+				t.Fatalf("parseCandidates(%q): %d candidates, want %d (or other bytes)", sig, got.n, want.n)
+			}
 		}
 	}
 }

@@ -60,7 +60,7 @@ type measureBuf struct {
 // newSeries returns the series name (as given to Engine.Add: "measure.field")
 // of eng with tags, or nil when eng is nil.
 func newSeries(eng *stats.Engine, name string, tags ...stats.Tag) *series {
-	return newSeriesReading(eng, name, nil, tags...)
+	return newSeriesReading(eng, name, nil, false, tags...)
 }
 
 // newGaugeReading returns the gauge series name of eng, which, when batched,
@@ -69,7 +69,7 @@ func newSeries(eng *stats.Engine, name string, tags ...stats.Tag) *series {
 // nothing: the gauge then costs nothing where its value changes. Under a
 // handler that is not batched, set measures every value as newSeries'.
 func newGaugeReading(eng *stats.Engine, name string, read func() int64) *series {
-	return newSeriesReading(eng, name, read)
+	return newSeriesReading(eng, name, read, false)
 }
 
 // newCounterReading returns the counter series name of eng, which, when
@@ -79,14 +79,13 @@ func newGaugeReading(eng *stats.Engine, name string, read func() int64) *series 
 // cache line it writes anyway). Under a handler that is not batched, add
 // measures every call as newSeries'.
 func newCounterReading(eng *stats.Engine, name string, read func() int64) *series {
-	s := newSeriesReading(eng, name, read)
-	if s != nil {
-		s.counter = true
-	}
-	return s
+	return newSeriesReading(eng, name, read, true)
 }
 
-func newSeriesReading(eng *stats.Engine, name string, read func() int64, tags ...stats.Tag) *series {
+// newSeriesReading is the series as newSeries, newGaugeReading or
+// newCounterReading (counter) make it: complete before its flush is
+// registered, since a scrape may run it at once, on another goroutine.
+func newSeriesReading(eng *stats.Engine, name string, read func() int64, counter bool, tags ...stats.Tag) *series {
 	if eng == nil {
 		return nil
 	}
@@ -103,7 +102,7 @@ func newSeriesReading(eng *stats.Engine, name string, read func() int64, tags ..
 	if len(tags) != 0 && !eng.AllowDuplicateTags && !stats.TagsAreSorted(all) {
 		stats.SortTags(all)
 	}
-	s := &series{eng: eng, name: measure, field: field, tags: all}
+	s := &series{eng: eng, name: measure, field: field, tags: all, counter: counter}
 	s.bufs.New = func() any { return new(measureBuf) }
 	if h, ok := eng.Handler.(scrapeHooker); ok {
 		s.batched, s.read = true, read

@@ -53,3 +53,30 @@ func TestSeriesMeasuresAsTheEngine(t *testing.T) {
 	var none *series
 	none.add(1) // does nothing, no panic
 }
+
+// eagerHooker is a batched handler whose scrape comes at once after each
+// OnScrape, before the producer that registered returns: a scrape may land
+// at any moment after a series registered its flush.
+type eagerHooker struct{ statstest.Handler }
+
+func (h *eagerHooker) OnScrape(f func()) { f() }
+
+// TestCounterReadingCompleteWhenRegistered: a counter that reads its total
+// is a counter from the moment its flush is registered: a scrape right
+// then hands over no gauge under its name (and reads no field the
+// constructor is still writing).
+func TestCounterReadingCompleteWhenRegistered(t *testing.T) {
+	h := &eagerHooker{}
+	eng := stats.NewEngine("orbital", h)
+	n := int64(0)
+	newCounterReading(eng, "webhook.received_total", func() int64 { return n })
+	rl := NewRouteLogger(JSONField("messageId"), WithStats(eng))
+	_ = New(Config{Logger: rl, Stats: eng})
+	for _, m := range h.Measures() {
+		for _, f := range m.Fields {
+			if f.Type() == stats.Gauge && f.Name != "pending_keys" {
+				t.Errorf("%s.%s handed over as a gauge (%v)", m.Name, f.Name, f.Value)
+			}
+		}
+	}
+}

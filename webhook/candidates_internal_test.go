@@ -29,24 +29,30 @@ func TestParseCandidatesAsFields(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			b.WriteString(spaces[rng.IntN(len(spaces))])
 		}
-		sig := b.String()
-		var want signed
-		for i, part := range strings.Fields(sig) {
-			if i == maxCandidates {
-				break
-			}
-			if b64, ok := strings.CutPrefix(part, "v1,"); ok {
-				if d, err := base64.StdEncoding.DecodeString(b64); err == nil && len(d) == sha256.Size {
-					copy(want.macs[want.n][:], d)
-					want.n++
-				}
+		checkAsFields(t, b.String())
+	}
+}
+
+// checkAsFields fails t unless parseCandidates(sig) keeps what splitting sig
+// with strings.Fields and decoding each "v1," entry keeps.
+func checkAsFields(t *testing.T, sig string) {
+	t.Helper()
+	var want signed
+	for i, part := range strings.Fields(sig) {
+		if i == maxCandidates {
+			break
+		}
+		if b64, ok := strings.CutPrefix(part, "v1,"); ok {
+			if d, err := base64.StdEncoding.DecodeString(b64); err == nil && len(d) == sha256.Size {
+				copy(want.macs[want.n][:], d)
+				want.n++
 			}
 		}
-		var got signed
-		got.parseCandidates(sig)
-		if got.n != want.n || got.macs != want.macs {
-			t.Fatalf("parseCandidates(%q): %d candidates, want %d (or other bytes)", sig, got.n, want.n)
-		}
+	}
+	var got signed
+	got.parseCandidates(sig)
+	if got.n != want.n || got.macs != want.macs {
+		t.Fatalf("parseCandidates(%q): %d candidates, want %d (or other bytes)", sig, got.n, want.n)
 	}
 }
 
@@ -72,23 +78,7 @@ func TestParseCandidatesEveryByte(t *testing.T) {
 			good + x + other, x + good, good + x, good + " " + x + other, other + x + " " + good,
 			many + other + x + good, many + x + other, many + other + " " + x + good,
 		} {
-			var want signed
-			for i, part := range strings.Fields(sig) {
-				if i == maxCandidates {
-					break
-				}
-				if b64, ok := strings.CutPrefix(part, "v1,"); ok {
-					if d, err := base64.StdEncoding.DecodeString(b64); err == nil && len(d) == sha256.Size {
-						copy(want.macs[want.n][:], d)
-						want.n++
-					}
-				}
-			}
-			var got signed
-			got.parseCandidates(sig)
-			if got.n != want.n || got.macs != want.macs {
-				t.Fatalf("parseCandidates(%q): %d candidates, want %d (or other bytes)", sig, got.n, want.n)
-			}
+			checkAsFields(t, sig)
 		}
 	}
 }

@@ -175,13 +175,7 @@ func BenchmarkClosedLoop(b *testing.B) {
 	whSrv, whClient := newBenchServer(b, webhook.New(webhook.Config{Logger: rl, Secret: loopSecret, Stats: eng, MaxDeliveryIDs: 1 << 22}))
 	bareSrv, bareClient := newBenchServer(b, bareHandler())
 	var seq atomic.Int64
-	bare := func(total int) (time.Duration, time.Duration, int64) {
-		return loopRound(b, bareClient, bareSrv.URL, nil, total, &seq)
-	}
-	wh := func(total int) (time.Duration, time.Duration, int64) {
-		return loopRound(b, whClient, whSrv.URL, rl, total, &seq)
-	}
-	pairedRounds(b, bare, wh, "webhook")
+	pairedRounds(b, loopOf(b, bareClient, bareSrv.URL, nil, &seq), loopOf(b, whClient, whSrv.URL, rl, &seq), "webhook")
 	if rl.Len() != 0 {
 		b.Errorf("%d keys left pending", rl.Len())
 	}
@@ -196,13 +190,14 @@ func BenchmarkClosedLoopNoise(b *testing.B) {
 	aSrv, aClient := newBenchServer(b, bareHandler())
 	bSrv, bClient := newBenchServer(b, bareHandler())
 	var seq atomic.Int64
-	a := func(total int) (time.Duration, time.Duration, int64) {
-		return loopRound(b, aClient, aSrv.URL, nil, total, &seq)
+	pairedRounds(b, loopOf(b, aClient, aSrv.URL, nil, &seq), loopOf(b, bClient, bSrv.URL, nil, &seq), "other bare")
+}
+
+// loopOf is one side of a paired round: loopRound with client, url and rl.
+func loopOf(b *testing.B, client *http.Client, url string, rl *webhook.RouteLogger, seq *atomic.Int64) func(total int) (time.Duration, time.Duration, int64) {
+	return func(total int) (time.Duration, time.Duration, int64) {
+		return loopRound(b, client, url, rl, total, seq)
 	}
-	other := func(total int) (time.Duration, time.Duration, int64) {
-		return loopRound(b, bClient, bSrv.URL, nil, total, &seq)
-	}
-	pairedRounds(b, a, other, "other bare")
 }
 
 // bareHandler is the baseline of the closed loop: it drains the body and

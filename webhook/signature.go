@@ -216,28 +216,28 @@ func (w *Webhook) parseSignature(s *signed, h http.Header, now time.Time) error 
 }
 
 // parseCandidates keeps the well-formed "v1,<base64 of 32 bytes>" entries
-// among the first maxCandidates of sig (split as strings.Fields does),
-// decoded without allocating.
-func (s *signed) parseCandidates(sig string) {
+// among the first maxCandidates of the webhook-signature header value v
+// (split as strings.Fields does), decoded without allocating.
+func (s *signed) parseCandidates(v string) {
 	i := 0
 	for start := 0; i < maxCandidates; i++ {
-		for start < len(sig) && sigBytes[sig[start]] == sigSpace {
+		for start < len(v) && sigBytes[v[start]] == sigSpace {
 			start++
 		}
-		if start == len(sig) {
+		if start == len(v) {
 			return
 		}
 		end := start
-		for end < len(sig) && sigBytes[sig[end]] == sigOther {
+		for end < len(v) && sigBytes[v[end]] == sigOther {
 			end++
 		}
-		if end < len(sig) && sigBytes[sig[end]] == sigNonASCII {
+		if end < len(v) && sigBytes[v[end]] == sigNonASCII {
 			// A space may be a Unicode one: split as strings.Fields does.
 			s.n = 0
-			s.parseFields(sig)
+			s.parseFields(v)
 			return
 		}
-		s.addCandidate(sig[start:end])
+		s.addCandidate(v[start:end])
 		start = end
 	}
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/segmentio/stats/v4/statstest"
 )
 
-// countersOf reads received, matched, duplicate and unmatched totals from a
-// handler: a scrape of orbital/metrics' (batched) or the sum of a
-// statstest handler's measures (every call a measure).
+// counterSource is a handler and how to read the webhook's totals from it:
+// a scrape of orbital/metrics' (batched) or the sum of a statstest
+// handler's measures (every call a measure).
 type counterSource struct {
 	name   string
 	new    func() stats.Handler
@@ -69,12 +69,7 @@ func TestCountersCountEveryDeliveryOnce(t *testing.T) {
 					t.Fatalf("before any delivery %s = %d (present %v), want 0", name, n, ok)
 				}
 			}
-			keys := []string{"crowd-0"}
-			for i := 1; len(keys) < 6; i++ {
-				if k := fmt.Sprintf("crowd-%d", i); webhook.SameShard(rl, keys[0], k) {
-					keys = append(keys, k)
-				}
-			}
+			keys := append([]string{"crowd-0"}, webhook.ShardMates(rl, "crowd-0", "crowd-", 5)...)
 			post := func(key string) {
 				res, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"messageId":"`+key+`"}`))
 				if err != nil {

@@ -1,5 +1,7 @@
 package webhook
 
+import "strconv"
+
 // Waiting returns how many callers of Wait, WaitN or WaitNone are registered
 // as waiters on key's pending entry. A registered caller has found the key
 // pending without the delivery it waits for and can now return only when
@@ -26,6 +28,18 @@ func SameShard(l *RouteLogger, a, b string) bool {
 	sa, _ := l.shard(a)
 	sb, _ := l.shard(b)
 	return sa == sb
+}
+
+// ShardMates returns the first n keys prefix0, prefix1, ... other than key
+// that share key's shard of l.
+func ShardMates(l *RouteLogger, key, prefix string, n int) []string {
+	var mates []string
+	for i := 0; len(mates) < n; i++ {
+		if k := prefix + strconv.Itoa(i); k != key && SameShard(l, key, k) {
+			mates = append(mates, k)
+		}
+	}
+	return mates
 }
 
 // HeldSize is what an unmatched delivery counts against WithMaxUnmatchedBytes.

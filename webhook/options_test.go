@@ -116,12 +116,7 @@ func pendingGauge(t *testing.T, h *prometheus.Handler) string {
 func TestForgottenKeysAreSweptWithoutLen(t *testing.T) {
 	h := &prometheus.Handler{}
 	rl, clk := newRL(t, webhook.WithTTL(time.Minute), webhook.WithStats(stats.NewEngine("orbital", h)))
-	keys := []string{"forgotten-0"}
-	for i := 1; len(keys) < 3; i++ {
-		if k := fmt.Sprintf("forgotten-%d", i); webhook.SameShard(rl, keys[0], k) {
-			keys = append(keys, k)
-		}
-	}
+	keys := append([]string{"forgotten-0"}, webhook.ShardMates(rl, "forgotten-0", "forgotten-", 2)...)
 	for i, k := range keys {
 		if i > 0 {
 			clk.Advance(time.Minute) // the key before expires

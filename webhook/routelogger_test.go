@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -329,12 +328,7 @@ func TestSameDeliveryIDIsNotADuplicate(t *testing.T) {
 // takes the next key.
 func TestManyKeysInOneShard(t *testing.T) {
 	rl, clk := newRL(t, webhook.WithTTL(time.Minute))
-	keys := []string{"crowd-0"}
-	for i := 1; len(keys) < 8; i++ {
-		if k := fmt.Sprintf("crowd-%d", i); webhook.SameShard(rl, keys[0], k) {
-			keys = append(keys, k)
-		}
-	}
+	keys := append([]string{"crowd-0"}, webhook.ShardMates(rl, "crowd-0", "crowd-", 7)...)
 	for _, k := range keys {
 		if err := rl.Sent(k); err != nil {
 			t.Fatal(err)
@@ -362,12 +356,7 @@ func TestManyKeysInOneShard(t *testing.T) {
 	if n := rl.Len(); n != 5 {
 		t.Fatalf("Len = %d after 3 of 8 deleted, want 5", n)
 	}
-	more := []string{}
-	for i := 0; len(more) < 3; i++ {
-		if k := fmt.Sprintf("later-%d", i); webhook.SameShard(rl, keys[0], k) {
-			more = append(more, k)
-		}
-	}
+	more := webhook.ShardMates(rl, keys[0], "later-", 3)
 	for _, k := range more {
 		if err := rl.Sent(k); err != nil {
 			t.Fatal(err)

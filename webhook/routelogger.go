@@ -55,6 +55,11 @@ type RouteLogger struct {
 	unmatched unmatchedStore
 	matched   *series // webhook.matched_total (nil without stats)
 	pendingG  *series // webhook.pending_keys (nil without stats)
+	// pendingAll is the pending count, kept only when pendingEach: under a
+	// handler that is not batched the gauge is measured at every change and
+	// needs the total each time (one load, not a sum over 64 shards).
+	pendingAll  atomic.Int64
+	pendingEach bool
 	// Each shard is allocated on its own, on lines of its own (see shard;
 	// in an array they would straddle lines, each shared with a neighbour
 	// the other CPU writes).
@@ -201,6 +206,7 @@ func NewRouteLogger(key func(Request) string, opts ...RouteOption) *RouteLogger 
 	if st := l.cfg.stats; st != nil {
 		l.matched = newCounterReading(st, "webhook.matched_total", l.matchedTotal)
 		l.pendingG = newGaugeReading(st, "webhook.pending_keys", l.pendingTotal)
+		l.pendingEach = l.pendingG.read == nil
 		for _, name := range [...]string{"webhook.matched_total", "webhook.duplicate_total", "webhook.unmatched_total"} {
 			st.Add(name, 0)
 		}
@@ -241,31 +247,38 @@ func (l *RouteLogger) add(name string, n int, tags ...stats.Tag) {
 	}
 }
 
-// pendingTotal is the number of pending keys, some maybe past their TTL:
-// the sum of the shards' counts.
+// sumShards is the sum of one count over the shards.
+func (l *RouteLogger) sumShards(count func(*shard) *atomic.Int64) int64 {
+	var n int64
+	for _, s := range l.shards {
+		n += count(s).Load()
+	}
+	return n
+}
+
+// pendingTotal is the number of pending keys, some maybe past their TTL.
 func (l *RouteLogger) pendingTotal() int64 {
-	var n int64
-	for i := range l.shards {
-		n += l.shards[i].pending.Load()
-	}
-	return n
+	return l.sumShards(func(s *shard) *atomic.Int64 { return &s.pending })
 }
 
-// matchedTotal is the number of keys that got their first delivery: the sum
-// of the shards' counts.
+// matchedTotal is the number of keys that got their first delivery.
 func (l *RouteLogger) matchedTotal() int64 {
-	var n int64
-	for i := range l.shards {
-		n += l.shards[i].matched.Load()
-	}
-	return n
+	return l.sumShards(func(s *shard) *atomic.Int64 { return &s.matched })
 }
 
-// gauge sets webhook.pending_keys to the pending count, unless the series
-// reads it at each scrape itself (or there are no stats).
+// addPending counts d keys into s (out of it when negative).
+func (l *RouteLogger) addPending(s *shard, d int64) {
+	s.pending.Add(d)
+	if l.pendingEach {
+		l.pendingAll.Add(d)
+	}
+}
+
+// gauge measures webhook.pending_keys, unless the series reads it at each
+// scrape itself (or there are no stats).
 func (l *RouteLogger) gauge() {
-	if g := l.pendingG; g != nil && g.read == nil {
-		g.set(l.pendingTotal())
+	if l.pendingEach {
+		l.pendingG.set(l.pendingAll.Load())
 	}
 }
 
@@ -283,7 +296,7 @@ func (l *RouteLogger) removeLocked(s *shard, key string, e *entry) {
 	s.del(key, e)
 	e.gone = true
 	e.notify()
-	s.pending.Add(-1)
+	l.addPending(s, -1)
 }
 
 // sweepLocked evicts expired entries when one may be due, at most once per
@@ -347,7 +360,7 @@ func (l *RouteLogger) Sent(key string) error {
 	if e.expires < s.minExpiry {
 		s.minExpiry = e.expires
 	}
-	s.pending.Add(1)
+	l.addPending(s, 1)
 	s.mu.Unlock()
 	if total > 0 {
 		l.matched.add(1)
